@@ -1,0 +1,106 @@
+//! Comparing a GPU result with its reference: error metrics and per-precision tolerances.
+
+use serde::Serialize;
+
+/// f32 kernels vs the f64 reference, relative Frobenius error.
+///
+/// Why 1e-5: an f32 dot product of length k accumulated sequentially has a worst-case
+/// relative error near k * 2^-24 but a typical (random-walk) error near sqrt(k) * 2^-24 per
+/// element; for k = 1000 that is ~2e-6, and the Frobenius norm averages over elements.
+/// Reordering (tiles, register blocks, fma vs mul+add) changes the rounding but not this
+/// scale. 1e-5 leaves ~5x headroom at k ~ 1000 while catching any real indexing bug, which
+/// produces errors of order 1.
+pub const TOL_F32_REL_FROBENIUS: f64 = 1e-5;
+
+/// Errors of a result against its reference.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct ErrorStats {
+    /// ||got - want||_F / ||want||_F (NaN anywhere makes it NaN).
+    pub rel_frobenius: f64,
+    /// max |got - want|.
+    pub max_abs: f64,
+    /// Index of the largest absolute error (or of the first NaN).
+    pub worst_index: usize,
+    /// The result at the worst index.
+    pub worst_got: f64,
+    /// The reference at the worst index.
+    pub worst_want: f64,
+}
+
+impl ErrorStats {
+    /// Compares `got` with `want` element-wise. A NaN or infinity in `got` is the worst
+    /// possible error: it is reported at its index and the relative error becomes NaN.
+    pub fn compare(got: &[f32], want: &[f64]) -> Self {
+        assert_eq!(got.len(), want.len(), "compare: lengths differ");
+        let (mut num, mut den) = (0f64, 0f64);
+        let mut worst = (0usize, -1f64);
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let g = g as f64;
+            let d = (g - w).abs();
+            num += d * d;
+            den += w * w;
+            if !d.is_finite() {
+                if worst.1.is_finite() {
+                    worst = (i, f64::NAN);
+                }
+            } else if worst.1.is_finite() && d > worst.1 {
+                worst = (i, d);
+            }
+        }
+        let rel = if den > 0.0 {
+            (num / den).sqrt()
+        } else {
+            num.sqrt()
+        };
+        Self {
+            rel_frobenius: rel,
+            max_abs: worst.1,
+            worst_index: worst.0,
+            worst_got: got.get(worst.0).map_or(f64::NAN, |&g| g as f64),
+            worst_want: want.get(worst.0).copied().unwrap_or(f64::NAN),
+        }
+    }
+
+    /// True when the relative error is finite and at most `tol`.
+    pub fn passes(&self, tol: f64) -> bool {
+        self.rel_frobenius.is_finite() && self.rel_frobenius <= tol
+    }
+
+    /// A one-line explanation of a failure: worst index, got, want.
+    pub fn describe(&self, cols: usize, tol: f64) -> String {
+        format!(
+            "rel. Frobenius error {:.3e} (tolerance {tol:.1e}); worst at [{}, {}]: got {}, want {}",
+            self.rel_frobenius,
+            self.worst_index / cols.max(1),
+            self.worst_index % cols.max(1),
+            self.worst_got,
+            self.worst_want
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_results_have_zero_error() {
+        let e = ErrorStats::compare(&[1.0, -2.0], &[1.0, -2.0]);
+        assert_eq!(e.rel_frobenius, 0.0);
+        assert!(e.passes(0.0));
+    }
+
+    #[test]
+    fn nan_fails_and_is_located() {
+        let e = ErrorStats::compare(&[1.0, f32::NAN, 3.0], &[1.0, 2.0, 3.0]);
+        assert!(!e.passes(1.0));
+        assert_eq!(e.worst_index, 1);
+    }
+
+    #[test]
+    fn worst_element_is_found() {
+        let e = ErrorStats::compare(&[1.0, 2.5, 3.0], &[1.0, 2.0, 3.1]);
+        assert_eq!(e.worst_index, 1);
+        assert!((e.max_abs - 0.5).abs() < 1e-12);
+    }
+}

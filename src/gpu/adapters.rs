@@ -1,0 +1,244 @@
+//! Adapter discovery and selection: list every adapter, pick one by index, name or backend.
+
+use serde::Serialize;
+
+use crate::error::{LabError, Result};
+
+/// How the user asked for an adapter (`--adapter`, `--backend`, `--fallback`).
+#[derive(Debug, Clone, Default)]
+pub struct AdapterSelector {
+    /// An index into [`list_adapters`]' order, or a case-insensitive name substring.
+    pub adapter: Option<String>,
+    /// Restrict to one backend.
+    pub backend: Option<wgpu::Backend>,
+    /// Force the software adapter (lavapipe/llvmpipe, WARP).
+    pub fallback: bool,
+}
+
+/// Parses a backend name as used on the command line.
+pub fn parse_backend(name: &str) -> Result<wgpu::Backend> {
+    match name.to_ascii_lowercase().as_str() {
+        "vulkan" | "vk" => Ok(wgpu::Backend::Vulkan),
+        "metal" => Ok(wgpu::Backend::Metal),
+        "dx12" | "d3d12" => Ok(wgpu::Backend::Dx12),
+        "gl" | "gles" | "opengl" => Ok(wgpu::Backend::Gl),
+        _ => Err(LabError::UnknownBackend(name.to_string())),
+    }
+}
+
+/// Lower-case backend name as printed and accepted by the CLI.
+pub fn backend_name(b: wgpu::Backend) -> &'static str {
+    match b {
+        wgpu::Backend::Vulkan => "vulkan",
+        wgpu::Backend::Metal => "metal",
+        wgpu::Backend::Dx12 => "dx12",
+        wgpu::Backend::Gl => "gl",
+        wgpu::Backend::BrowserWebGpu => "webgpu",
+        wgpu::Backend::Noop => "noop",
+    }
+}
+
+/// What this project needs to know about an adapter: identity, features, limits.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterSummary {
+    /// Position in [`list_adapters`]' order (what `--adapter N` takes).
+    pub index: usize,
+    /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
+    pub name: String,
+    /// Backend name (vulkan, metal, dx12, gl).
+    pub backend: String,
+    /// discrete, integrated, virtual, cpu, other.
+    pub device_type: String,
+    /// Driver name and version.
+    pub driver: String,
+    /// f16 arithmetic and storage in shaders.
+    pub shader_f16: bool,
+    /// GPU timestamps around passes.
+    pub timestamp_query: bool,
+    /// Subgroup builtins (with the size range below).
+    pub subgroup: bool,
+    /// Smallest subgroup size the adapter may use.
+    pub subgroup_min_size: u32,
+    /// Largest subgroup size the adapter may use.
+    pub subgroup_max_size: u32,
+    /// WGSL `dot4I8Packed` / `packed_4x8_integer_dot_product`.
+    pub packed_4x8_dot: bool,
+    /// Largest storage-buffer binding, bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer, bytes.
+    pub max_buffer_size: u64,
+    /// Workgroup (shared) memory, bytes.
+    pub max_compute_workgroup_storage_size: u32,
+    /// Invocations in one workgroup.
+    pub max_compute_invocations_per_workgroup: u32,
+    /// Workgroups in one dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+}
+
+impl AdapterSummary {
+    /// Reads an adapter's identity, features and limits.
+    pub fn new(index: usize, adapter: &wgpu::Adapter, instance: &wgpu::Instance) -> Self {
+        let info = adapter.get_info();
+        let f = adapter.features();
+        let l = adapter.limits();
+        let driver = match (info.driver.is_empty(), info.driver_info.is_empty()) {
+            (false, false) => format!("{} {}", info.driver, info.driver_info),
+            (false, true) => info.driver.clone(),
+            (true, false) => info.driver_info.clone(),
+            (true, true) => "unknown".to_string(),
+        };
+        Self {
+            index,
+            name: info.name.clone(),
+            backend: backend_name(info.backend).to_string(),
+            device_type: device_type_name(info.device_type).to_string(),
+            driver,
+            shader_f16: f.contains(wgpu::Features::SHADER_F16),
+            timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+            subgroup: f.contains(wgpu::Features::SUBGROUP),
+            subgroup_min_size: info.subgroup_min_size,
+            subgroup_max_size: info.subgroup_max_size,
+            packed_4x8_dot: instance
+                .wgsl_language_features()
+                .contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct),
+            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+            max_buffer_size: l.max_buffer_size,
+            max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+            max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+        }
+    }
+
+    /// One line naming the adapter: `[0] name (backend, type)`.
+    pub fn one_line(&self) -> String {
+        format!(
+            "[{}] {} ({}, {})",
+            self.index, self.name, self.backend, self.device_type
+        )
+    }
+}
+
+fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete",
+        wgpu::DeviceType::IntegratedGpu => "integrated",
+        wgpu::DeviceType::VirtualGpu => "virtual",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+/// A fresh instance over every backend compiled in (honouring `WGPU_BACKEND` etc.).
+pub fn new_instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Every adapter on every backend, in a stable order (backend, then name).
+pub fn enumerate(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters.sort_by_key(|a| {
+        let i = a.get_info();
+        (backend_rank(i.backend), i.name.clone(), i.device)
+    });
+    adapters
+}
+
+fn backend_rank(b: wgpu::Backend) -> u8 {
+    match b {
+        wgpu::Backend::Vulkan => 0,
+        wgpu::Backend::Metal => 1,
+        wgpu::Backend::Dx12 => 2,
+        wgpu::Backend::Gl => 3,
+        _ => 4,
+    }
+}
+
+/// Lists every adapter with its features and limits (the `adapters` command).
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let instance = new_instance();
+    enumerate(&instance)
+        .iter()
+        .enumerate()
+        .map(|(i, a)| AdapterSummary::new(i, a, &instance))
+        .collect()
+}
+
+/// Picks the adapter the selector names; returns it with its index in [`enumerate`]'s order.
+///
+/// Default: the preferred adapter by type (discrete > integrated > virtual > cpu > other),
+/// the same ranking wgpu's high-performance preference applies, with Vulkan/Metal/DX12
+/// before GL on ties.
+pub fn select(instance: &wgpu::Instance, sel: &AdapterSelector) -> Result<(usize, wgpu::Adapter)> {
+    let all = enumerate(instance);
+    let describe = |list: &[wgpu::Adapter]| -> String {
+        if list.is_empty() {
+            return "  (none)".to_string();
+        }
+        list.iter()
+            .enumerate()
+            .map(|(i, a)| format!("  {}", AdapterSummary::new(i, a, instance).one_line()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if all.is_empty() {
+        return Err(LabError::NoAdapter {
+            backend_note: String::new(),
+        });
+    }
+    let mut candidates: Vec<usize> = (0..all.len()).collect();
+    if let Some(b) = sel.backend {
+        candidates.retain(|&i| all[i].get_info().backend == b);
+        if candidates.is_empty() {
+            return Err(LabError::AdapterNotFound {
+                wanted: format!("backend {}", backend_name(b)),
+                available: describe(&all),
+            });
+        }
+    }
+    if sel.fallback {
+        candidates.retain(|&i| all[i].get_info().device_type == wgpu::DeviceType::Cpu);
+        if candidates.is_empty() {
+            return Err(LabError::AdapterNotFound {
+                wanted: "a software (CPU) adapter (--fallback)".to_string(),
+                available: describe(&all),
+            });
+        }
+    }
+    if let Some(want) = &sel.adapter {
+        if let Ok(idx) = want.parse::<usize>() {
+            if candidates.contains(&idx) {
+                candidates = vec![idx];
+            } else {
+                return Err(LabError::AdapterNotFound {
+                    wanted: format!("index {idx}"),
+                    available: describe(&all),
+                });
+            }
+        } else {
+            let needle = want.to_lowercase();
+            candidates.retain(|&i| all[i].get_info().name.to_lowercase().contains(&needle));
+            if candidates.is_empty() {
+                return Err(LabError::AdapterNotFound {
+                    wanted: format!("name containing {want:?}"),
+                    available: describe(&all),
+                });
+            }
+        }
+    }
+    let best = *candidates
+        .iter()
+        .min_by_key(|&&i| {
+            let info = all[i].get_info();
+            let type_rank = match info.device_type {
+                wgpu::DeviceType::DiscreteGpu => 0,
+                wgpu::DeviceType::IntegratedGpu => 1,
+                wgpu::DeviceType::VirtualGpu => 2,
+                wgpu::DeviceType::Cpu => 3,
+                wgpu::DeviceType::Other => 4,
+            };
+            (type_rank, backend_rank(info.backend), i)
+        })
+        .expect("candidates is non-empty here");
+    let adapter = all.into_iter().nth(best).expect("index from the same list");
+    Ok((best, adapter))
+}

@@ -1,0 +1,10 @@
+//! GPU plumbing: adapters, the device context, buffers, dispatch geometry, timing.
+
+pub mod adapters;
+pub mod buffers;
+pub mod context;
+pub mod dispatch;
+pub mod timing;
+
+pub use adapters::{AdapterSelector, AdapterSummary};
+pub use context::Context;

@@ -1,0 +1,109 @@
+//! GPU timestamps around a compute pass, with a wall-clock fallback.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::gpu::{buffers, Context};
+
+/// Where a duration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimingSource {
+    /// Timestamp queries written at the start and end of the compute pass.
+    GpuTimestamp,
+    /// Host clock around submit + wait (includes submission overhead).
+    WallClock,
+}
+
+impl TimingSource {
+    /// Short name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimingSource::GpuTimestamp => "gpu-timestamp",
+            TimingSource::WallClock => "wall-clock",
+        }
+    }
+}
+
+/// Two timestamp queries and the buffer they resolve into.
+pub struct GpuTimer {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    period_ns: f64,
+}
+
+impl GpuTimer {
+    /// A timer, or `None` when the device lacks TIMESTAMP_QUERY.
+    pub fn new(ctx: &Context) -> Option<Self> {
+        if !ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
+            return None;
+        }
+        let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("pass-timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamp-resolve"),
+            size: 2 * 8,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        Some(Self {
+            set,
+            resolve,
+            period_ns: ctx.queue.get_timestamp_period() as f64,
+        })
+    }
+}
+
+/// Runs one compute pass built by `encode` and returns its duration in milliseconds.
+///
+/// With a timer the duration is the GPU's own, from the pass's first to last command;
+/// without one it is host time from submit to completion.
+pub fn time_pass(
+    ctx: &Context,
+    timer: Option<&GpuTimer>,
+    label: &str,
+    encode: impl FnOnce(&mut wgpu::ComputePass<'_>),
+) -> Result<(f64, TimingSource)> {
+    let cmd = ctx.scoped(&format!("encoding {label}"), || {
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(label),
+                timestamp_writes: timer.map(|t| wgpu::ComputePassTimestampWrites {
+                    query_set: &t.set,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                }),
+            });
+            encode(&mut pass);
+        }
+        if let Some(t) = timer {
+            enc.resolve_query_set(&t.set, 0..2, &t.resolve, 0);
+        }
+        enc.finish()
+    })?;
+    let start = Instant::now();
+    ctx.scoped(&format!("submitting {label}"), || ctx.queue.submit([cmd]))?;
+    ctx.wait(label)?;
+    let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+    match timer {
+        Some(t) => {
+            let ticks: Vec<u64> = buffers::read(ctx, &t.resolve, 2)?;
+            let ns = ticks[1].wrapping_sub(ticks[0]) as f64 * t.period_ns;
+            // A zero or wrapped reading (some drivers, some passes) is no measurement.
+            if ticks[1] > ticks[0] {
+                Ok((ns / 1e6, TimingSource::GpuTimestamp))
+            } else {
+                Ok((wall_ms, TimingSource::WallClock))
+            }
+        }
+        None => Ok((wall_ms, TimingSource::WallClock)),
+    }
+}

@@ -1,0 +1,562 @@
+//! f32 matrix multiply on the GPU: `naive`, `tiled`, `regblock`, layouts `nn` and `nt`.
+//!
+//! Any M, N, K >= 1. Problems whose operands exceed the adapter's binding limit are split on
+//! the host into row blocks of A/C and column blocks of B, each an independent dispatch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::{LabError, Result};
+use crate::gpu::timing::{self, GpuTimer, TimingSource};
+use crate::gpu::{buffers, dispatch, Context};
+use crate::shaders::{self, Define};
+
+/// Storage layout of B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// B is K x N row-major: C = A * B.
+    Nn,
+    /// B is N x K row-major (`nn.Linear` weights): C = A * B^T.
+    Nt,
+}
+
+impl Layout {
+    /// Both layouts.
+    pub const ALL: [Layout; 2] = [Layout::Nn, Layout::Nt];
+
+    /// `nn` or `nt`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Nn => "nn",
+            Layout::Nt => "nt",
+        }
+    }
+
+    /// Parses `nn` / `nt`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "nn" => Ok(Layout::Nn),
+            "nt" => Ok(Layout::Nt),
+            _ => Err(LabError::UnknownName {
+                kind: "layout",
+                name: s.into(),
+                expected: "nn, nt".into(),
+            }),
+        }
+    }
+}
+
+/// Matrix sizes: C is m x n, the inner dimension is k.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shape {
+    /// Rows of A and C.
+    pub m: usize,
+    /// Columns of C.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+}
+
+impl Shape {
+    /// A shape; every dimension must be at least 1.
+    pub fn new(m: usize, n: usize, k: usize) -> Result<Self> {
+        if m == 0 || n == 0 || k == 0 {
+            return Err(LabError::Shape(format!(
+                "every dimension must be >= 1, got m={m} n={n} k={k}"
+            )));
+        }
+        if [m, n, k].iter().any(|&d| d > u32::MAX as usize / 2) {
+            return Err(LabError::Shape(format!(
+                "dimensions must fit in 31 bits, got m={m} n={n} k={k}"
+            )));
+        }
+        Ok(Self { m, n, k })
+    }
+
+    /// Checks operand lengths: A is m*k, B is k*n.
+    pub fn check(&self, a_len: usize, b_len: usize) -> Result<()> {
+        if a_len != self.m * self.k {
+            return Err(LabError::Shape(format!(
+                "A has {a_len} elements but m*k = {}*{} = {}",
+                self.m,
+                self.k,
+                self.m * self.k
+            )));
+        }
+        if b_len != self.k * self.n {
+            return Err(LabError::Shape(format!(
+                "B has {b_len} elements but k*n = {}*{} = {}",
+                self.k,
+                self.n,
+                self.k * self.n
+            )));
+        }
+        Ok(())
+    }
+
+    /// Floating-point operations of one multiply: 2*m*n*k.
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+}
+
+/// An f32 matmul kernel and its tuning parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Kernel {
+    /// One output per invocation from global memory; workgroup `wg x wg`.
+    Naive {
+        /// Workgroup side.
+        wg: u32,
+    },
+    /// Workgroup-memory tiles of `tile x tile`, one output per invocation.
+    Tiled {
+        /// Tile side (= workgroup side).
+        tile: u32,
+    },
+    /// Register blocks of `tm x tn` outputs per invocation, `wg_x` invocations per workgroup.
+    Regblock {
+        /// Invocations per workgroup, along n.
+        wg_x: u32,
+        /// Rows per invocation.
+        tm: u32,
+        /// Columns per invocation.
+        tn: u32,
+    },
+}
+
+impl Kernel {
+    /// Kernel names accepted by `--kernel`.
+    pub const NAMES: [&'static str; 3] = ["naive", "tiled", "regblock"];
+
+    /// The default configuration of each kernel, in the order of [`Kernel::NAMES`].
+    pub fn all() -> Vec<Kernel> {
+        Self::NAMES
+            .iter()
+            .map(|n| Self::named(n).expect("NAMES are all valid"))
+            .collect()
+    }
+
+    /// The default configuration of the kernel called `name`.
+    pub fn named(name: &str) -> Result<Self> {
+        match name {
+            "naive" => Ok(Kernel::Naive { wg: 8 }),
+            "tiled" => Ok(Kernel::Tiled { tile: 16 }),
+            "regblock" => Ok(Kernel::Regblock {
+                wg_x: 16,
+                tm: 8,
+                tn: 2,
+            }),
+            _ => Err(LabError::UnknownName {
+                kind: "kernel",
+                name: name.into(),
+                expected: Self::NAMES.join(", "),
+            }),
+        }
+    }
+
+    /// The kernel's name (also its shader stem after `matmul_`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kernel::Naive { .. } => "naive",
+            Kernel::Tiled { .. } => "tiled",
+            Kernel::Regblock { .. } => "regblock",
+        }
+    }
+
+    /// Shader file stem.
+    pub fn stem(&self) -> String {
+        format!("matmul_{}", self.name())
+    }
+
+    /// Output rows and columns one workgroup covers.
+    pub fn block(&self) -> (u32, u32) {
+        match *self {
+            Kernel::Naive { wg } => (wg, wg),
+            Kernel::Tiled { tile } => (tile, tile),
+            Kernel::Regblock { wg_x, tm, tn } => (tm, wg_x * tn),
+        }
+    }
+
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> u32 {
+        match *self {
+            Kernel::Naive { wg } => wg * wg,
+            Kernel::Tiled { tile } => tile * tile,
+            Kernel::Regblock { wg_x, .. } => wg_x,
+        }
+    }
+
+    /// Workgroup memory used, bytes.
+    pub fn workgroup_bytes(&self) -> u32 {
+        match *self {
+            Kernel::Tiled { tile } => 2 * tile * tile * 4,
+            _ => 0,
+        }
+    }
+
+    /// The `const` prefix of this variant (see [`crate::shaders`]).
+    pub fn defines(&self) -> Vec<Define> {
+        match *self {
+            Kernel::Naive { .. } => vec![],
+            Kernel::Tiled { tile } => vec![Define::U32("TILE", tile)],
+            Kernel::Regblock { tm, tn, .. } => vec![Define::U32("TM", tm), Define::U32("TN", tn)],
+        }
+    }
+
+    /// Pipeline-overridable constants for this variant and layout.
+    pub fn overrides(&self, layout: Layout) -> Vec<(&'static str, f64)> {
+        let mut o = vec![("B_T", if layout == Layout::Nt { 1.0 } else { 0.0 })];
+        match *self {
+            Kernel::Naive { wg } => {
+                o.push(("WG_X", wg as f64));
+                o.push(("WG_Y", wg as f64));
+            }
+            Kernel::Tiled { .. } => {}
+            Kernel::Regblock { wg_x, .. } => o.push(("WG_X", wg_x as f64)),
+        }
+        o
+    }
+
+    /// Cache key: everything that changes the compiled pipeline.
+    pub fn pipeline_key(&self, layout: Layout) -> String {
+        format!("{:?}/{}", self, layout.name())
+    }
+}
+
+/// Parameter block of every matmul shader.
+/// Keep in sync with `MatmulParams` in shaders/shared/matmul_params.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MatmulParams {
+    /// Rows of this chunk of C.
+    pub m: u32,
+    /// Columns of this chunk of C.
+    pub n: u32,
+    /// Inner dimension.
+    pub k: u32,
+    /// Workgroup tiles along n.
+    pub tiles_n: u32,
+    /// Workgroup tiles in all.
+    pub tiles: u32,
+    /// Padding to 32 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// Bind group layout shared by every f32 matmul kernel: params, A, B, C.
+fn bind_group_layout(ctx: &Context) -> wgpu::BindGroupLayout {
+    let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    ctx.device
+        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("matmul"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                storage(1, true),
+                storage(2, true),
+                storage(3, false),
+            ],
+        })
+}
+
+/// Checks a kernel's workgroup against the device limits.
+fn check_kernel_limits(ctx: &Context, kernel: &Kernel) -> Result<()> {
+    let l = ctx.limits();
+    if kernel.invocations() > l.max_compute_invocations_per_workgroup {
+        return Err(LabError::OverLimit {
+            what: format!("kernel {kernel:?} workgroup (invocations)"),
+            asked: kernel.invocations() as u64,
+            limit_name: "max_compute_invocations_per_workgroup",
+            limit: l.max_compute_invocations_per_workgroup as u64,
+        });
+    }
+    if kernel.workgroup_bytes() > l.max_compute_workgroup_storage_size {
+        return Err(LabError::OverLimit {
+            what: format!("kernel {kernel:?} workgroup memory"),
+            asked: kernel.workgroup_bytes() as u64,
+            limit_name: "max_compute_workgroup_storage_size",
+            limit: l.max_compute_workgroup_storage_size as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Compiles (or fetches from the cache) the pipeline of `kernel` for `layout`.
+///
+/// Returns the pipeline and the host time spent creating it (`None` when cached).
+pub fn pipeline(
+    ctx: &Context,
+    kernel: &Kernel,
+    layout: Layout,
+) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
+    check_kernel_limits(ctx, kernel)?;
+    let mut built_ms = None;
+    let p = ctx.pipeline(&kernel.pipeline_key(layout), || {
+        let src = shaders::assemble(&kernel.stem(), &kernel.defines())?;
+        let label = kernel.stem();
+        let start = Instant::now();
+        let p = ctx.scoped(&format!("compiling {label}"), || {
+            let module = ctx
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&label),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                });
+            let bgl = bind_group_layout(ctx);
+            let layout_obj = ctx
+                .device
+                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(&label),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
+            ctx.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&label),
+                    layout: Some(&layout_obj),
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &kernel.overrides(layout),
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+        })?;
+        built_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+        Ok(p)
+    })?;
+    Ok((p, built_ms))
+}
+
+/// Options that change how a problem is laid out on the device.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatmulOptions {
+    /// Pretend the adapter's binding limit is this many bytes (forces splitting; for tests).
+    pub max_binding_bytes: Option<u64>,
+}
+
+struct Chunk {
+    m0: usize,
+    m_len: usize,
+    n0: usize,
+    n_len: usize,
+    c: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    grid: (u32, u32),
+}
+
+/// A matmul with operands uploaded and pipeline built, ready to run repeatedly.
+pub struct PreparedMatmul {
+    /// The kernel it runs.
+    pub kernel: Kernel,
+    /// B's layout.
+    pub layout: Layout,
+    /// Problem size.
+    pub shape: Shape,
+    /// Host time to create the pipeline, if this call created it (not cached).
+    pub pipeline_ms: Option<f64>,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    chunks: Vec<Chunk>,
+}
+
+impl PreparedMatmul {
+    /// Uploads A (m x k) and B (k x n for `nn`, n x k for `nt`) and builds the pipeline.
+    pub fn new(
+        ctx: &Context,
+        kernel: Kernel,
+        layout: Layout,
+        shape: Shape,
+        a: &[f32],
+        b: &[f32],
+        opts: MatmulOptions,
+    ) -> Result<Self> {
+        shape.check(a.len(), b.len())?;
+        let (pipeline, pipeline_ms) = pipeline(ctx, &kernel, layout)?;
+        let Shape { m, n, k } = shape;
+        let l = ctx.limits();
+        let limit = opts
+            .max_binding_bytes
+            .unwrap_or(u64::MAX)
+            .min(l.max_storage_buffer_binding_size as u64)
+            .min(l.max_buffer_size);
+        let row_bytes = k as u64 * 4;
+        if row_bytes > limit {
+            return Err(LabError::OverLimit {
+                what: format!("one row of A or B (k = {k})"),
+                asked: row_bytes,
+                limit_name: "max_storage_buffer_binding_size",
+                limit,
+            });
+        }
+        let rows_fit = (limit / row_bytes) as usize;
+        let n_len = n.min(rows_fit);
+        let m_len = m
+            .min(rows_fit)
+            .min((limit / (n_len as u64 * 4)).max(1) as usize);
+        let (bm, bn) = kernel.block();
+
+        let a_bufs = (0..m)
+            .step_by(m_len)
+            .map(|m0| {
+                let m1 = (m0 + m_len).min(m);
+                buffers::upload(ctx, "matmul.a", &a[m0 * k..m1 * k])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let b_bufs = (0..n)
+            .step_by(n_len)
+            .map(|n0| {
+                let n1 = (n0 + n_len).min(n);
+                match layout {
+                    Layout::Nt => buffers::upload(ctx, "matmul.b", &b[n0 * k..n1 * k]),
+                    Layout::Nn if n_len == n => buffers::upload(ctx, "matmul.b", b),
+                    Layout::Nn => {
+                        // Columns n0..n1 of a k x n matrix are not contiguous: gather them.
+                        let mut cols = Vec::with_capacity(k * (n1 - n0));
+                        for kk in 0..k {
+                            cols.extend_from_slice(&b[kk * n + n0..kk * n + n1]);
+                        }
+                        buffers::upload(ctx, "matmul.b", &cols)
+                    }
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        let bgl = pipeline.get_bind_group_layout(0);
+        let mut chunks = Vec::new();
+        for (ai, m0) in (0..m).step_by(m_len).enumerate() {
+            for (bi, n0) in (0..n).step_by(n_len).enumerate() {
+                let ml = m_len.min(m - m0);
+                let nl = n_len.min(n - n0);
+                let tiles_n = nl.div_ceil(bn as usize);
+                let tiles = ml.div_ceil(bm as usize) * tiles_n;
+                let grid = dispatch::grid(tiles as u64, l.max_compute_workgroups_per_dimension)?;
+                let params = MatmulParams {
+                    m: ml as u32,
+                    n: nl as u32,
+                    k: k as u32,
+                    tiles_n: tiles_n as u32,
+                    tiles: tiles as u32,
+                    _pad: [0; 3],
+                };
+                let ubuf = buffers::uniform(ctx, "matmul.params", &params)?;
+                let c = buffers::storage(ctx, "matmul.c", (ml * nl * 4) as u64)?;
+                let bind_group = ctx.scoped("binding matmul buffers", || {
+                    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("matmul"),
+                        layout: &bgl,
+                        entries: &[
+                            wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: ubuf.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 1,
+                                resource: a_bufs[ai].as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 2,
+                                resource: b_bufs[bi].as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 3,
+                                resource: c.as_entire_binding(),
+                            },
+                        ],
+                    })
+                })?;
+                chunks.push(Chunk {
+                    m0,
+                    m_len: ml,
+                    n0,
+                    n_len: nl,
+                    c,
+                    bind_group,
+                    grid,
+                });
+            }
+        }
+        Ok(Self {
+            kernel,
+            layout,
+            shape,
+            pipeline_ms,
+            pipeline,
+            chunks,
+        })
+    }
+
+    /// How many independent dispatches the problem was split into.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Fills the output with NaN so any element the kernel fails to write is caught.
+    pub fn poison(&self, ctx: &Context) {
+        for ch in &self.chunks {
+            buffers::poison(ctx, &ch.c);
+        }
+    }
+
+    /// Runs the multiply once; returns its duration (ms) and how it was timed.
+    pub fn run(&self, ctx: &Context, timer: Option<&GpuTimer>) -> Result<(f64, TimingSource)> {
+        let label = self.kernel.stem();
+        timing::time_pass(ctx, timer, &label, |pass| {
+            pass.set_pipeline(&self.pipeline);
+            for ch in &self.chunks {
+                pass.set_bind_group(0, &ch.bind_group, &[]);
+                pass.dispatch_workgroups(ch.grid.0, ch.grid.1, 1);
+            }
+        })
+    }
+
+    /// Reads C (m x n, row-major) back to the host.
+    pub fn read(&self, ctx: &Context) -> Result<Vec<f32>> {
+        let Shape { m, n, .. } = self.shape;
+        if self.chunks.len() == 1 {
+            return buffers::read(ctx, &self.chunks[0].c, m * n);
+        }
+        let mut c = vec![0f32; m * n];
+        for ch in &self.chunks {
+            let part: Vec<f32> = buffers::read(ctx, &ch.c, ch.m_len * ch.n_len)?;
+            for r in 0..ch.m_len {
+                let dst = (ch.m0 + r) * n + ch.n0;
+                c[dst..dst + ch.n_len].copy_from_slice(&part[r * ch.n_len..(r + 1) * ch.n_len]);
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// One-shot C = A * B (or A * B^T for `nt`) with `kernel`; returns C row-major.
+pub fn matmul(
+    ctx: &Context,
+    kernel: Kernel,
+    layout: Layout,
+    shape: Shape,
+    a: &[f32],
+    b: &[f32],
+) -> Result<Vec<f32>> {
+    let prepared = PreparedMatmul::new(ctx, kernel, layout, shape, a, b, MatmulOptions::default())?;
+    prepared.run(ctx, None)?;
+    prepared.read(ctx)
+}

@@ -1,0 +1,3 @@
+//! GPU kernels, one module per kernel family; each has a CPU twin in `reference`.
+
+pub mod matmul;

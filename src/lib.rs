@@ -1,0 +1,19 @@
+//! wgpu-lab: GPU compute experiments through wgpu, validated against CPU references.
+//!
+//! Layout: [`gpu`] is the plumbing (adapters, context, buffers, timing), [`kernels`] the GPU
+//! kernels, [`reference`] their CPU twins, [`compare`] the error metrics and tolerances,
+//! [`bench`] the timed runs and their tables, [`npy`] file I/O.
+
+pub mod bench;
+pub mod compare;
+pub mod error;
+pub mod gpu;
+pub mod kernels;
+pub mod npy;
+pub mod reference;
+pub mod rng;
+pub mod shaders;
+pub mod stats;
+
+pub use error::{LabError, Result};
+pub use gpu::{AdapterSelector, Context};

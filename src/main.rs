@@ -1,0 +1,283 @@
+//! The `wgpu-lab` command line: parsing and printing only; the work is library calls.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+
+use wgpu_lab::bench::{matmul as bench_matmul, table};
+use wgpu_lab::gpu::adapters::{self, AdapterSelector};
+use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
+use wgpu_lab::npy::{self, Matrix};
+use wgpu_lab::rng::Rng;
+use wgpu_lab::Context;
+
+/// GPU compute experiments: matmul and quantized inference, validated and timed.
+#[derive(Parser)]
+#[command(name = "wgpu-lab", version, about)]
+struct Cli {
+    #[command(flatten)]
+    select: SelectArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Adapter selection, accepted by every command.
+#[derive(Args)]
+struct SelectArgs {
+    /// Adapter index (from `wgpu-lab adapters`) or a case-insensitive name substring.
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    /// Restrict to one backend: vulkan, metal, dx12, gl.
+    #[arg(long, global = true)]
+    backend: Option<String>,
+    /// Force the software adapter (lavapipe/llvmpipe, WARP).
+    #[arg(long, global = true)]
+    fallback: bool,
+}
+
+impl SelectArgs {
+    fn selector(&self) -> Result<AdapterSelector> {
+        Ok(AdapterSelector {
+            adapter: self.adapter.clone(),
+            backend: self
+                .backend
+                .as_deref()
+                .map(adapters::parse_backend)
+                .transpose()?,
+            fallback: self.fallback,
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every adapter on every backend with the features and limits that matter here.
+    Adapters {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run matmul kernels on random (or your own .npy) matrices: validate and time them.
+    Matmul(MatmulArgs),
+}
+
+#[derive(Args)]
+struct MatmulArgs {
+    /// Rows of A and C.
+    #[arg(long, default_value_t = 1024)]
+    m: usize,
+    /// Columns of C.
+    #[arg(long, default_value_t = 1024)]
+    n: usize,
+    /// Inner dimension.
+    #[arg(long, default_value_t = 1024)]
+    k: usize,
+    /// B layout: nn (B is k x n) or nt (B is n x k, nn.Linear weights).
+    #[arg(long, default_value = "nn")]
+    layout: String,
+    /// Kernel name (naive, tiled, regblock) or `all`. Default: all, or regblock with --a.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Operand precision.
+    #[arg(long, default_value = "f32")]
+    precision: String,
+    /// Timed runs per kernel.
+    #[arg(long, default_value_t = 10)]
+    repeat: usize,
+    /// Untimed warm-up runs per kernel (after the validated first run).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Skip the CPU baseline timing.
+    #[arg(long)]
+    no_cpu: bool,
+    /// A as a 2-D float32/float64 .npy (m x k); needs --b.
+    #[arg(long, requires = "b")]
+    a: Option<PathBuf>,
+    /// B as a 2-D .npy: k x n (nn) or n x k (nt); needs --a.
+    #[arg(long, requires = "a")]
+    b: Option<PathBuf>,
+    /// Write C as float32 .npy.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Adapters { json } => {
+            let list = adapters::list_adapters();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                return Err(wgpu_lab::LabError::NoAdapter {
+                    backend_note: String::new(),
+                }
+                .into());
+            } else {
+                print!("{}", adapters_table(&list));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Matmul(args) => matmul(&cli.select, args),
+    }
+}
+
+fn adapters_table(list: &[adapters::AdapterSummary]) -> String {
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let mib = |b: u64| format!("{} MiB", b >> 20);
+    let mut cells = vec![[
+        "#",
+        "name",
+        "backend",
+        "type",
+        "driver",
+        "f16",
+        "timestamps",
+        "subgroup",
+        "dot4x8",
+        "max binding",
+        "max buffer",
+        "wg memory",
+        "wg invocations",
+        "wg per dim",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for a in list {
+        cells.push(vec![
+            a.index.to_string(),
+            a.name.clone(),
+            a.backend.clone(),
+            a.device_type.clone(),
+            a.driver.clone(),
+            yes(a.shader_f16),
+            yes(a.timestamp_query),
+            if a.subgroup {
+                format!("{}-{}", a.subgroup_min_size, a.subgroup_max_size)
+            } else {
+                "no".into()
+            },
+            yes(a.packed_4x8_dot),
+            mib(a.max_storage_buffer_binding_size),
+            mib(a.max_buffer_size),
+            format!("{} KiB", a.max_compute_workgroup_storage_size >> 10),
+            a.max_compute_invocations_per_workgroup.to_string(),
+            a.max_compute_workgroups_per_dimension.to_string(),
+        ]);
+    }
+    table::render(&cells)
+}
+
+fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
+    if args.precision != "f32" {
+        bail!(
+            "precision {:?} is not available in this build; available: f32",
+            args.precision
+        );
+    }
+    let layout = Layout::parse(&args.layout)?;
+    let kernel_name = args
+        .kernel
+        .clone()
+        .unwrap_or_else(|| if args.a.is_some() { "regblock" } else { "all" }.into());
+    let kernels = if kernel_name == "all" {
+        Kernel::all()
+    } else {
+        vec![Kernel::named(&kernel_name)?]
+    };
+
+    let (shape, a, b) = match (&args.a, &args.b) {
+        (Some(pa), Some(pb)) => {
+            let a = npy::read_matrix(pa)?;
+            let b = npy::read_matrix(pb)?;
+            let (k_b, n) = match layout {
+                Layout::Nn => (b.rows, b.cols),
+                Layout::Nt => (b.cols, b.rows),
+            };
+            if a.cols != k_b {
+                bail!(
+                    "shapes do not match: A is {}x{}, B is {}x{} ({}): inner dimensions {} and {} differ",
+                    a.rows, a.cols, b.rows, b.cols, layout.name(), a.cols, k_b
+                );
+            }
+            (Shape::new(a.rows, n, a.cols)?, a.data, b.data)
+        }
+        _ => {
+            let shape = Shape::new(args.m, args.n, args.k)?;
+            let mut rng = Rng::new(args.seed);
+            let a = rng.vec_f32(shape.m * shape.k);
+            let b = rng.vec_f32(shape.k * shape.n);
+            (shape, a, b)
+        }
+    };
+    if let Some(out) = &args.out {
+        // Fail before the run, not after it, if the output cannot be written.
+        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+
+    let ctx = Context::new(&select.selector()?)?;
+    let req = bench_matmul::MatmulRequest {
+        shape,
+        layout,
+        kernels,
+        warmup: args.warmup,
+        repeat: args.repeat,
+        cpu_baseline: !args.no_cpu,
+    };
+    let (rows, c) = bench_matmul::run(&ctx, &req, &a, &b)?;
+    if let Some(out) = &args.out {
+        npy::write_matrix(
+            out,
+            &Matrix {
+                rows: shape.m,
+                cols: shape.n,
+                data: c,
+            },
+        )?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "adapter: {} ({}, {})",
+            ctx.summary.name, ctx.summary.backend, ctx.summary.driver
+        );
+        print!("{}", table::matmul_table(&rows));
+        for r in &rows {
+            if let Some(p) = r.pipeline_ms {
+                println!(
+                    "{}: pipeline creation {p:.1} ms, first dispatch {:.1} ms (wall clock, includes driver JIT)",
+                    r.kernel, r.first_run_ms
+                );
+            }
+        }
+        if let Some(out) = &args.out {
+            println!("wrote C ({}x{}) to {}", shape.m, shape.n, out.display());
+        }
+    }
+    if rows.iter().all(|r| r.passed) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: validation failed for at least one kernel (see the pass column)");
+        Ok(ExitCode::FAILURE)
+    }
+}

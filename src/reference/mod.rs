@@ -1,0 +1,3 @@
+//! CPU twins of the GPU kernels, one module per kernel family, same names as `kernels`.
+
+pub mod matmul;

@@ -1,0 +1,90 @@
+//! WGSL sources from `shaders/`, embedded at build time, and the one templating step.
+//!
+//! A kernel's source is assembled as: a generated prefix of `const` declarations (the
+//! variant's register/tile sizes, which WGSL requires as `const` because they size
+//! function-scope arrays), then the file, with each `#import NAME` line replaced by
+//! `shaders/shared/NAME.wgsl` (each imported once). Workgroup sizes and layout flags are
+//! WGSL `override` constants set at pipeline creation instead.
+
+use crate::error::{LabError, Result};
+
+/// Kernel files by stem (the file name without `.wgsl`).
+pub const KERNELS: &[(&str, &str)] = &[
+    ("matmul_naive", include_str!("../shaders/matmul_naive.wgsl")),
+    ("matmul_tiled", include_str!("../shaders/matmul_tiled.wgsl")),
+    (
+        "matmul_regblock",
+        include_str!("../shaders/matmul_regblock.wgsl"),
+    ),
+];
+
+/// Shared modules by name, for `#import NAME`.
+pub const SHARED: &[(&str, &str)] = &[
+    ("dispatch", include_str!("../shaders/shared/dispatch.wgsl")),
+    (
+        "matmul_params",
+        include_str!("../shaders/shared/matmul_params.wgsl"),
+    ),
+];
+
+/// A `const` declaration placed before a kernel's source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Define {
+    /// `const NAME: u32 = Vu;`
+    U32(&'static str, u32),
+    /// `const NAME: bool = V;`
+    Bool(&'static str, bool),
+}
+
+impl Define {
+    fn wgsl(&self) -> String {
+        match self {
+            Define::U32(n, v) => format!("const {n}: u32 = {v}u;\n"),
+            Define::Bool(n, v) => format!("const {n}: bool = {v};\n"),
+        }
+    }
+}
+
+/// Assembles the full WGSL of `stem` with `defines` prepended and imports resolved.
+pub fn assemble(stem: &str, defines: &[Define]) -> Result<String> {
+    let body = KERNELS
+        .iter()
+        .find(|(s, _)| *s == stem)
+        .map(|(_, src)| *src)
+        .ok_or_else(|| LabError::Shader {
+            shader: stem.to_string(),
+            message: "no such kernel file in shaders/".into(),
+        })?;
+    let mut out = String::new();
+    for d in defines {
+        out.push_str(&d.wgsl());
+    }
+    let mut seen = Vec::new();
+    resolve(stem, body, &mut out, &mut seen)?;
+    Ok(out)
+}
+
+fn resolve(stem: &str, src: &str, out: &mut String, seen: &mut Vec<String>) -> Result<()> {
+    for line in src.lines() {
+        if let Some(name) = line.trim().strip_prefix("#import ") {
+            let name = name.trim();
+            if seen.iter().any(|s| s == name) {
+                continue;
+            }
+            let shared =
+                SHARED
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .ok_or_else(|| LabError::Shader {
+                        shader: stem.to_string(),
+                        message: format!("#import {name}: no shaders/shared/{name}.wgsl"),
+                    })?;
+            seen.push(name.to_string());
+            resolve(stem, shared.1, out, seen)?;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(())
+}
