@@ -1,7 +1,7 @@
 // matmul_naive: one output element per invocation, straight from global memory.
 // The baseline every other kernel is measured against.
 #import dispatch
-#import matmul_params
+#import matmul_scalar_io
 
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
@@ -23,7 +23,7 @@ fn main(
     }
     var acc = 0.0;
     for (var kk = 0u; kk < p.k; kk++) {
-        acc = fma(a[row * p.k + kk], b_at(kk, col), acc);
+        acc = fma(a[row * p.lda + kk], b_at(kk, col), acc);
     }
     c[row * p.n + col] = acc;
 }

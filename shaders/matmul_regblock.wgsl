@@ -1,16 +1,90 @@
-// matmul_regblock: register blocking. Each invocation accumulates TM rows x TN columns of C
-// in registers. The workgroup is one row of WG_X invocations along n, so the rows of A it
-// reads depend on the workgroup id alone: every A load is uniform across the SIMD lanes
-// (one scalar load and a broadcast on CPU adapters, a broadcast on GPUs), and lane i reads
-// columns col0 + i + j * WG_X of B, consecutive across lanes.
-// TM and TN come from the variant prefix (src/kernels/matmul.rs).
+// matmul_regblock: register blocking over vec4 operands.
+//
+// The host pads A to m x k4*4 and B to whole vec4s along its contiguous axis (zeros add
+// nothing), so every load is a vec4. The workgroup is one row of WG_X invocations along n:
+// the rows of A it reads depend on the workgroup id alone, so every A load is uniform
+// across the SIMD lanes (one load and a broadcast on CPU adapters, a broadcast on GPUs),
+// and lane i reads B columns next to lane i+1's.
+// Each invocation accumulates TM rows x TN column groups (TN vec4s in nn, TN columns in nt)
+// in registers. TM and TN come from the variant prefix (src/kernels/matmul.rs).
 #import dispatch
 #import matmul_params
 
-override WG_X: u32 = 32u;
+override WG_X: u32 = 16u;
 
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+// Layout nn: B is k x n, stored (k4*4) x (ldb/4) vec4s. Lane owns columns
+// 4*(col4 + j*WG_X) .. +3 for j < TN.
 @compute @workgroup_size(WG_X)
-fn main(
+fn main_nn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let tile = linear_workgroup(wid, nwg);
+    if tile >= p.tiles {
+        return;
+    }
+    let row0 = (tile / p.tiles_n) * TM;
+    let col4 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
+    let lda4 = p.lda / 4u;
+    let ldb4 = p.ldb / 4u;
+    let k4 = lda4;
+
+    // Clamp instead of branching in the hot loop; clamped rows/columns are never stored.
+    var arow: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) {
+        arow[i] = min(row0 + i, p.m - 1u) * lda4;
+    }
+    var bcol: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        bcol[j] = min(col4 + j * WG_X, ldb4 - 1u);
+    }
+
+    var acc: array<vec4<f32>, TM * TN>;
+    for (var kq = 0u; kq < k4; kq++) {
+        var bv: array<vec4<f32>, 4 * TN>;
+        for (var s = 0u; s < 4u; s++) {
+            for (var j = 0u; j < TN; j++) {
+                bv[s * TN + j] = b[(kq * 4u + s) * ldb4 + bcol[j]];
+            }
+        }
+        for (var i = 0u; i < TM; i++) {
+            let av = a[arow[i] + kq];
+            for (var j = 0u; j < TN; j++) {
+                var t = acc[i * TN + j];
+                t = fma(vec4(av.x), bv[j], t);
+                t = fma(vec4(av.y), bv[TN + j], t);
+                t = fma(vec4(av.z), bv[2u * TN + j], t);
+                t = fma(vec4(av.w), bv[3u * TN + j], t);
+                acc[i * TN + j] = t;
+            }
+        }
+    }
+
+    for (var i = 0u; i < TM; i++) {
+        let row = row0 + i;
+        if row < p.m {
+            for (var j = 0u; j < TN; j++) {
+                let col = (col4 + j * WG_X) * 4u;
+                let v = acc[i * TN + j];
+                for (var e = 0u; e < 4u; e++) {
+                    if col + e < p.n {
+                        c[row * p.n + col + e] = v[e];
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Layout nt: B is n x k, stored n x (ldb/4) vec4s. Lane owns columns col + j*WG_X, j < TN;
+// each output is a running sum of vec4 dot products along k.
+@compute @workgroup_size(WG_X)
+fn main_nt(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
@@ -21,25 +95,26 @@ fn main(
     }
     let row0 = (tile / p.tiles_n) * TM;
     let col0 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
+    let lda4 = p.lda / 4u;
+    let ldb4 = p.ldb / 4u;
 
-    // Clamp indices instead of branching in the hot loop; clamped rows/cols are not stored.
     var arow: array<u32, TM>;
     for (var i = 0u; i < TM; i++) {
-        arow[i] = min(row0 + i, p.m - 1u) * p.k;
+        arow[i] = min(row0 + i, p.m - 1u) * lda4;
     }
-    var bcol: array<u32, TN>;
+    var brow: array<u32, TN>;
     for (var j = 0u; j < TN; j++) {
-        bcol[j] = min(col0 + j * WG_X, p.n - 1u);
+        brow[j] = min(col0 + j * WG_X, p.n - 1u) * ldb4;
     }
 
-    var acc: array<f32, TM * TN>;
-    for (var kk = 0u; kk < p.k; kk++) {
-        var bv: array<f32, TN>;
+    var acc: array<vec4<f32>, TM * TN>;
+    for (var kq = 0u; kq < lda4; kq++) {
+        var bv: array<vec4<f32>, TN>;
         for (var j = 0u; j < TN; j++) {
-            bv[j] = b_at(kk, bcol[j]);
+            bv[j] = b[brow[j] + kq];
         }
         for (var i = 0u; i < TM; i++) {
-            let av = a[arow[i] + kk];
+            let av = a[arow[i] + kq];
             for (var j = 0u; j < TN; j++) {
                 acc[i * TN + j] = fma(av, bv[j], acc[i * TN + j]);
             }
@@ -52,7 +127,8 @@ fn main(
             for (var j = 0u; j < TN; j++) {
                 let col = col0 + j * WG_X;
                 if col < p.n {
-                    c[row * p.n + col] = acc[i * TN + j];
+                    let v = acc[i * TN + j];
+                    c[row * p.n + col] = (v.x + v.y) + (v.z + v.w);
                 }
             }
         }

@@ -2,7 +2,7 @@
 // one of B in workgroup memory per step along k; each invocation owns one output.
 // TILE comes from the variant prefix (src/kernels/matmul.rs).
 #import dispatch
-#import matmul_params
+#import matmul_scalar_io
 
 var<workgroup> tile_a: array<f32, TILE * TILE>;
 var<workgroup> tile_b: array<f32, TILE * TILE>;
@@ -28,7 +28,7 @@ fn main(
         let ka = k0 + lid.x;
         var va = 0.0;
         if row < p.m && ka < p.k {
-            va = a[row * p.k + ka];
+            va = a[row * p.lda + ka];
         }
         tile_a[lid.y * TILE + lid.x] = va;
         let kb = k0 + lid.y;

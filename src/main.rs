@@ -134,6 +134,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .into());
             } else {
                 print!("{}", adapters_table(&list));
+                let instance = adapters::new_instance();
+                match adapters::select(&instance, &cli.select.selector()?) {
+                    Ok((i, _)) => println!(
+                        "selected by default / by your options: {}",
+                        list[i].one_line()
+                    ),
+                    Err(e) => println!("no adapter matches your options: {e}"),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -200,9 +208,9 @@ fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| if args.a.is_some() { "regblock" } else { "all" }.into());
     let kernels = if kernel_name == "all" {
-        Kernel::all()
+        Kernel::all(layout)
     } else {
-        vec![Kernel::named(&kernel_name)?]
+        vec![Kernel::named(&kernel_name, layout)?]
     };
 
     let (shape, a, b) = match (&args.a, &args.b) {

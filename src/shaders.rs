@@ -22,6 +22,10 @@ pub const KERNELS: &[(&str, &str)] = &[
 pub const SHARED: &[(&str, &str)] = &[
     ("dispatch", include_str!("../shaders/shared/dispatch.wgsl")),
     (
+        "matmul_scalar_io",
+        include_str!("../shaders/shared/matmul_scalar_io.wgsl"),
+    ),
+    (
         "matmul_params",
         include_str!("../shaders/shared/matmul_params.wgsl"),
     ),

@@ -23,12 +23,12 @@ pub fn check_binding_size(ctx: &Context, what: &str, bytes: u64) -> Result<()> {
             limit: l.max_buffer_size,
         });
     }
-    if bytes > l.max_storage_buffer_binding_size as u64 {
+    if bytes > l.max_storage_buffer_binding_size {
         return Err(LabError::OverLimit {
             what: what.to_string(),
             asked: bytes,
             limit_name: "max_storage_buffer_binding_size",
-            limit: l.max_storage_buffer_binding_size as u64,
+            limit: l.max_storage_buffer_binding_size,
         });
     }
     Ok(())

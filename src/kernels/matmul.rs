@@ -131,23 +131,29 @@ impl Kernel {
     /// Kernel names accepted by `--kernel`.
     pub const NAMES: [&'static str; 3] = ["naive", "tiled", "regblock"];
 
-    /// The default configuration of each kernel, in the order of [`Kernel::NAMES`].
-    pub fn all() -> Vec<Kernel> {
+    /// The default configuration of each kernel for `layout`, in the order of [`Kernel::NAMES`].
+    pub fn all(layout: Layout) -> Vec<Kernel> {
         Self::NAMES
             .iter()
-            .map(|n| Self::named(n).expect("NAMES are all valid"))
+            .map(|n| Self::named(n, layout).expect("NAMES are all valid"))
             .collect()
     }
 
-    /// The default configuration of the kernel called `name`.
-    pub fn named(name: &str) -> Result<Self> {
+    /// The default configuration of the kernel called `name` for `layout`.
+    ///
+    /// The regblock defaults are the fastest of a sweep at 1024^3 on lavapipe (2 cores,
+    /// 256-bit): nn (16, 6, 2) ~16 GFLOP/s, nt (16, 6, 4) ~14.5 GFLOP/s; see docs/results.
+    pub fn named(name: &str, layout: Layout) -> Result<Self> {
         match name {
             "naive" => Ok(Kernel::Naive { wg: 8 }),
             "tiled" => Ok(Kernel::Tiled { tile: 16 }),
             "regblock" => Ok(Kernel::Regblock {
                 wg_x: 16,
-                tm: 8,
-                tn: 2,
+                tm: 6,
+                tn: match layout {
+                    Layout::Nn => 2,
+                    Layout::Nt => 4,
+                },
             }),
             _ => Err(LabError::UnknownName {
                 kind: "kernel",
@@ -172,11 +178,26 @@ impl Kernel {
     }
 
     /// Output rows and columns one workgroup covers.
-    pub fn block(&self) -> (u32, u32) {
-        match *self {
-            Kernel::Naive { wg } => (wg, wg),
-            Kernel::Tiled { tile } => (tile, tile),
-            Kernel::Regblock { wg_x, tm, tn } => (tm, wg_x * tn),
+    pub fn block(&self, layout: Layout) -> (u32, u32) {
+        match (*self, layout) {
+            (Kernel::Naive { wg }, _) => (wg, wg),
+            (Kernel::Tiled { tile }, _) => (tile, tile),
+            (Kernel::Regblock { wg_x, tm, tn }, Layout::Nn) => (tm, wg_x * tn * 4),
+            (Kernel::Regblock { wg_x, tm, tn }, Layout::Nt) => (tm, wg_x * tn),
+        }
+    }
+
+    /// Whether operands are uploaded as whole vec4s (rows zero-padded to a multiple of 4).
+    pub fn vec4_operands(&self) -> bool {
+        matches!(self, Kernel::Regblock { .. })
+    }
+
+    /// The shader entry point for `layout`.
+    pub fn entry_point(&self, layout: Layout) -> &'static str {
+        match (self, layout) {
+            (Kernel::Regblock { .. }, Layout::Nn) => "main_nn",
+            (Kernel::Regblock { .. }, Layout::Nt) => "main_nt",
+            _ => "main",
         }
     }
 
@@ -208,16 +229,12 @@ impl Kernel {
 
     /// Pipeline-overridable constants for this variant and layout.
     pub fn overrides(&self, layout: Layout) -> Vec<(&'static str, f64)> {
-        let mut o = vec![("B_T", if layout == Layout::Nt { 1.0 } else { 0.0 })];
+        let b_t = ("B_T", if layout == Layout::Nt { 1.0 } else { 0.0 });
         match *self {
-            Kernel::Naive { wg } => {
-                o.push(("WG_X", wg as f64));
-                o.push(("WG_Y", wg as f64));
-            }
-            Kernel::Tiled { .. } => {}
-            Kernel::Regblock { wg_x, .. } => o.push(("WG_X", wg_x as f64)),
+            Kernel::Naive { wg } => vec![b_t, ("WG_X", wg as f64), ("WG_Y", wg as f64)],
+            Kernel::Tiled { .. } => vec![b_t],
+            Kernel::Regblock { wg_x, .. } => vec![("WG_X", wg_x as f64)],
         }
-        o
     }
 
     /// Cache key: everything that changes the compiled pipeline.
@@ -241,8 +258,12 @@ pub struct MatmulParams {
     pub tiles_n: u32,
     /// Workgroup tiles in all.
     pub tiles: u32,
+    /// Row stride of A as stored, elements.
+    pub lda: u32,
+    /// Row stride of B as stored, elements.
+    pub ldb: u32,
     /// Padding to 32 bytes.
-    pub _pad: [u32; 3],
+    pub _pad: u32,
 }
 
 /// Bind group layout shared by every f32 matmul kernel: params, A, B, C.
@@ -334,7 +355,7 @@ pub fn pipeline(
                     label: Some(&label),
                     layout: Some(&layout_obj),
                     module: &module,
-                    entry_point: Some("main"),
+                    entry_point: Some(kernel.entry_point(layout)),
                     compilation_options: wgpu::PipelineCompilationOptions {
                         constants: &kernel.overrides(layout),
                         zero_initialize_workgroup_memory: false,
@@ -397,47 +418,54 @@ impl PreparedMatmul {
         let limit = opts
             .max_binding_bytes
             .unwrap_or(u64::MAX)
-            .min(l.max_storage_buffer_binding_size as u64)
+            .min(l.max_storage_buffer_binding_size)
             .min(l.max_buffer_size);
-        let row_bytes = k as u64 * 4;
-        if row_bytes > limit {
+        let (bm, bn) = kernel.block(layout);
+        let pad = |x: usize| {
+            if kernel.vec4_operands() {
+                x.div_ceil(4) * 4
+            } else {
+                x
+            }
+        };
+        let lda = pad(k);
+        // Every A or B block is at most `rows x lda` floats, plus up to 3 padding rows
+        // (vec4 kernels, layout nn), so `rows_fit - 3` rows of either always fit one binding.
+        let row_bytes = lda as u64 * 4;
+        let rows_fit = (limit / row_bytes).saturating_sub(3) as usize;
+        if rows_fit == 0 {
             return Err(LabError::OverLimit {
-                what: format!("one row of A or B (k = {k})"),
-                asked: row_bytes,
+                what: format!("a few rows of A or B (k = {k})"),
+                asked: 4 * row_bytes,
                 limit_name: "max_storage_buffer_binding_size",
                 limit,
             });
         }
-        let rows_fit = (limit / row_bytes) as usize;
         let n_len = n.min(rows_fit);
         let m_len = m
             .min(rows_fit)
             .min((limit / (n_len as u64 * 4)).max(1) as usize);
-        let (bm, bn) = kernel.block();
 
         let a_bufs = (0..m)
             .step_by(m_len)
             .map(|m0| {
                 let m1 = (m0 + m_len).min(m);
-                buffers::upload(ctx, "matmul.a", &a[m0 * k..m1 * k])
+                let block = Block::of(a, k, m0..m1, 0..k);
+                buffers::upload(ctx, "matmul.a", &block.padded(m1 - m0, lda))
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut ldbs = Vec::new();
         let b_bufs = (0..n)
             .step_by(n_len)
             .map(|n0| {
                 let n1 = (n0 + n_len).min(n);
-                match layout {
-                    Layout::Nt => buffers::upload(ctx, "matmul.b", &b[n0 * k..n1 * k]),
-                    Layout::Nn if n_len == n => buffers::upload(ctx, "matmul.b", b),
-                    Layout::Nn => {
-                        // Columns n0..n1 of a k x n matrix are not contiguous: gather them.
-                        let mut cols = Vec::with_capacity(k * (n1 - n0));
-                        for kk in 0..k {
-                            cols.extend_from_slice(&b[kk * n + n0..kk * n + n1]);
-                        }
-                        buffers::upload(ctx, "matmul.b", &cols)
-                    }
-                }
+                // B's block for output columns n0..n1, padded as the kernel wants.
+                let (block, rows, ldb) = match layout {
+                    Layout::Nt => (Block::of(b, k, n0..n1, 0..k), n1 - n0, pad(k)),
+                    Layout::Nn => (Block::of(b, n, 0..k, n0..n1), pad(k), pad(n1 - n0)),
+                };
+                ldbs.push(ldb);
+                buffers::upload(ctx, "matmul.b", &block.padded(rows, ldb))
             })
             .collect::<Result<Vec<_>>>()?;
 
@@ -456,7 +484,9 @@ impl PreparedMatmul {
                     k: k as u32,
                     tiles_n: tiles_n as u32,
                     tiles: tiles as u32,
-                    _pad: [0; 3],
+                    lda: lda as u32,
+                    ldb: ldbs[bi] as u32,
+                    _pad: 0,
                 };
                 let ubuf = buffers::uniform(ctx, "matmul.params", &params)?;
                 let c = buffers::storage(ctx, "matmul.c", (ml * nl * 4) as u64)?;
@@ -544,6 +574,48 @@ impl PreparedMatmul {
             }
         }
         Ok(c)
+    }
+}
+
+/// A rectangular block of a row-major matrix, copied out with zero padding on demand.
+struct Block<'a> {
+    src: &'a [f32],
+    ld: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+}
+
+impl<'a> Block<'a> {
+    fn of(
+        src: &'a [f32],
+        ld: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Self {
+        Self {
+            src,
+            ld,
+            rows,
+            cols,
+        }
+    }
+
+    /// The block as `out_rows x out_ld` (>= its own size), zeros outside it. Borrows the
+    /// source when it is already exactly that.
+    fn padded(&self, out_rows: usize, out_ld: usize) -> std::borrow::Cow<'a, [f32]> {
+        let (r, c) = (self.rows.len(), self.cols.len());
+        if out_rows == r && out_ld == c && c == self.ld {
+            return std::borrow::Cow::Borrowed(
+                &self.src[self.rows.start * self.ld..self.rows.end * self.ld],
+            );
+        }
+        let mut out = vec![0f32; out_rows * out_ld];
+        for (i, row) in self.rows.clone().enumerate() {
+            let s = row * self.ld;
+            out[i * out_ld..i * out_ld + c]
+                .copy_from_slice(&self.src[s + self.cols.start..s + self.cols.end]);
+        }
+        std::borrow::Cow::Owned(out)
     }
 }
 

@@ -1,0 +1,197 @@
+//! The `wgpu-lab` binary end to end: tables, JSON fields, .npy in and out, clear errors.
+
+mod common;
+
+use std::process::Command;
+
+use wgpu_lab::npy::{read_matrix, write_matrix, Matrix};
+use wgpu_lab::rng::Rng;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgpu-lab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn adapters_json_lists_features_and_limits() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = bin().args(["adapters", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &v.as_array().expect("an array")[0];
+    for key in [
+        "index",
+        "name",
+        "backend",
+        "device_type",
+        "driver",
+        "shader_f16",
+        "timestamp_query",
+        "subgroup",
+        "subgroup_min_size",
+        "packed_4x8_dot",
+        "max_storage_buffer_binding_size",
+        "max_buffer_size",
+        "max_compute_workgroup_storage_size",
+        "max_compute_invocations_per_workgroup",
+        "max_compute_workgroups_per_dimension",
+    ] {
+        assert!(first.get(key).is_some(), "missing {key}");
+    }
+}
+
+#[test]
+fn matmul_json_has_every_documented_field() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = bin()
+        .args([
+            "matmul", "--m", "33", "--n", "65", "--k", "17", "--layout", "nt",
+        ])
+        .args(["--repeat", "2", "--warmup", "0", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "one row per kernel");
+    for r in rows {
+        for key in [
+            "adapter",
+            "backend",
+            "kernel",
+            "precision",
+            "layout",
+            "m",
+            "n",
+            "k",
+            "gpu_ms_median",
+            "gpu_ms_min",
+            "gpu_ms_max",
+            "gflops",
+            "cpu_ms",
+            "speedup_vs_cpu",
+            "rel_err",
+            "max_abs_err",
+            "tolerance",
+            "passed",
+            "timing",
+        ] {
+            assert!(r.get(key).is_some(), "missing {key} in {r}");
+        }
+        assert_eq!(r["passed"], true);
+        assert_eq!(r["layout"], "nt");
+        assert_eq!(r["m"], 33);
+    }
+}
+
+#[test]
+fn matmul_reads_and_writes_npy() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let mut rng = Rng::new(3);
+    let a = Matrix {
+        rows: 9,
+        cols: 5,
+        data: rng.vec_f32(45),
+    };
+    let b = Matrix {
+        rows: 5,
+        cols: 11,
+        data: rng.vec_f32(55),
+    };
+    let (pa, pb, pc) = (tmp("a.npy"), tmp("b.npy"), tmp("c.npy"));
+    write_matrix(&pa, &a).unwrap();
+    write_matrix(&pb, &b).unwrap();
+    let out = bin()
+        .args(["matmul", "--repeat", "1", "--a"])
+        .arg(&pa)
+        .arg("--b")
+        .arg(&pb)
+        .arg("--out")
+        .arg(&pc)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = read_matrix(&pc).unwrap();
+    assert_eq!((c.rows, c.cols), (9, 11));
+    let want: f32 = (0..5).map(|i| a.data[i] * b.data[i * 11]).sum();
+    assert!((c.data[0] - want).abs() < 1e-5, "{} vs {want}", c.data[0]);
+}
+
+#[test]
+fn matmul_with_mismatched_npy_shapes_fails_clearly() {
+    let mut rng = Rng::new(4);
+    let a = Matrix {
+        rows: 3,
+        cols: 4,
+        data: rng.vec_f32(12),
+    };
+    let b = Matrix {
+        rows: 5,
+        cols: 2,
+        data: rng.vec_f32(10),
+    };
+    let (pa, pb) = (tmp("ma.npy"), tmp("mb.npy"));
+    write_matrix(&pa, &a).unwrap();
+    write_matrix(&pb, &b).unwrap();
+    let out = bin()
+        .arg("matmul")
+        .arg("--a")
+        .arg(&pa)
+        .arg("--b")
+        .arg(&pb)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shapes do not match"), "{err}");
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message_not_a_panic() {
+    for args in [
+        vec!["matmul", "--m", "0"],
+        vec!["matmul", "--kernel", "warp-speed"],
+        vec!["--backend", "cuda", "matmul"],
+        vec![
+            "--adapter",
+            "no-such-gpu-anywhere",
+            "matmul",
+            "--m",
+            "4",
+            "--n",
+            "4",
+            "--k",
+            "4",
+        ],
+        vec!["matmul", "--precision", "f8"],
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+}

@@ -1,0 +1,35 @@
+//! Shared test helpers: the adapter every GPU test runs on.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use wgpu_lab::{AdapterSelector, Context};
+
+/// Set to 1 to let GPU tests pass without an adapter (they print why). CI never sets it.
+pub const ALLOW_NO_ADAPTER: &str = "WGPU_LAB_ALLOW_NO_ADAPTER";
+
+/// The test adapter: the default one, or `WGPU_LAB_TEST_ADAPTER` (index or name).
+///
+/// Fails the test with installation advice when there is none, unless
+/// `WGPU_LAB_ALLOW_NO_ADAPTER=1`, in which case it returns `None` and says so.
+pub fn ctx() -> Option<&'static Context> {
+    static CTX: OnceLock<Result<Context, String>> = OnceLock::new();
+    let r = CTX.get_or_init(|| {
+        let sel = AdapterSelector {
+            adapter: std::env::var("WGPU_LAB_TEST_ADAPTER").ok(),
+            ..Default::default()
+        };
+        Context::new(&sel).map_err(|e| e.to_string())
+    });
+    match r {
+        Ok(c) => Some(c),
+        Err(e) if std::env::var(ALLOW_NO_ADAPTER).as_deref() == Ok("1") => {
+            eprintln!("SKIPPED (no adapter, {ALLOW_NO_ADAPTER}=1): {e}");
+            None
+        }
+        Err(e) => panic!(
+            "GPU tests need an adapter and none could be opened:\n{e}\n\
+             (set {ALLOW_NO_ADAPTER}=1 to skip GPU tests instead)"
+        ),
+    }
+}

@@ -1,0 +1,147 @@
+//! GPU matmul kernels vs the f64 CPU reference: every kernel, both layouts, shapes that
+//! break every tile, NaN-poisoned outputs, forced splitting and 2-D dispatch.
+
+mod common;
+
+use wgpu_lab::compare::{ErrorStats, TOL_F32_REL_FROBENIUS};
+use wgpu_lab::kernels::matmul::{Kernel, Layout, MatmulOptions, PreparedMatmul, Shape};
+use wgpu_lab::reference::matmul::{matmul_cpu_fast, matmul_f64};
+use wgpu_lab::rng::Rng;
+
+/// Runs `kernel` on random inputs with a poisoned output and checks it against f64.
+fn check(kernel: Kernel, layout: Layout, (m, n, k): (usize, usize, usize), opts: MatmulOptions) {
+    let Some(ctx) = common::ctx() else { return };
+    let shape = Shape::new(m, n, k).unwrap();
+    let mut rng = Rng::new((m * 31 + n * 7 + k) as u64);
+    let a = rng.vec_f32(m * k);
+    let b = rng.vec_f32(k * n);
+    let want = matmul_f64(layout, shape, &a, &b).unwrap();
+    let p = PreparedMatmul::new(ctx, kernel, layout, shape, &a, &b, opts).unwrap();
+    p.poison(ctx);
+    p.run(ctx, None).unwrap();
+    let got = p.read(ctx).unwrap();
+    let e = ErrorStats::compare(&got, &want);
+    assert!(
+        e.passes(TOL_F32_REL_FROBENIUS),
+        "{kernel:?} {} {m}x{n}x{k} ({} chunks): {}",
+        layout.name(),
+        p.chunk_count(),
+        e.describe(n, TOL_F32_REL_FROBENIUS)
+    );
+}
+
+const SHAPES: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (1, 300, 77), // a vector times a matrix
+    (7, 13, 5),
+    (33, 65, 17),
+    (257, 129, 300),
+    (64, 1, 33), // a matrix times a vector
+];
+
+macro_rules! kernel_tests {
+    ($($name:ident: $kernel:expr, $layout:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let kernel = Kernel::named($kernel, $layout).unwrap();
+            for s in SHAPES {
+                check(kernel, $layout, s, MatmulOptions::default());
+            }
+        }
+    )*};
+}
+
+kernel_tests! {
+    matmul_naive_nn_odd_shapes: "naive", Layout::Nn;
+    matmul_naive_nt_odd_shapes: "naive", Layout::Nt;
+    matmul_tiled_nn_odd_shapes: "tiled", Layout::Nn;
+    matmul_tiled_nt_odd_shapes: "tiled", Layout::Nt;
+    matmul_regblock_nn_odd_shapes: "regblock", Layout::Nn;
+    matmul_regblock_nt_odd_shapes: "regblock", Layout::Nt;
+}
+
+#[test]
+fn matmul_all_kernels_1000_cubed() {
+    for layout in Layout::ALL {
+        for kernel in Kernel::all(layout) {
+            check(kernel, layout, (1000, 1000, 1000), MatmulOptions::default());
+        }
+    }
+}
+
+#[test]
+fn matmul_regblock_other_configurations() {
+    // Register blocks that do not divide the shape, and workgroups of other widths.
+    for (wg_x, tm, tn) in [(8, 1, 1), (8, 3, 3), (32, 4, 1), (64, 2, 2)] {
+        for layout in Layout::ALL {
+            let kernel = Kernel::Regblock { wg_x, tm, tn };
+            check(kernel, layout, (37, 91, 23), MatmulOptions::default());
+        }
+    }
+}
+
+#[test]
+fn matmul_split_across_bindings_matches() {
+    // A 4 KiB pretend binding limit forces A, B and C into many blocks.
+    let opts = MatmulOptions {
+        max_binding_bytes: Some(4096),
+    };
+    for layout in Layout::ALL {
+        for kernel in Kernel::all(layout) {
+            check(kernel, layout, (70, 90, 50), opts);
+        }
+    }
+}
+
+#[test]
+fn matmul_over_65535_workgroups_uses_2d_dispatch() {
+    // naive covers 8x8 outputs per workgroup: 1 x 600000 needs 75000 workgroups.
+    let kernel = Kernel::named("naive", Layout::Nt).unwrap();
+    check(
+        kernel,
+        Layout::Nt,
+        (1, 600_000, 4),
+        MatmulOptions::default(),
+    );
+}
+
+#[test]
+fn matmul_cpu_baseline_matches_reference() {
+    for layout in Layout::ALL {
+        let shape = Shape::new(45, 67, 89).unwrap();
+        let mut rng = Rng::new(5);
+        let a = rng.vec_f32(45 * 89);
+        let b = rng.vec_f32(89 * 67);
+        let got = matmul_cpu_fast(layout, shape, &a, &b).unwrap();
+        let want = matmul_f64(layout, shape, &a, &b).unwrap();
+        let e = ErrorStats::compare(&got, &want);
+        assert!(e.passes(TOL_F32_REL_FROBENIUS), "{}", e.describe(67, 1e-5));
+    }
+}
+
+#[test]
+fn matmul_reference_is_right_on_a_known_product() {
+    // [[1,2],[3,4]] * [[5,6],[7,8]] = [[19,22],[43,50]]
+    let shape = Shape::new(2, 2, 2).unwrap();
+    let c = matmul_f64(Layout::Nn, shape, &[1., 2., 3., 4.], &[5., 6., 7., 8.]).unwrap();
+    assert_eq!(c, vec![19., 22., 43., 50.]);
+    // nt: B stored transposed gives the same product.
+    let c = matmul_f64(Layout::Nt, shape, &[1., 2., 3., 4.], &[5., 7., 6., 8.]).unwrap();
+    assert_eq!(c, vec![19., 22., 43., 50.]);
+}
+
+#[test]
+fn matmul_poison_is_detected_when_nothing_is_written() {
+    // The harness itself must catch a kernel that writes nothing: run no dispatch at all.
+    let Some(ctx) = common::ctx() else { return };
+    let shape = Shape::new(5, 6, 7).unwrap();
+    let mut rng = Rng::new(9);
+    let (a, b) = (rng.vec_f32(35), rng.vec_f32(42));
+    let kernel = Kernel::named("naive", Layout::Nn).unwrap();
+    let p =
+        PreparedMatmul::new(ctx, kernel, Layout::Nn, shape, &a, &b, Default::default()).unwrap();
+    p.poison(ctx);
+    let got = p.read(ctx).unwrap();
+    let want = matmul_f64(Layout::Nn, shape, &a, &b).unwrap();
+    assert!(!ErrorStats::compare(&got, &want).passes(TOL_F32_REL_FROBENIUS));
+}

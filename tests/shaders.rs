@@ -1,0 +1,56 @@
+//! Every WGSL kernel variant parses and validates with naga: no adapter needed.
+
+use wgpu_lab::kernels::matmul::{Kernel, Layout};
+use wgpu_lab::shaders;
+
+fn validate(label: &str, src: &str) {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(src)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(src)));
+}
+
+#[test]
+fn every_matmul_variant_validates() {
+    let mut variants = Vec::new();
+    for layout in Layout::ALL {
+        variants.extend(Kernel::all(layout));
+    }
+    variants.push(Kernel::Regblock {
+        wg_x: 8,
+        tm: 1,
+        tn: 1,
+    });
+    variants.push(Kernel::Tiled { tile: 8 });
+    for k in variants {
+        let src = shaders::assemble(&k.stem(), &k.defines()).unwrap();
+        validate(&format!("{k:?}"), &src);
+    }
+}
+
+#[test]
+fn every_kernel_file_is_reachable() {
+    // Each file in shaders/ assembles with the defines its kernel needs.
+    for (stem, _) in shaders::KERNELS {
+        let defines = match *stem {
+            "matmul_tiled" => Kernel::Tiled { tile: 16 }.defines(),
+            "matmul_regblock" => Kernel::Regblock {
+                wg_x: 16,
+                tm: 2,
+                tn: 2,
+            }
+            .defines(),
+            _ => vec![],
+        };
+        validate(stem, &shaders::assemble(stem, &defines).unwrap());
+    }
+}
+
+#[test]
+fn unknown_kernel_and_import_are_errors() {
+    assert!(shaders::assemble("no_such_kernel", &[]).is_err());
+}
