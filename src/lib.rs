@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod compare;
 pub mod error;
+pub mod formats;
 pub mod gpu;
 pub mod kernels;
 pub mod npy;

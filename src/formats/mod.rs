@@ -1,0 +1,3 @@
+//! Data formats: ggml's block-quantized layouts (and, later, GGUF files).
+
+pub mod quant;

@@ -1,0 +1,115 @@
+//! ggml block quantizers: byte-exact with ggml's reference (fixtures made by
+//! scripts/make_quant_fixtures.py with gguf.quants), dequantizers exact, bad input refused.
+
+use wgpu_lab::formats::quant::*;
+
+fn data(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/quant/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn f32s(name: &str) -> Vec<f32> {
+    bytemuck::pod_collect_to_vec(&data(name))
+}
+
+/// Compares two byte strings block by block, naming the first differing block.
+fn assert_same_blocks(got: &[u8], want: &[u8], block_bytes: usize, fmt: &str) {
+    assert_eq!(got.len(), want.len(), "{fmt}: byte counts differ");
+    for (i, (g, w)) in got
+        .chunks(block_bytes)
+        .zip(want.chunks(block_bytes))
+        .enumerate()
+    {
+        assert_eq!(g, w, "{fmt}: block {i} differs from ggml's reference");
+    }
+}
+
+macro_rules! quant_format_tests {
+    ($($fmt:ident: $quantize:ident, $dequantize:ident, $block:ty;)*) => {$(
+        mod $fmt {
+            use super::*;
+
+            #[test]
+            fn quantize_is_byte_exact_with_ggml() {
+                let x = f32s("input_f32.bin");
+                let q = $quantize(&x).unwrap();
+                let want = data(concat!(stringify!($fmt), ".bin"));
+                assert_same_blocks(bytemuck::cast_slice(&q), &want, std::mem::size_of::<$block>(), stringify!($fmt));
+            }
+
+            #[test]
+            fn dequantize_matches_ggml() {
+                let blocks: Vec<$block> = bytemuck::pod_collect_to_vec(&data(concat!(stringify!($fmt), ".bin")));
+                let got = $dequantize(&blocks);
+                let want = f32s(concat!(stringify!($fmt), "_dequant_f32.bin"));
+                assert_eq!(got.len(), want.len());
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g.to_bits(), w.to_bits(), "value {i}: {g} vs {w}");
+                }
+            }
+
+            #[test]
+            fn partial_block_is_refused() {
+                let e = $quantize(&[1.0; 33]).unwrap_err();
+                assert_eq!(e, QuantError::NotBlockMultiple { len: 33 });
+            }
+
+            #[test]
+            fn non_finite_input_is_refused_with_its_index() {
+                for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                    let mut x = vec![0.5f32; 64];
+                    x[40] = bad;
+                    match $quantize(&x).unwrap_err() {
+                        QuantError::NonFinite { index, .. } => assert_eq!(index, 40),
+                        e => panic!("wrong error {e}"),
+                    }
+                }
+            }
+
+            #[test]
+            fn round_trip_error_is_within_half_a_step() {
+                let x = f32s("input_f32.bin");
+                let y = $dequantize(&$quantize(&x).unwrap());
+                for (b, (xb, yb)) in x.chunks(QK).zip(y.chunks(QK)).enumerate() {
+                    let lo = xb.iter().cloned().fold(f32::MAX, f32::min);
+                    let hi = xb.iter().cloned().fold(f32::MIN, f32::max);
+                    let amax = lo.abs().max(hi.abs());
+                    // One quantization step of the format, plus f16 rounding of the scale.
+                    let step = match stringify!($fmt) {
+                        "q8_0" => amax / 127.0,
+                        "q4_0" => amax / 8.0,
+                        _ => (hi - lo) / 15.0,
+                    };
+                    for (v, w) in xb.iter().zip(yb) {
+                        let err = (v - w).abs();
+                        // Q4_0's 16 levels span [-8d, 7d]: values beyond 7.5 steps on the side
+                        // opposite the extreme are clamped to 7d, up to one whole step off.
+                        let clamped = stringify!($fmt) == "q4_0" && v.abs() > 7.5 * step;
+                        let bound = if clamped { step } else { 0.5 * step };
+                        assert!(err <= bound + amax * 2e-3 + 1e-6,
+                            "block {b}: {v} -> {w}, error {err} over half step {step}");
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+quant_format_tests! {
+    q8_0: quantize_q8_0, dequantize_q8_0, BlockQ8_0;
+    q4_0: quantize_q4_0, dequantize_q4_0, BlockQ4_0;
+    q4_1: quantize_q4_1, dequantize_q4_1, BlockQ4_1;
+}
+
+#[test]
+fn q4_0_nibble_order_is_ggml_s() {
+    // Element j in the low nibble of byte j, element j+16 in the high nibble.
+    let mut x = [0f32; 32];
+    x[0] = -8.0; // the extreme: d = 1, q = 0
+    x[16] = 7.0; // q = 15
+    x[1] = 1.0; // q = 9
+    let b = quantize_q4_0(&x).unwrap()[0];
+    assert_eq!(b.d.to_f32(), 1.0);
+    assert_eq!(b.qs[0], 0x0 | (0xF << 4));
+    assert_eq!(b.qs[1], 9 | (8 << 4));
+}
