@@ -12,6 +12,14 @@ use serde::Serialize;
 /// produces errors of order 1.
 pub const TOL_F32_REL_FROBENIUS: f64 = 1e-5;
 
+/// Kernel error of `matmul_wq` (f32 activations, weights in any format, f32 accumulation)
+/// against the f64 product over the *dequantized* weights, relative Frobenius.
+///
+/// Same reasoning as [`TOL_F32_REL_FROBENIUS`]: the decoded weights are exact f32 values,
+/// so only f32 accumulation rounding remains; applying each block's scale once
+/// (d·Σaq + m·Σa) adds one rounding per 32 products, well inside the bound.
+pub const TOL_WQ_KERNEL_REL_FROBENIUS: f64 = 1e-5;
+
 /// Errors of a result against its reference.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct ErrorStats {

@@ -16,6 +16,7 @@ pub const KERNELS: &[(&str, &str)] = &[
         "matmul_regblock",
         include_str!("../shaders/matmul_regblock.wgsl"),
     ),
+    ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
 ];
 
 /// Shared modules by name, for `#import NAME`.
@@ -24,6 +25,34 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "matmul_scalar_io",
         include_str!("../shaders/shared/matmul_scalar_io.wgsl"),
+    ),
+    (
+        "matmul_wq_params",
+        include_str!("../shaders/shared/matmul_wq_params.wgsl"),
+    ),
+    (
+        "weights_f32",
+        include_str!("../shaders/shared/weights_f32.wgsl"),
+    ),
+    (
+        "weights_f16",
+        include_str!("../shaders/shared/weights_f16.wgsl"),
+    ),
+    (
+        "weights_bf16",
+        include_str!("../shaders/shared/weights_bf16.wgsl"),
+    ),
+    (
+        "weights_q8_0",
+        include_str!("../shaders/shared/weights_q8_0.wgsl"),
+    ),
+    (
+        "weights_q4_0",
+        include_str!("../shaders/shared/weights_q4_0.wgsl"),
+    ),
+    (
+        "weights_q4_1",
+        include_str!("../shaders/shared/weights_q4_1.wgsl"),
     ),
     (
         "matmul_params",
@@ -38,6 +67,9 @@ pub enum Define {
     U32(&'static str, u32),
     /// `const NAME: bool = V;`
     Bool(&'static str, bool),
+    /// The shared module `shaders/shared/NAME.wgsl`, as if the kernel began `#import NAME`
+    /// (how a variant picks its weight-decoding module).
+    Import(String),
 }
 
 impl Define {
@@ -45,6 +77,7 @@ impl Define {
         match self {
             Define::U32(n, v) => format!("const {n}: u32 = {v}u;\n"),
             Define::Bool(n, v) => format!("const {n}: bool = {v};\n"),
+            Define::Import(n) => format!("#import {n}\n"),
         }
     }
 }
@@ -59,11 +92,13 @@ pub fn assemble(stem: &str, defines: &[Define]) -> Result<String> {
             shader: stem.to_string(),
             message: "no such kernel file in shaders/".into(),
         })?;
-    let mut out = String::new();
+    let mut prefix = String::new();
     for d in defines {
-        out.push_str(&d.wgsl());
+        prefix.push_str(&d.wgsl());
     }
+    let mut out = String::new();
     let mut seen = Vec::new();
+    resolve(stem, &prefix, &mut out, &mut seen)?;
     resolve(stem, body, &mut out, &mut seen)?;
     Ok(out)
 }

@@ -1,6 +1,8 @@
 //! Every WGSL kernel variant parses and validates with naga: no adapter needed.
 
+use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::kernels::matmul::{Kernel, Layout};
+use wgpu_lab::kernels::matmul_wq::WqKernel;
 use wgpu_lab::shaders;
 
 fn validate(label: &str, src: &str) {
@@ -29,6 +31,16 @@ fn every_matmul_variant_validates() {
     for k in variants {
         let src = shaders::assemble(&k.stem(), &k.defines()).unwrap();
         validate(&format!("{k:?}"), &src);
+    }
+}
+
+#[test]
+fn every_matmul_wq_format_validates() {
+    for format in WeightFormat::ALL {
+        for k in [WqKernel::default_for(1), WqKernel::default_for(64)] {
+            let src = shaders::assemble("matmul_wq", &k.defines(format)).unwrap();
+            validate(&format!("matmul_wq {} {k:?}", format.name()), &src);
+        }
     }
 }
 

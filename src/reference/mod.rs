@@ -1,3 +1,4 @@
 //! CPU twins of the GPU kernels, one module per kernel family, same names as `kernels`.
 
 pub mod matmul;
+pub mod matmul_wq;

@@ -1,0 +1,78 @@
+// matmul_wq: C = A * W^T with f32 activations and weights in any storage format
+// (f32, f16, bf16, q8_0, q4_0, q4_1; the variant prefix imports the matching
+// `weights_<format>` module, which defines WB, decode() and block_scale()).
+//
+// Register-blocked like matmul_regblock (nt): a workgroup is one row of WG_X invocations;
+// each invocation owns TM activation rows x TN weight rows. Per block of 32 values it
+// accumulates unscaled dot products a . q and the activation sum, then applies the block's
+// scale once: sum_block(a * (d q + m)) = d (a . q) + m (sum a).
+#import dispatch
+#import matmul_wq_params
+
+override WG_X: u32 = 16u;
+
+fn hsum(v: vec4<f32>) -> f32 {
+    return (v.x + v.y) + (v.z + v.w);
+}
+
+@compute @workgroup_size(WG_X)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let tile = linear_workgroup(wid, nwg);
+    if tile >= p.tiles {
+        return;
+    }
+    let row0 = (tile / p.tiles_n) * TM;
+    let col0 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
+    let k4 = p.kp / 4u;
+
+    // Clamp instead of branching in the hot loop; clamped rows/columns are never stored.
+    var arow: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) {
+        arow[i] = min(row0 + i, p.m - 1u) * k4;
+    }
+    var wblk: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        wblk[j] = min(col0 + j * WG_X, p.n - 1u) * p.nblk;
+    }
+
+    var acc: array<f32, TM * TN>;
+    for (var blk = 0u; blk < p.nblk; blk++) {
+        var part: array<vec4<f32>, TM * TN>;
+        var asum: array<vec4<f32>, TM>;
+        for (var v = 0u; v < 8u; v++) {
+            var q: array<vec4<f32>, TN>;
+            for (var j = 0u; j < TN; j++) {
+                q[j] = decode((wblk[j] + blk) * WB, v);
+            }
+            for (var i = 0u; i < TM; i++) {
+                let a4 = a[arow[i] + blk * 8u + v];
+                asum[i] += a4;
+                for (var j = 0u; j < TN; j++) {
+                    part[i * TN + j] = fma(a4, q[j], part[i * TN + j]);
+                }
+            }
+        }
+        for (var j = 0u; j < TN; j++) {
+            let sc = block_scale(wblk[j] + blk);
+            for (var i = 0u; i < TM; i++) {
+                acc[i * TN + j] += sc.x * hsum(part[i * TN + j]) + sc.y * hsum(asum[i]);
+            }
+        }
+    }
+
+    for (var i = 0u; i < TM; i++) {
+        let row = row0 + i;
+        if row < p.m {
+            for (var j = 0u; j < TN; j++) {
+                let col = col0 + j * WG_X;
+                if col < p.n {
+                    c[row * p.n + col] = acc[i * TN + j];
+                }
+            }
+        }
+    }
+}

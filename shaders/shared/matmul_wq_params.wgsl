@@ -1,0 +1,20 @@
+// Keep in sync with `WqParams` in src/kernels/matmul_wq.rs.
+// C (m x n) = A (m x kp) * W^T, W is n x kp stored in blocks of 32 (src/formats/weights.rs).
+struct WqParams {
+    m: u32,
+    n: u32,
+    // k padded to whole blocks of 32 (A is padded with zeros to match).
+    kp: u32,
+    // Blocks per weight row: kp / 32.
+    nblk: u32,
+    tiles_n: u32,
+    tiles: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: WqParams;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> s: array<u32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;

@@ -1,0 +1,264 @@
+//! Weight matrices (n x k, the `nn.Linear` layout) in every storage precision, in ggml's
+//! byte layout on the host and repacked into 32-bit words for the GPU.
+//!
+//! GPU packing (`shaders/shared/weights_*.wgsl` decode it; keep in sync): rows are split
+//! into blocks of 32 values; block `g = row * blocks_per_row + b` occupies words
+//! `g * WB .. (g + 1) * WB` of the `w` buffer, and its scale(s) live in the `s` buffer:
+//!
+//! | format | WB | block words hold                          | s buffer                    |
+//! |--------|----|-------------------------------------------|-----------------------------|
+//! | f32    | 32 | the 32 values                             | unused                      |
+//! | f16    | 16 | 2 values per word, first in the low half  | unused                      |
+//! | bf16   | 16 | 2 values per word, first in the low half  | unused                      |
+//! | q8_0   | 8  | ggml's 32 int8, 4 per word, byte 0 lowest | f16 `d`, 2 blocks per word  |
+//! | q4_0   | 4  | ggml's 16 nibble bytes, byte 0 lowest     | f16 `d`, 2 blocks per word  |
+//! | q4_1   | 4  | ggml's 16 nibble bytes, byte 0 lowest     | one word per block: d | m<<16 |
+//!
+//! The quantized blocks' bytes are ggml's own (the 2-byte scales moved out so the 32-bit
+//! words align), so GPU bytes equal ggml's bytes: 34, 18 and 20 per 32 values.
+
+use half::{bf16, f16};
+use serde::Serialize;
+
+use crate::error::{LabError, Result};
+use crate::formats::quant::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
+
+/// How weights are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightFormat {
+    /// 32-bit float.
+    F32,
+    /// IEEE half.
+    F16,
+    /// bfloat16 (top half of an f32), round-to-nearest-even.
+    Bf16,
+    /// ggml Q8_0.
+    Q8_0,
+    /// ggml Q4_0.
+    Q4_0,
+    /// ggml Q4_1.
+    Q4_1,
+}
+
+impl WeightFormat {
+    /// Every format, in table order.
+    pub const ALL: [WeightFormat; 6] = [
+        WeightFormat::F32,
+        WeightFormat::F16,
+        WeightFormat::Bf16,
+        WeightFormat::Q8_0,
+        WeightFormat::Q4_0,
+        WeightFormat::Q4_1,
+    ];
+
+    /// Name as used on the command line and in shader modules.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::F16 => "f16",
+            WeightFormat::Bf16 => "bf16",
+            WeightFormat::Q8_0 => "q8_0",
+            WeightFormat::Q4_0 => "q4_0",
+            WeightFormat::Q4_1 => "q4_1",
+        }
+    }
+
+    /// Parses a format name.
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| LabError::UnknownName {
+                kind: "weight format",
+                name: s.into(),
+                expected: Self::ALL.map(|f| f.name()).join(", "),
+            })
+    }
+
+    /// Whether this is one of ggml's block-quantized formats.
+    pub fn is_block_quantized(self) -> bool {
+        matches!(
+            self,
+            WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1
+        )
+    }
+
+    /// Bytes per 32 values as stored (host and GPU alike).
+    pub fn bytes_per_block(self) -> usize {
+        match self {
+            WeightFormat::F32 => 128,
+            WeightFormat::F16 | WeightFormat::Bf16 => 64,
+            WeightFormat::Q8_0 => 34,
+            WeightFormat::Q4_0 => 18,
+            WeightFormat::Q4_1 => 20,
+        }
+    }
+
+    /// 32-bit words per block in the GPU `w` buffer.
+    pub fn block_words(self) -> usize {
+        match self {
+            WeightFormat::F32 => 32,
+            WeightFormat::F16 | WeightFormat::Bf16 => 16,
+            WeightFormat::Q8_0 => 8,
+            WeightFormat::Q4_0 | WeightFormat::Q4_1 => 4,
+        }
+    }
+}
+
+/// An n x k weight matrix in one format, rows of `k` values (k a multiple of 32), each row
+/// stored as ggml stores it: `k / 32` blocks of [`WeightFormat::bytes_per_block`] bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    /// Storage format.
+    pub format: WeightFormat,
+    /// Rows (output features).
+    pub n: usize,
+    /// Columns (input features), a multiple of 32.
+    pub k: usize,
+    /// Row-major bytes, ggml's layout.
+    pub bytes: Vec<u8>,
+}
+
+impl Weights {
+    /// Encodes an n x k f32 matrix. Float formats pad each row with zeros to a multiple of
+    /// 32 (exact: zeros add nothing to a dot product); quantized formats refuse a `k` that
+    /// is not a whole number of blocks, since ggml's formats have no partial blocks.
+    pub fn encode(format: WeightFormat, n: usize, k: usize, w: &[f32]) -> Result<Self> {
+        if n == 0 || k == 0 || w.len() != n * k {
+            return Err(LabError::Shape(format!(
+                "weights: {} values for n={n} x k={k}",
+                w.len()
+            )));
+        }
+        let kp = k.div_ceil(QK) * QK;
+        if format.is_block_quantized() && kp != k {
+            return Err(LabError::Shape(format!(
+                "{}: k = {k} is not a multiple of the block size {QK}",
+                format.name()
+            )));
+        }
+        let mut bytes = Vec::with_capacity(n * kp / QK * format.bytes_per_block());
+        let mut row = vec![0f32; kp];
+        for r in 0..n {
+            row[..k].copy_from_slice(&w[r * k..(r + 1) * k]);
+            let quant =
+                |e: quant::QuantError| LabError::Shape(format!("{} row {r}: {e}", format.name()));
+            match format {
+                WeightFormat::F32 => bytes.extend_from_slice(bytemuck::cast_slice(&row)),
+                WeightFormat::F16 => {
+                    bytes.extend(row.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()))
+                }
+                WeightFormat::Bf16 => {
+                    bytes.extend(row.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()))
+                }
+                WeightFormat::Q8_0 => bytes.extend_from_slice(bytemuck::cast_slice(
+                    &quant::quantize_q8_0(&row).map_err(quant)?,
+                )),
+                WeightFormat::Q4_0 => bytes.extend_from_slice(bytemuck::cast_slice(
+                    &quant::quantize_q4_0(&row).map_err(quant)?,
+                )),
+                WeightFormat::Q4_1 => bytes.extend_from_slice(bytemuck::cast_slice(
+                    &quant::quantize_q4_1(&row).map_err(quant)?,
+                )),
+            }
+        }
+        Ok(Self {
+            format,
+            n,
+            k: kp,
+            bytes,
+        })
+    }
+
+    /// Wraps bytes already in ggml's layout (e.g. from a GGUF file), checking their count.
+    pub fn from_bytes(format: WeightFormat, n: usize, k: usize, bytes: Vec<u8>) -> Result<Self> {
+        if k % QK != 0 {
+            return Err(LabError::Shape(format!(
+                "rows of {k} values are not whole blocks of {QK}"
+            )));
+        }
+        let want = n * k / QK * format.bytes_per_block();
+        if bytes.len() != want {
+            return Err(LabError::Shape(format!(
+                "{} {n}x{k} needs {want} bytes, got {}",
+                format.name(),
+                bytes.len()
+            )));
+        }
+        Ok(Self {
+            format,
+            n,
+            k,
+            bytes,
+        })
+    }
+
+    /// Blocks of 32 per row.
+    pub fn blocks_per_row(&self) -> usize {
+        self.k / QK
+    }
+
+    /// The exact f32 values the GPU computes with (ggml's dequantization).
+    pub fn dequantize(&self) -> Vec<f32> {
+        let b = &self.bytes;
+        match self.format {
+            WeightFormat::F32 => bytemuck::pod_collect_to_vec(b),
+            WeightFormat::F16 => b
+                .chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            WeightFormat::Bf16 => b
+                .chunks_exact(2)
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            WeightFormat::Q8_0 => {
+                quant::dequantize_q8_0(&bytemuck::pod_collect_to_vec::<u8, BlockQ8_0>(b))
+            }
+            WeightFormat::Q4_0 => {
+                quant::dequantize_q4_0(&bytemuck::pod_collect_to_vec::<u8, BlockQ4_0>(b))
+            }
+            WeightFormat::Q4_1 => {
+                quant::dequantize_q4_1(&bytemuck::pod_collect_to_vec::<u8, BlockQ4_1>(b))
+            }
+        }
+    }
+
+    /// The GPU packing: (`w` words, `s` words), see the module table.
+    pub fn gpu_words(&self) -> (Vec<u32>, Vec<u32>) {
+        let bpb = self.format.bytes_per_block();
+        let words = |bytes: &[u8]| -> Vec<u32> {
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        match self.format {
+            WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => {
+                (words(&self.bytes), vec![0])
+            }
+            WeightFormat::Q8_0 | WeightFormat::Q4_0 => {
+                let mut w = Vec::new();
+                let mut halves = Vec::new();
+                for blk in self.bytes.chunks_exact(bpb) {
+                    halves.push(u16::from_le_bytes([blk[0], blk[1]]));
+                    w.extend(words(&blk[2..]));
+                }
+                let s = halves
+                    .chunks(2)
+                    .map(|p| p[0] as u32 | (p.get(1).copied().unwrap_or(0) as u32) << 16)
+                    .collect();
+                (w, s)
+            }
+            WeightFormat::Q4_1 => {
+                let mut w = Vec::new();
+                let mut s = Vec::new();
+                for blk in self.bytes.chunks_exact(bpb) {
+                    s.push(u32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]));
+                    w.extend(words(&blk[4..]));
+                }
+                (w, s)
+            }
+        }
+    }
+}

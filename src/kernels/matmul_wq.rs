@@ -1,0 +1,280 @@
+//! Matmul with f32 activations and weights in any storage format (`matmul_wq`):
+//! C (m x n) = A (m x k) * W^T, W n x k in f32, f16, bf16, q8_0, q4_0 or q4_1.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::{LabError, Result};
+use crate::formats::weights::{WeightFormat, Weights};
+use crate::gpu::timing::{self, GpuTimer, TimingSource};
+use crate::gpu::{buffers, dispatch, Context};
+use crate::shaders::{self, Define};
+
+/// Tuning of `matmul_wq`: `wg_x` invocations per workgroup, each owning `tm` activation
+/// rows x `tn` weight rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct WqKernel {
+    /// Invocations per workgroup (along n).
+    pub wg_x: u32,
+    /// Activation rows per invocation.
+    pub tm: u32,
+    /// Weight rows per invocation.
+    pub tn: u32,
+}
+
+impl WqKernel {
+    /// The default for `m` activation rows: register blocks of 4 x 4 (1 x 4 for m = 1,
+    /// where more rows would only repeat work).
+    pub fn default_for(m: usize) -> Self {
+        Self {
+            wg_x: 16,
+            tm: if m == 1 { 1 } else { 4 },
+            tn: 4,
+        }
+    }
+
+    /// Outputs (rows, columns) covered by one workgroup.
+    pub fn block(&self) -> (u32, u32) {
+        (self.tm, self.wg_x * self.tn)
+    }
+
+    /// The variant prefix: block sizes and the weight-decoding module.
+    pub fn defines(&self, format: WeightFormat) -> Vec<Define> {
+        vec![
+            Define::U32("TM", self.tm),
+            Define::U32("TN", self.tn),
+            Define::Import(format!("weights_{}", format.name())),
+        ]
+    }
+}
+
+/// Parameter block of `matmul_wq`.
+/// Keep in sync with `WqParams` in shaders/shared/matmul_wq_params.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct WqParams {
+    /// Activation rows.
+    pub m: u32,
+    /// Weight rows (outputs per activation row).
+    pub n: u32,
+    /// Padded inner dimension (multiple of 32).
+    pub kp: u32,
+    /// Blocks per weight row.
+    pub nblk: u32,
+    /// Workgroup tiles along n.
+    pub tiles_n: u32,
+    /// Workgroup tiles in all.
+    pub tiles: u32,
+    /// Padding to 32 bytes.
+    pub _pad: [u32; 2],
+}
+
+fn bind_group_layout(ctx: &Context) -> wgpu::BindGroupLayout {
+    let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let ro = wgpu::BufferBindingType::Storage { read_only: true };
+    ctx.device
+        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("matmul_wq"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Uniform),
+                entry(1, ro),
+                entry(2, ro),
+                entry(3, ro),
+                entry(4, wgpu::BufferBindingType::Storage { read_only: false }),
+            ],
+        })
+}
+
+/// Compiles (or fetches) the `matmul_wq` pipeline for a format; returns the host time
+/// spent creating it when it was not cached.
+pub fn pipeline(
+    ctx: &Context,
+    kernel: &WqKernel,
+    format: WeightFormat,
+) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
+    let limit = ctx.limits().max_compute_invocations_per_workgroup;
+    if kernel.wg_x > limit {
+        return Err(LabError::OverLimit {
+            what: format!("matmul_wq workgroup {kernel:?}"),
+            asked: kernel.wg_x as u64,
+            limit_name: "max_compute_invocations_per_workgroup",
+            limit: limit as u64,
+        });
+    }
+    let key = format!("matmul_wq/{}/{kernel:?}", format.name());
+    let mut built_ms = None;
+    let p = ctx.pipeline(&key, || {
+        let src = shaders::assemble("matmul_wq", &kernel.defines(format))?;
+        let start = Instant::now();
+        let p = ctx.scoped("compiling matmul_wq", || {
+            let module = ctx
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("matmul_wq"),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                });
+            let bgl = bind_group_layout(ctx);
+            let layout = ctx
+                .device
+                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some("matmul_wq"),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
+            ctx.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("matmul_wq"),
+                    layout: Some(&layout),
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &[("WG_X", kernel.wg_x as f64)],
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+        })?;
+        built_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+        Ok(p)
+    })?;
+    Ok((p, built_ms))
+}
+
+/// A `matmul_wq` problem with activations and weights on the GPU, ready to run.
+pub struct PreparedMatmulWq {
+    /// The kernel configuration.
+    pub kernel: WqKernel,
+    /// Weight storage format.
+    pub format: WeightFormat,
+    /// Activation rows.
+    pub m: usize,
+    /// Weight rows.
+    pub n: usize,
+    /// Inner dimension as given (before padding).
+    pub k: usize,
+    /// Bytes of weights (and their scales) on the GPU.
+    pub weight_bytes: u64,
+    /// Host time to create the pipeline, when this call created it.
+    pub pipeline_ms: Option<f64>,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    c: wgpu::Buffer,
+    grid: (u32, u32),
+}
+
+impl PreparedMatmulWq {
+    /// Uploads A (m x k, f32) and the weights (n x k in their format).
+    pub fn new(
+        ctx: &Context,
+        kernel: WqKernel,
+        a: &[f32],
+        m: usize,
+        k: usize,
+        weights: &Weights,
+    ) -> Result<Self> {
+        if m == 0 || k == 0 || a.len() != m * k {
+            return Err(LabError::Shape(format!(
+                "activations: {} values for m={m} x k={k}",
+                a.len()
+            )));
+        }
+        if k > weights.k || weights.k != k.div_ceil(32) * 32 {
+            return Err(LabError::Shape(format!(
+                "activations have k = {k} but the weights' rows hold {} values",
+                weights.k
+            )));
+        }
+        let (pipeline, pipeline_ms) = pipeline(ctx, &kernel, weights.format)?;
+        let kp = weights.k;
+        let mut ap = vec![0f32; m * kp];
+        for r in 0..m {
+            ap[r * kp..r * kp + k].copy_from_slice(&a[r * k..(r + 1) * k]);
+        }
+        let (w_words, s_words) = weights.gpu_words();
+        let a_buf = buffers::upload(ctx, "matmul_wq.a", &ap)?;
+        let w_buf = buffers::upload(ctx, "matmul_wq.w", &w_words)?;
+        let s_buf = buffers::upload(ctx, "matmul_wq.s", &s_words)?;
+        let c = buffers::storage(ctx, "matmul_wq.c", (m * weights.n * 4) as u64)?;
+        let (bm, bn) = kernel.block();
+        let tiles_n = weights.n.div_ceil(bn as usize);
+        let tiles = m.div_ceil(bm as usize) * tiles_n;
+        let grid = dispatch::grid(
+            tiles as u64,
+            ctx.limits().max_compute_workgroups_per_dimension,
+        )?;
+        let params = WqParams {
+            m: m as u32,
+            n: weights.n as u32,
+            kp: kp as u32,
+            nblk: (kp / 32) as u32,
+            tiles_n: tiles_n as u32,
+            tiles: tiles as u32,
+            _pad: [0; 2],
+        };
+        let u = buffers::uniform(ctx, "matmul_wq.params", &params)?;
+        let bgl = pipeline.get_bind_group_layout(0);
+        let bind_group = ctx.scoped("binding matmul_wq buffers", || {
+            let entries: Vec<wgpu::BindGroupEntry> = [&u, &a_buf, &w_buf, &s_buf, &c]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("matmul_wq"),
+                layout: &bgl,
+                entries: &entries,
+            })
+        })?;
+        let weight_bytes = if weights.format.is_block_quantized() {
+            weights.bytes.len() as u64
+        } else {
+            (w_words.len() * 4) as u64
+        };
+        Ok(Self {
+            kernel,
+            format: weights.format,
+            m,
+            n: weights.n,
+            k,
+            weight_bytes,
+            pipeline_ms,
+            pipeline,
+            bind_group,
+            c,
+            grid,
+        })
+    }
+
+    /// Fills the output with NaN.
+    pub fn poison(&self, ctx: &Context) {
+        buffers::poison(ctx, &self.c);
+    }
+
+    /// Runs once; returns the duration (ms) and how it was timed.
+    pub fn run(&self, ctx: &Context, timer: Option<&GpuTimer>) -> Result<(f64, TimingSource)> {
+        timing::time_pass(ctx, timer, "matmul_wq", |pass| {
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+        })
+    }
+
+    /// Reads C (m x n) back.
+    pub fn read(&self, ctx: &Context) -> Result<Vec<f32>> {
+        buffers::read(ctx, &self.c, self.m * self.n)
+    }
+}

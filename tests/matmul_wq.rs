@@ -1,0 +1,106 @@
+//! `matmul_wq` (f32 activations x weights in every storage format) vs its CPU twin over the
+//! dequantized weights: kernel error near f32 rounding, for odd shapes, poisoned outputs.
+
+mod common;
+
+use wgpu_lab::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
+use wgpu_lab::formats::weights::{WeightFormat, Weights};
+use wgpu_lab::kernels::matmul::{Layout, Shape};
+use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, WqKernel};
+use wgpu_lab::reference::matmul::matmul_f64;
+use wgpu_lab::reference::matmul_wq::matmul_wq_f64;
+use wgpu_lab::rng::Rng;
+
+/// Runs one case; returns (kernel error, quantization error).
+fn check(format: WeightFormat, kernel: WqKernel, (m, n, k): (usize, usize, usize)) -> (f64, f64) {
+    let Some(ctx) = common::ctx() else {
+        return (0.0, 0.0);
+    };
+    let mut rng = Rng::new((m * 131 + n * 17 + k) as u64);
+    let a = rng.vec_f32(m * k);
+    let w = rng.vec_f32(n * k);
+    let weights = Weights::encode(format, n, k, &w).unwrap();
+    let p = PreparedMatmulWq::new(ctx, kernel, &a, m, k, &weights).unwrap();
+    p.poison(ctx);
+    p.run(ctx, None).unwrap();
+    let got = p.read(ctx).unwrap();
+    let want = matmul_wq_f64(&a, m, k, &weights).unwrap();
+    let e = ErrorStats::compare(&got, &want);
+    assert!(
+        e.passes(TOL_WQ_KERNEL_REL_FROBENIUS),
+        "{} {kernel:?} {m}x{n}x{k}: {}",
+        format.name(),
+        e.describe(n, TOL_WQ_KERNEL_REL_FROBENIUS)
+    );
+    let exact = matmul_f64(Layout::Nt, Shape::new(m, n, k).unwrap(), &a, &w).unwrap();
+    (
+        e.rel_frobenius,
+        ErrorStats::compare(&got, &exact).rel_frobenius,
+    )
+}
+
+const BLOCK_SHAPES: [(usize, usize, usize); 5] = [
+    (1, 1, 32),
+    (1, 67, 64),
+    (7, 13, 96),
+    (33, 65, 160),
+    (64, 300, 256),
+];
+
+macro_rules! wq_tests {
+    ($($name:ident: $format:expr, $max_quant_err:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            for s in BLOCK_SHAPES {
+                for kernel in [WqKernel::default_for(s.0), WqKernel { wg_x: 8, tm: 3, tn: 2 }] {
+                    let (_, quant) = check($format, kernel, s);
+                    // Loose sanity bound on the format itself (the real figures are in
+                    // docs/results): a wrong decode would be off by O(1).
+                    assert!(quant <= $max_quant_err, "quantization error {quant}");
+                }
+            }
+        }
+    )*};
+}
+
+wq_tests! {
+    matmul_wq_f32_odd_shapes: WeightFormat::F32, 1e-6;
+    matmul_wq_f16_odd_shapes: WeightFormat::F16, 1e-3;
+    matmul_wq_bf16_odd_shapes: WeightFormat::Bf16, 1e-2;
+    matmul_wq_q8_0_odd_shapes: WeightFormat::Q8_0, 2e-2;
+    matmul_wq_q4_0_odd_shapes: WeightFormat::Q4_0, 0.25;
+    matmul_wq_q4_1_odd_shapes: WeightFormat::Q4_1, 0.25;
+}
+
+#[test]
+fn matmul_wq_float_formats_pad_k_that_is_not_a_block_multiple() {
+    for format in [WeightFormat::F32, WeightFormat::F16, WeightFormat::Bf16] {
+        check(format, WqKernel::default_for(5), (5, 9, 45));
+        check(format, WqKernel::default_for(1), (1, 40, 77));
+    }
+}
+
+#[test]
+fn matmul_wq_quantized_formats_refuse_partial_blocks() {
+    for format in [WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::Q4_1] {
+        let e = Weights::encode(format, 2, 40, &[0.5; 80])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a multiple of the block size 32"), "{e}");
+    }
+}
+
+#[test]
+fn matmul_wq_mismatched_activations_are_refused() {
+    let Some(ctx) = common::ctx() else { return };
+    let weights = Weights::encode(WeightFormat::Q8_0, 4, 64, &[0.5; 256]).unwrap();
+    let r = PreparedMatmulWq::new(
+        ctx,
+        WqKernel::default_for(2),
+        &[1.0; 2 * 96],
+        2,
+        96,
+        &weights,
+    );
+    assert!(r.err().expect("k mismatch").to_string().contains("k = 96"));
+}
