@@ -110,6 +110,6 @@ fn q4_0_nibble_order_is_ggml_s() {
     x[1] = 1.0; // q = 9
     let b = quantize_q4_0(&x).unwrap()[0];
     assert_eq!(b.d.to_f32(), 1.0);
-    assert_eq!(b.qs[0], 0x0 | (0xF << 4));
+    assert_eq!(b.qs[0], 0xF << 4); // low nibble 0 (element 0), high 15 (element 16)
     assert_eq!(b.qs[1], 9 | (8 << 4));
 }

@@ -56,6 +56,7 @@ fn every_kernel_file_is_reachable() {
                 tn: 2,
             }
             .defines(),
+            "matmul_wq" => WqKernel::default_for(4).defines(WeightFormat::Q4_0),
             _ => vec![],
         };
         validate(stem, &shaders::assemble(stem, &defines).unwrap());
