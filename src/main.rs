@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
-use wgpu_lab::bench::{matmul as bench_matmul, table};
+use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
+use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::adapters::{self, AdapterSelector};
 use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
 use wgpu_lab::npy::{self, Matrix};
@@ -77,10 +78,12 @@ struct MatmulArgs {
     /// B layout: nn (B is k x n) or nt (B is n x k, nn.Linear weights).
     #[arg(long, default_value = "nn")]
     layout: String,
-    /// Kernel name (naive, tiled, regblock) or `all`. Default: all, or regblock with --a.
+    /// f32 kernel name (naive, tiled, regblock), `wq` (the any-precision kernel) or `all`.
+    /// Default: all, or regblock with --a.
     #[arg(long)]
     kernel: Option<String>,
-    /// Operand precision.
+    /// Weight precision: f32, f16, bf16, q8_0, q4_0, q4_1, or `all`. Anything but f32 runs
+    /// the `wq` kernel in the nt layout (activations f32, weights B stored n x k).
     #[arg(long, default_value = "f32")]
     precision: String,
     /// Timed runs per kernel.
@@ -149,6 +152,74 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
+    let formats = if args.precision == "all" {
+        WeightFormat::ALL.to_vec()
+    } else {
+        vec![WeightFormat::parse(&args.precision)?]
+    };
+    if args.layout != "nt" && args.layout != "nn" {
+        Layout::parse(&args.layout)?;
+    }
+    if args.layout == "nn" && args.kernel.as_deref() != Some("wq") && args.precision != "f32" {
+        // The default layout is nn; precisions other than f32 exist in nt only, say so.
+        eprintln!(
+            "note: precision {} runs in the nt layout (weights n x k)",
+            args.precision
+        );
+    }
+    if args.a.is_some() || args.out.is_some() {
+        bail!("--a/--b/--out take f32 matrices; use --precision f32 with them");
+    }
+    let shape = Shape::new(args.m, args.n, args.k)?;
+    let mut rng = Rng::new(args.seed);
+    let a = rng.vec_f32(shape.m * shape.k);
+    let w = rng.vec_f32(shape.n * shape.k);
+    let ctx = Context::new(&select.selector()?)?;
+    let req = bench_precision::PrecisionRequest {
+        m: shape.m,
+        n: shape.n,
+        k: shape.k,
+        formats,
+        kernel: None,
+        warmup: args.warmup,
+        repeat: args.repeat,
+        cpu_baseline: !args.no_cpu,
+    };
+    let rows = bench_precision::run(&ctx, &req, &a, &w)?;
+    print_precision_rows(&ctx, &rows, args.json)
+}
+
+fn print_precision_rows(
+    ctx: &Context,
+    rows: &[bench_matmul::MatmulRow],
+    json: bool,
+) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+    } else {
+        println!(
+            "adapter: {} ({}, {})",
+            ctx.summary.name, ctx.summary.backend, ctx.summary.driver
+        );
+        print!("{}", table::precision_table(rows));
+        println!(
+            "kernel err: vs f64 over the dequantized weights (the kernel's own error); \
+             quant err: vs f64 over the original f32 weights (what quantization costs)"
+        );
+    }
+    let failed = rows
+        .iter()
+        .filter(|r| r.skipped.is_none() && !r.passed)
+        .count();
+    if failed == 0 {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: validation failed for {failed} row(s) (see the pass column)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
 fn adapters_table(list: &[adapters::AdapterSummary]) -> String {
     let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
     let mib = |b: u64| format!("{} MiB", b >> 20);
@@ -196,11 +267,8 @@ fn adapters_table(list: &[adapters::AdapterSummary]) -> String {
 }
 
 fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
-    if args.precision != "f32" {
-        bail!(
-            "precision {:?} is not available in this build; available: f32",
-            args.precision
-        );
+    if args.precision != "f32" || args.kernel.as_deref() == Some("wq") {
+        return matmul_precisions(select, args);
     }
     let layout = Layout::parse(&args.layout)?;
     let kernel_name = args

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::bench::{measure, Runs, Timed};
 use crate::compare::{ErrorStats, TOL_F32_REL_FROBENIUS};
 use crate::error::Result;
-use crate::gpu::timing::{GpuTimer, TimingSource};
+use crate::gpu::timing::TimingSource;
 use crate::gpu::Context;
 use crate::kernels::matmul::{Kernel, Layout, MatmulOptions, PreparedMatmul, Shape};
 use crate::reference::matmul::{matmul_cpu_fast, matmul_f64};
@@ -81,6 +82,88 @@ pub struct MatmulRow {
     pub repeat: usize,
     /// Independent dispatches the problem was split into (1 unless over binding limits).
     pub chunks: usize,
+    /// Bytes of weights (B, the n x k operand) as stored on the GPU.
+    pub weight_bytes: Option<u64>,
+    /// Effective bandwidth: weight bytes / median time, GB/s.
+    pub gbps: Option<f64>,
+    /// Error against the f64 product on the original f32 inputs (quantization + kernel).
+    pub quant_rel_err: Option<f64>,
+    /// Median of the f32 row of the same run / this median.
+    pub speedup_vs_f32: Option<f64>,
+    /// Why this row did not run (e.g. a feature the adapter lacks); its numbers are null.
+    pub skipped: Option<String>,
+}
+
+impl MatmulRow {
+    /// A row with identity filled in and every measurement empty (NaN serialises as null).
+    pub fn new(
+        ctx: &Context,
+        kernel: &str,
+        config: String,
+        precision: &str,
+        layout: Layout,
+        shape: Shape,
+    ) -> Self {
+        Self {
+            adapter: ctx.summary.name.clone(),
+            backend: ctx.summary.backend.clone(),
+            kernel: kernel.to_string(),
+            config,
+            precision: precision.to_string(),
+            layout,
+            m: shape.m,
+            n: shape.n,
+            k: shape.k,
+            gpu_ms_median: f64::NAN,
+            gpu_ms_min: f64::NAN,
+            gpu_ms_max: f64::NAN,
+            gflops: f64::NAN,
+            cpu_ms: None,
+            speedup_vs_cpu: None,
+            rel_err: f64::NAN,
+            max_abs_err: f64::NAN,
+            tolerance: f64::NAN,
+            passed: false,
+            timing: TimingSource::WallClock,
+            pipeline_ms: None,
+            first_run_ms: f64::NAN,
+            repeat: 0,
+            chunks: 1,
+            weight_bytes: None,
+            gbps: None,
+            quant_rel_err: None,
+            speedup_vs_f32: None,
+            skipped: None,
+        }
+    }
+
+    /// Fills the timing fields from a measurement of `flops` operations.
+    pub fn set_timing(
+        &mut self,
+        t: &Timed,
+        flops: f64,
+        cpu: Option<Summary>,
+        pipeline_ms: Option<f64>,
+    ) {
+        self.gpu_ms_median = t.gpu.median;
+        self.gpu_ms_min = t.gpu.min;
+        self.gpu_ms_max = t.gpu.max;
+        self.gflops = flops / (t.gpu.median * 1e6);
+        self.cpu_ms = cpu.map(|c| c.median);
+        self.speedup_vs_cpu = cpu.map(|c| c.median / t.gpu.median);
+        self.timing = t.timing;
+        self.pipeline_ms = pipeline_ms;
+        self.first_run_ms = t.first_run_ms;
+        self.repeat = t.repeat;
+    }
+
+    /// Fills the validation fields.
+    pub fn set_error(&mut self, err: &ErrorStats, tol: f64) {
+        self.rel_err = err.rel_frobenius;
+        self.max_abs_err = err.max_abs;
+        self.tolerance = tol;
+        self.passed = err.passes(tol);
+    }
 }
 
 /// Times the CPU baseline: one warm-up, then `repeat` runs (at least 1).
@@ -123,52 +206,29 @@ pub fn run_kernel(
         b,
         MatmulOptions::default(),
     )?;
-    prepared.poison(ctx);
-    let t = Instant::now();
-    prepared.run(ctx, None)?;
-    let first_run_ms = t.elapsed().as_secs_f64() * 1e3;
-    let c = prepared.read(ctx)?;
+    let (t, c) = measure(
+        ctx,
+        &prepared,
+        Runs {
+            warmup: req.warmup,
+            repeat: req.repeat,
+        },
+    )?;
     let err = ErrorStats::compare(&c, reference);
-
-    let timer = GpuTimer::new(ctx);
-    for _ in 0..req.warmup {
-        prepared.run(ctx, timer.as_ref())?;
-    }
-    let mut samples = Vec::with_capacity(req.repeat);
-    let mut source = TimingSource::WallClock;
-    for _ in 0..req.repeat.max(1) {
-        let (ms, s) = prepared.run(ctx, timer.as_ref())?;
-        samples.push(ms);
-        source = s;
-    }
-    let gpu = Summary::of(&samples).expect("at least one sample");
     let tol = TOL_F32_REL_FROBENIUS;
-    let row = MatmulRow {
-        adapter: ctx.summary.name.clone(),
-        backend: ctx.summary.backend.clone(),
-        kernel: kernel.name().to_string(),
-        config: format!("{kernel:?}"),
-        precision: "f32".into(),
-        layout: req.layout,
-        m: shape.m,
-        n: shape.n,
-        k: shape.k,
-        gpu_ms_median: gpu.median,
-        gpu_ms_min: gpu.min,
-        gpu_ms_max: gpu.max,
-        gflops: shape.flops() / (gpu.median * 1e6),
-        cpu_ms: cpu.map(|c| c.median),
-        speedup_vs_cpu: cpu.map(|c| c.median / gpu.median),
-        rel_err: err.rel_frobenius,
-        max_abs_err: err.max_abs,
-        tolerance: tol,
-        passed: err.passes(tol),
-        timing: source,
-        pipeline_ms: prepared.pipeline_ms,
-        first_run_ms,
-        repeat: samples.len(),
-        chunks: prepared.chunk_count(),
-    };
+    let mut row = MatmulRow::new(
+        ctx,
+        kernel.name(),
+        format!("{kernel:?}"),
+        "f32",
+        req.layout,
+        shape,
+    );
+    row.set_timing(&t, shape.flops(), cpu, prepared.pipeline_ms);
+    row.set_error(&err, tol);
+    row.weight_bytes = Some((shape.n * shape.k * 4) as u64);
+    row.gbps = row.weight_bytes.map(|b| b as f64 / (t.gpu.median * 1e6));
+    row.chunks = prepared.chunk_count();
     Ok((row, c))
 }
 

@@ -41,6 +41,57 @@ pub fn matmul_table(rows: &[MatmulRow]) -> String {
     render(&cells)
 }
 
+/// Renders per-precision rows: throughput, bandwidth, memory, both errors.
+pub fn precision_table(rows: &[MatmulRow]) -> String {
+    let header = [
+        "precision",
+        "kernel",
+        "m x n x k",
+        "GPU ms median (min-max)",
+        "GFLOP/s",
+        "GB/s",
+        "weights MiB",
+        "vs f32",
+        "vs CPU",
+        "kernel err",
+        "tol",
+        "quant err",
+        "pass",
+    ];
+    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
+    let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in rows {
+        let shape = format!("{}x{}x{}", r.m, r.n, r.k);
+        if let Some(why) = &r.skipped {
+            let mut row = vec![r.precision.clone(), r.kernel.clone(), shape];
+            row.push(format!("skipped: {why}"));
+            cells.push(row);
+            continue;
+        }
+        cells.push(vec![
+            r.precision.clone(),
+            r.kernel.clone(),
+            shape,
+            format!(
+                "{:.3} ({:.3}-{:.3})",
+                r.gpu_ms_median, r.gpu_ms_min, r.gpu_ms_max
+            ),
+            format!("{:.2}", r.gflops),
+            opt(r.gbps, &|v| format!("{v:.2}")),
+            opt(r.weight_bytes.map(|b| b as f64 / (1 << 20) as f64), &|v| {
+                format!("{v:.2}")
+            }),
+            opt(r.speedup_vs_f32, &|v| format!("{v:.2}x")),
+            opt(r.speedup_vs_cpu, &|v| format!("{v:.2}x")),
+            format!("{:.2e}", r.rel_err),
+            format!("{:.0e}", r.tolerance),
+            opt(r.quant_rel_err, &|v| format!("{v:.2e}")),
+            if r.passed { "ok" } else { "FAIL" }.to_string(),
+        ]);
+    }
+    render(&cells)
+}
+
 /// Aligns a grid of cells as a Markdown table; the first row is the header.
 pub fn render(cells: &[Vec<String>]) -> String {
     let cols = cells.iter().map(|r| r.len()).max().unwrap_or(0);

@@ -632,3 +632,15 @@ pub fn matmul(
     prepared.run(ctx, None)?;
     prepared.read(ctx)
 }
+
+impl crate::bench::GpuOp for PreparedMatmul {
+    fn poison(&self, ctx: &Context) {
+        PreparedMatmul::poison(self, ctx)
+    }
+    fn run(&self, ctx: &Context, timer: Option<&GpuTimer>) -> Result<(f64, TimingSource)> {
+        PreparedMatmul::run(self, ctx, timer)
+    }
+    fn read(&self, ctx: &Context) -> Result<Vec<f32>> {
+        PreparedMatmul::read(self, ctx)
+    }
+}

@@ -278,3 +278,15 @@ impl PreparedMatmulWq {
         buffers::read(ctx, &self.c, self.m * self.n)
     }
 }
+
+impl crate::bench::GpuOp for PreparedMatmulWq {
+    fn poison(&self, ctx: &Context) {
+        PreparedMatmulWq::poison(self, ctx)
+    }
+    fn run(&self, ctx: &Context, timer: Option<&GpuTimer>) -> Result<(f64, TimingSource)> {
+        PreparedMatmulWq::run(self, ctx, timer)
+    }
+    fn read(&self, ctx: &Context) -> Result<Vec<f32>> {
+        PreparedMatmulWq::read(self, ctx)
+    }
+}
