@@ -33,8 +33,8 @@ pub struct PrecisionRequest {
     pub cpu_baseline: bool,
 }
 
-/// Runs one format on already-encoded weights; `exact` is the f64 product on the original
-/// f32 weights when known (for the quantization error).
+/// Runs one format on already-encoded weights; returns the row and the GPU's C (for the
+/// quantization error, which needs the product on the original weights).
 pub fn run_weights(
     ctx: &Context,
     kernel: WqKernel,
@@ -42,9 +42,8 @@ pub fn run_weights(
     m: usize,
     k: usize,
     weights: &Weights,
-    exact: Option<&[f64]>,
     runs: Runs,
-) -> Result<MatmulRow> {
+) -> Result<(MatmulRow, Vec<f32>)> {
     let shape = Shape::new(m, weights.n, k)?;
     let prepared = PreparedMatmulWq::new(ctx, kernel, a, m, k, weights)?;
     let (t, c) = measure(ctx, &prepared, runs)?;
@@ -62,8 +61,7 @@ pub fn run_weights(
     row.set_error(&err, TOL_WQ_KERNEL_REL_FROBENIUS);
     row.weight_bytes = Some(prepared.weight_bytes);
     row.gbps = Some(prepared.weight_bytes as f64 / (t.gpu.median * 1e6));
-    row.quant_rel_err = exact.map(|e| ErrorStats::compare(&c, e).rel_frobenius);
-    Ok(row)
+    Ok((row, c))
 }
 
 /// Runs every requested format on `a` (m x k) and `w` (n x k).
@@ -95,19 +93,19 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
                 continue;
             }
         };
-        let mut row = run_weights(
+        let (mut row, c) = run_weights(
             ctx,
             kernel,
             a,
             req.m,
             req.k,
             &weights,
-            Some(&exact),
             Runs {
                 warmup: req.warmup,
                 repeat: req.repeat,
             },
         )?;
+        row.quant_rel_err = Some(ErrorStats::compare(&c, &exact).rel_frobenius);
         row.cpu_ms = cpu.map(|c| c.median);
         row.speedup_vs_cpu = cpu.map(|c| c.median / row.gpu_ms_median);
         rows.push(row);
