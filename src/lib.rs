@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod convert;
 pub mod error;
 pub mod formats;
 pub mod gpu;

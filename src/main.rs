@@ -6,10 +6,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use wgpu_lab::bench::Runs;
 use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
+use wgpu_lab::convert;
+use wgpu_lab::formats::gguf::{ggml_type, Gguf};
 use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::adapters::{self, AdapterSelector};
 use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
+use wgpu_lab::kernels::matmul_wq::WqKernel;
 use wgpu_lab::npy::{self, Matrix};
 use wgpu_lab::rng::Rng;
 use wgpu_lab::Context;
@@ -62,6 +66,34 @@ enum Command {
     },
     /// Run matmul kernels on random (or your own .npy) matrices: validate and time them.
     Matmul(MatmulArgs),
+    /// Encode a .npy array as one tensor of a GGUF v3 file (rows along the last axis).
+    Quantize {
+        /// Storage format: q8_0, q4_0, q4_1, f16, bf16 or f32.
+        #[arg(long)]
+        format: String,
+        /// Input .npy (float32 or float64, C order, 1-D to 4-D).
+        input: PathBuf,
+        /// Output .gguf.
+        output: PathBuf,
+        /// Tensor name (default: the input's file stem).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Decode one tensor of a GGUF file to a float32 .npy.
+    Dequantize {
+        /// Input .gguf.
+        input: PathBuf,
+        /// Tensor name (see gguf-info).
+        #[arg(long)]
+        tensor: String,
+        /// Output .npy.
+        output: PathBuf,
+    },
+    /// List a GGUF file's metadata and tensors.
+    GgufInfo {
+        /// The .gguf file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -110,6 +142,13 @@ struct MatmulArgs {
     /// Write C as float32 .npy.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Use a weight tensor from a GGUF file, as stored (n x k), with --m random activation
+    /// rows; needs --tensor.
+    #[arg(long, requires = "tensor")]
+    weights: Option<PathBuf>,
+    /// Tensor name in --weights.
+    #[arg(long, requires = "weights")]
+    tensor: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -149,6 +188,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Matmul(args) => matmul(&cli.select, args),
+        Command::Quantize {
+            format,
+            input,
+            output,
+            name,
+        } => {
+            let format = WeightFormat::parse(&format)?;
+            let name = name.unwrap_or_else(|| {
+                input
+                    .file_stem()
+                    .map_or("tensor".into(), |s| s.to_string_lossy().into_owned())
+            });
+            let dims = convert::quantize_npy(&input, &output, format, &name)?;
+            println!(
+                "wrote {} (tensor {name:?}, {}, dims {dims:?})",
+                output.display(),
+                format.name()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dequantize {
+            input,
+            tensor,
+            output,
+        } => {
+            let shape = convert::dequantize_to_npy(&input, &tensor, &output)?;
+            println!("wrote {} (float32, shape {shape:?})", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::GgufInfo { file } => {
+            let g = Gguf::open(&file)?;
+            print!("{}", gguf_info(&g));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -220,6 +293,34 @@ fn print_precision_rows(
     }
 }
 
+fn gguf_info(g: &Gguf) -> String {
+    let mut out = format!(
+        "{}: GGUF v{}, {} metadata keys, {} tensors, alignment {}\n\nmetadata:\n",
+        g.path.display(),
+        g.version,
+        g.metadata.len(),
+        g.tensors.len(),
+        g.alignment
+    );
+    for (k, v) in &g.metadata {
+        out.push_str(&format!("  {k} = {}\n", v.display()));
+    }
+    out.push_str("\ntensors:\n");
+    let mut cells = vec![["name", "type", "shape (ggml dims)", "bytes"]
+        .map(String::from)
+        .to_vec()];
+    for t in &g.tensors {
+        cells.push(vec![
+            t.name.clone(),
+            ggml_type::name(t.ggml_type).to_string(),
+            format!("{:?}", t.dims),
+            t.bytes.map_or("?".into(), |b| b.to_string()),
+        ]);
+    }
+    out.push_str(&table::render(&cells));
+    out
+}
+
 fn adapters_table(list: &[adapters::AdapterSummary]) -> String {
     let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
     let mib = |b: u64| format!("{} MiB", b >> 20);
@@ -267,6 +368,28 @@ fn adapters_table(list: &[adapters::AdapterSummary]) -> String {
 }
 
 fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
+    if let (Some(path), Some(name)) = (&args.weights, &args.tensor) {
+        let weights = convert::load_weights(path, name)?;
+        let mut rng = Rng::new(args.seed);
+        let a = rng.vec_f32(args.m * weights.k);
+        let ctx = Context::new(&select.selector()?)?;
+        let kernel = WqKernel::default_for(args.m);
+        let runs = Runs {
+            warmup: args.warmup,
+            repeat: args.repeat,
+        };
+        let (row, _) =
+            bench_precision::run_weights(&ctx, kernel, &a, args.m, weights.k, &weights, runs)?;
+        if !args.json {
+            println!(
+                "tensor {name:?}: {} x {} {}",
+                weights.n,
+                weights.k,
+                weights.format.name()
+            );
+        }
+        return print_precision_rows(&ctx, &[row], args.json);
+    }
     if args.precision != "f32" || args.kernel.as_deref() == Some("wq") {
         return matmul_precisions(select, args);
     }

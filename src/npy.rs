@@ -28,6 +28,20 @@ fn npy_err(path: &Path, message: impl Into<String>) -> LabError {
 
 /// Reads a 2-D, C-order, float32 or float64 `.npy` file (float64 is rounded to f32).
 pub fn read_matrix(path: &Path) -> Result<Matrix> {
+    let (shape, data) = read_array(path, 2..=2)?;
+    Ok(Matrix {
+        rows: shape[0],
+        cols: shape[1],
+        data,
+    })
+}
+
+/// Reads a C-order float32/float64 `.npy` array whose rank is in `ranks`; returns its
+/// shape and values (float64 rounded to f32).
+pub fn read_array(
+    path: &Path,
+    ranks: std::ops::RangeInclusive<usize>,
+) -> Result<(Vec<usize>, Vec<f32>)> {
     let file = File::open(path).map_err(|source| LabError::Io {
         path: path.to_path_buf(),
         source,
@@ -40,23 +54,28 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
             "array is in Fortran order; save it C-ordered (np.ascontiguousarray)",
         ));
     }
-    let shape = npy.shape().to_vec();
-    if shape.len() != 2 {
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    if !ranks.contains(&shape.len()) {
+        let want = if ranks.start() == ranks.end() {
+            format!("a {}-D array", ranks.start())
+        } else {
+            format!("a {}-D to {}-D array", ranks.start(), ranks.end())
+        };
         return Err(npy_err(
             path,
             format!(
-                "expected a 2-D matrix, got a {}-D array of shape {shape:?}",
+                "expected {want}, got a {}-D array of shape {shape:?}",
                 shape.len()
             ),
         ));
     }
-    let (rows, cols) = (shape[0] as usize, shape[1] as usize);
-    if rows == 0 || cols == 0 {
+    if shape.contains(&0) {
         return Err(npy_err(
             path,
-            format!("matrix has a zero dimension: {shape:?}"),
+            format!("array has a zero dimension: {shape:?}"),
         ));
     }
+    let count: usize = shape.iter().product();
     let dtype = npy.dtype();
     let descr = dtype.descr();
     let size = match &dtype {
@@ -66,7 +85,7 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
     let truncated = |e: std::io::Error| {
         npy_err(
             path,
-            format!("body is truncated or unreadable (expected {rows}x{cols} values): {e}"),
+            format!("body is truncated or unreadable (expected {count} values): {e}"),
         )
     };
     let data: Vec<f32> = match size {
@@ -84,20 +103,22 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
             ))
         }
     };
-    if data.len() != rows * cols {
+    if data.len() != count {
         return Err(npy_err(
             path,
-            format!(
-                "body holds {} values, header says {rows}x{cols}",
-                data.len()
-            ),
+            format!("body holds {} values, header says {shape:?}", data.len()),
         ));
     }
-    Ok(Matrix { rows, cols, data })
+    Ok((shape, data))
 }
 
 /// Writes a row-major f32 matrix as a 2-D float32 `.npy` file.
 pub fn write_matrix(path: &Path, m: &Matrix) -> Result<()> {
+    write_array(path, &[m.rows, m.cols], &m.data)
+}
+
+/// Writes a C-order float32 `.npy` array of any shape.
+pub fn write_array(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     let io_err = |source| LabError::Io {
         path: path.to_path_buf(),
         source,
@@ -105,11 +126,11 @@ pub fn write_matrix(path: &Path, m: &Matrix) -> Result<()> {
     let file = File::create(path).map_err(io_err)?;
     let mut w = npyz::WriteOptions::<f32>::new()
         .default_dtype()
-        .shape(&[m.rows as u64, m.cols as u64])
+        .shape(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>())
         .writer(BufWriter::new(file))
         .begin_nd()
         .map_err(io_err)?;
-    w.extend(m.data.iter().copied()).map_err(io_err)?;
+    w.extend(data.iter().copied()).map_err(io_err)?;
     w.finish().map_err(io_err)?;
     Ok(())
 }

@@ -195,3 +195,159 @@ fn bad_arguments_fail_with_a_message_not_a_panic() {
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     }
 }
+
+#[test]
+fn precision_all_json_has_every_documented_field() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = bin()
+        .args([
+            "matmul",
+            "--precision",
+            "all",
+            "--m",
+            "5",
+            "--n",
+            "40",
+            "--k",
+            "64",
+        ])
+        .args(["--repeat", "1", "--warmup", "0", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["precision"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1"]);
+    for r in rows {
+        for key in [
+            "weight_bytes",
+            "gbps",
+            "quant_rel_err",
+            "speedup_vs_f32",
+            "skipped",
+            "rel_err",
+            "passed",
+            "gflops",
+            "gpu_ms_median",
+        ] {
+            assert!(r.get(key).is_some(), "missing {key} in {r}");
+        }
+        assert_eq!(r["passed"], true, "{r}");
+    }
+    // 4-bit weights take about an eighth of f32's bytes (plus scales).
+    let bytes = |i: usize| rows[i]["weight_bytes"].as_f64().unwrap();
+    assert!(bytes(4) < bytes(0) / 7.0);
+}
+
+#[test]
+fn precision_with_partial_blocks_skips_quantized_rows_with_a_reason() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = bin()
+        .args([
+            "matmul",
+            "--precision",
+            "all",
+            "--m",
+            "3",
+            "--n",
+            "8",
+            "--k",
+            "45",
+        ])
+        .args(["--repeat", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in rows.as_array().unwrap() {
+        let quantized = r["precision"].as_str().unwrap().starts_with('q');
+        assert_eq!(r["skipped"].is_string(), quantized, "{r}");
+    }
+}
+
+#[test]
+fn quantize_info_dequantize_round_trip() {
+    let mut rng = Rng::new(8);
+    let x = Matrix {
+        rows: 3,
+        cols: 64,
+        data: rng.vec_f32(192),
+    };
+    let (input, file, back) = (tmp("q.npy"), tmp("q.gguf"), tmp("q_back.npy"));
+    write_matrix(&input, &x).unwrap();
+    let out = bin()
+        .args(["quantize", "--format", "q8_0"])
+        .arg(&input)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bin().arg("gguf-info").arg(&file).output().unwrap();
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        info.contains("Q8_0") && info.contains("[64, 3]") && info.contains("general.name"),
+        "{info}"
+    );
+    let out = bin()
+        .arg("dequantize")
+        .arg(&file)
+        .args(["--tensor", "q"])
+        .arg(&back)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let y = read_matrix(&back).unwrap();
+    assert_eq!((y.rows, y.cols), (3, 64));
+    let max_err = x
+        .data
+        .iter()
+        .zip(&y.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max_err < 0.02, "q8_0 round trip error {max_err}");
+}
+
+#[test]
+fn gguf_commands_fail_clearly_on_bad_files() {
+    let bad = tmp("bad.gguf");
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00").unwrap();
+    let out = bin().arg("gguf-info").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("more bytes") && !err.contains("panicked"),
+        "{err}"
+    );
+    let out = bin()
+        .arg("dequantize")
+        .arg(&bad)
+        .args(["--tensor", "x"])
+        .arg(tmp("n.npy"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -106,6 +106,68 @@ impl WeightFormat {
     }
 }
 
+/// Encodes `values` (rows of `row_len`) in `format`, ggml's byte layout, no padding:
+/// quantized formats need whole blocks per row.
+pub fn encode_bytes(format: WeightFormat, values: &[f32], row_len: usize) -> Result<Vec<u8>> {
+    if row_len == 0 || values.len() % row_len != 0 {
+        return Err(LabError::Shape(format!(
+            "{} values do not make rows of {row_len}",
+            values.len()
+        )));
+    }
+    if format.is_block_quantized() && row_len % QK != 0 {
+        return Err(LabError::Shape(format!(
+            "{}: rows of {row_len} values are not a multiple of the block size {QK}",
+            format.name()
+        )));
+    }
+    let quant = |e: quant::QuantError| LabError::Shape(format!("{}: {e}", format.name()));
+    Ok(match format {
+        WeightFormat::F32 => bytemuck::cast_slice(values).to_vec(),
+        WeightFormat::F16 => values
+            .iter()
+            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+            .collect(),
+        WeightFormat::Bf16 => values
+            .iter()
+            .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
+            .collect(),
+        WeightFormat::Q8_0 => {
+            bytemuck::cast_slice(&quant::quantize_q8_0(values).map_err(quant)?).to_vec()
+        }
+        WeightFormat::Q4_0 => {
+            bytemuck::cast_slice(&quant::quantize_q4_0(values).map_err(quant)?).to_vec()
+        }
+        WeightFormat::Q4_1 => {
+            bytemuck::cast_slice(&quant::quantize_q4_1(values).map_err(quant)?).to_vec()
+        }
+    })
+}
+
+/// Decodes bytes in ggml's layout to f32 (ggml's dequantization; exact for floats).
+pub fn decode_bytes(format: WeightFormat, b: &[u8]) -> Vec<f32> {
+    match format {
+        WeightFormat::F32 => bytemuck::pod_collect_to_vec(b),
+        WeightFormat::F16 => b
+            .chunks_exact(2)
+            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        WeightFormat::Bf16 => b
+            .chunks_exact(2)
+            .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        WeightFormat::Q8_0 => {
+            quant::dequantize_q8_0(&bytemuck::pod_collect_to_vec::<u8, BlockQ8_0>(b))
+        }
+        WeightFormat::Q4_0 => {
+            quant::dequantize_q4_0(&bytemuck::pod_collect_to_vec::<u8, BlockQ4_0>(b))
+        }
+        WeightFormat::Q4_1 => {
+            quant::dequantize_q4_1(&bytemuck::pod_collect_to_vec::<u8, BlockQ4_1>(b))
+        }
+    }
+}
+
 /// An n x k weight matrix in one format, rows of `k` values (k a multiple of 32), each row
 /// stored as ggml stores it: `k / 32` blocks of [`WeightFormat::bytes_per_block`] bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,31 +200,21 @@ impl Weights {
                 format.name()
             )));
         }
-        let mut bytes = Vec::with_capacity(n * kp / QK * format.bytes_per_block());
-        let mut row = vec![0f32; kp];
-        for r in 0..n {
-            row[..k].copy_from_slice(&w[r * k..(r + 1) * k]);
-            let quant =
-                |e: quant::QuantError| LabError::Shape(format!("{} row {r}: {e}", format.name()));
-            match format {
-                WeightFormat::F32 => bytes.extend_from_slice(bytemuck::cast_slice(&row)),
-                WeightFormat::F16 => {
-                    bytes.extend(row.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()))
-                }
-                WeightFormat::Bf16 => {
-                    bytes.extend(row.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()))
-                }
-                WeightFormat::Q8_0 => bytes.extend_from_slice(bytemuck::cast_slice(
-                    &quant::quantize_q8_0(&row).map_err(quant)?,
-                )),
-                WeightFormat::Q4_0 => bytes.extend_from_slice(bytemuck::cast_slice(
-                    &quant::quantize_q4_0(&row).map_err(quant)?,
-                )),
-                WeightFormat::Q4_1 => bytes.extend_from_slice(bytemuck::cast_slice(
-                    &quant::quantize_q4_1(&row).map_err(quant)?,
-                )),
-            }
-        }
+        let padded;
+        let values = if kp == k {
+            w
+        } else {
+            padded = (0..n)
+                .flat_map(|r| {
+                    w[r * k..(r + 1) * k]
+                        .iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(0.0, kp - k))
+                })
+                .collect::<Vec<f32>>();
+            &padded
+        };
+        let bytes = encode_bytes(format, values, kp)?;
         Ok(Self {
             format,
             n,
@@ -201,27 +253,7 @@ impl Weights {
 
     /// The exact f32 values the GPU computes with (ggml's dequantization).
     pub fn dequantize(&self) -> Vec<f32> {
-        let b = &self.bytes;
-        match self.format {
-            WeightFormat::F32 => bytemuck::pod_collect_to_vec(b),
-            WeightFormat::F16 => b
-                .chunks_exact(2)
-                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            WeightFormat::Bf16 => b
-                .chunks_exact(2)
-                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            WeightFormat::Q8_0 => {
-                quant::dequantize_q8_0(&bytemuck::pod_collect_to_vec::<u8, BlockQ8_0>(b))
-            }
-            WeightFormat::Q4_0 => {
-                quant::dequantize_q4_0(&bytemuck::pod_collect_to_vec::<u8, BlockQ4_0>(b))
-            }
-            WeightFormat::Q4_1 => {
-                quant::dequantize_q4_1(&bytemuck::pod_collect_to_vec::<u8, BlockQ4_1>(b))
-            }
-        }
+        decode_bytes(self.format, &self.bytes)
     }
 
     /// The GPU packing: (`w` words, `s` words), see the module table.
