@@ -17,6 +17,11 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/matmul_regblock.wgsl"),
     ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
+    ("matmul_i8", include_str!("../shaders/matmul_i8.wgsl")),
+    (
+        "quantize_rows_i8",
+        include_str!("../shaders/quantize_rows_i8.wgsl"),
+    ),
 ];
 
 /// Shared modules by name, for `#import NAME`.
@@ -100,7 +105,18 @@ pub fn assemble(stem: &str, defines: &[Define]) -> Result<String> {
     let mut seen = Vec::new();
     resolve(stem, &prefix, &mut out, &mut seen)?;
     resolve(stem, body, &mut out, &mut seen)?;
-    Ok(out)
+    // WGSL directives (`enable f16;`, `requires ...;`) must precede every declaration,
+    // wherever an imported module placed them.
+    let (directives, rest): (Vec<&str>, Vec<&str>) = out.lines().partition(|l| {
+        let t = l.trim_start();
+        t.starts_with("enable ") || t.starts_with("requires ")
+    });
+    let mut sorted = String::new();
+    for l in directives.iter().chain(rest.iter()) {
+        sorted.push_str(l);
+        sorted.push('\n');
+    }
+    Ok(sorted)
 }
 
 fn resolve(stem: &str, src: &str, out: &mut String, seen: &mut Vec<String>) -> Result<()> {

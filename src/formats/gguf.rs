@@ -354,7 +354,7 @@ impl Gguf {
                 .collect::<Result<Vec<_>, _>>()?;
             let ggml_type = c.u32()?;
             let offset = c.u64()?;
-            if dims.iter().any(|&d| d == 0) {
+            if dims.contains(&0) {
                 return Err(c.corrupt(format!("tensor {name:?} has a zero dimension {dims:?}")));
             }
             let bytes = format_of(ggml_type).map(|f| {

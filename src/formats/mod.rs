@@ -1,5 +1,6 @@
 //! Data formats: ggml's block-quantized layouts (and, later, GGUF files).
 
 pub mod gguf;
+pub mod int8;
 pub mod quant;
 pub mod weights;

@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod buffers;
 pub mod context;
 pub mod dispatch;
+pub mod pipeline;
 pub mod timing;
 
 pub use adapters::{AdapterSelector, AdapterSummary};

@@ -4,14 +4,14 @@
 //! the host into row blocks of A/C and column blocks of B, each an independent dispatch.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::error::{LabError, Result};
+use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
-use crate::shaders::{self, Define};
+use crate::shaders::Define;
 
 /// Storage layout of B.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -266,38 +266,13 @@ pub struct MatmulParams {
     pub _pad: u32,
 }
 
-/// Bind group layout shared by every f32 matmul kernel: params, A, B, C.
-fn bind_group_layout(ctx: &Context) -> wgpu::BindGroupLayout {
-    let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    };
-    ctx.device
-        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("matmul"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-                storage(1, true),
-                storage(2, true),
-                storage(3, false),
-            ],
-        })
-}
+/// Bindings of every f32 matmul kernel: params, A, B, C.
+const BINDINGS: [Binding; 4] = [
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+];
 
 /// Checks a kernel's workgroup against the device limits.
 fn check_kernel_limits(ctx: &Context, kernel: &Kernel) -> Result<()> {
@@ -330,43 +305,17 @@ pub fn pipeline(
     layout: Layout,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     check_kernel_limits(ctx, kernel)?;
-    let mut built_ms = None;
-    let p = ctx.pipeline(&kernel.pipeline_key(layout), || {
-        let src = shaders::assemble(&kernel.stem(), &kernel.defines())?;
-        let label = kernel.stem();
-        let start = Instant::now();
-        let p = ctx.scoped(&format!("compiling {label}"), || {
-            let module = ctx
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&label),
-                    source: wgpu::ShaderSource::Wgsl(src.into()),
-                });
-            let bgl = bind_group_layout(ctx);
-            let layout_obj = ctx
-                .device
-                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(&label),
-                    bind_group_layouts: &[Some(&bgl)],
-                    immediate_size: 0,
-                });
-            ctx.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(&label),
-                    layout: Some(&layout_obj),
-                    module: &module,
-                    entry_point: Some(kernel.entry_point(layout)),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &kernel.overrides(layout),
-                        zero_initialize_workgroup_memory: false,
-                    },
-                    cache: None,
-                })
-        })?;
-        built_ms = Some(start.elapsed().as_secs_f64() * 1e3);
-        Ok(p)
-    })?;
-    Ok((p, built_ms))
+    let stem = kernel.stem();
+    gpu_pipeline::build(
+        ctx,
+        &PipelineSpec {
+            stem: &stem,
+            defines: kernel.defines(),
+            entry: kernel.entry_point(layout),
+            constants: kernel.overrides(layout),
+            bindings: &BINDINGS,
+        },
+    )
 }
 
 /// Options that change how a problem is laid out on the device.
@@ -469,7 +418,6 @@ impl PreparedMatmul {
             })
             .collect::<Result<Vec<_>>>()?;
 
-        let bgl = pipeline.get_bind_group_layout(0);
         let mut chunks = Vec::new();
         for (ai, m0) in (0..m).step_by(m_len).enumerate() {
             for (bi, n0) in (0..n).step_by(n_len).enumerate() {
@@ -490,30 +438,12 @@ impl PreparedMatmul {
                 };
                 let ubuf = buffers::uniform(ctx, "matmul.params", &params)?;
                 let c = buffers::storage(ctx, "matmul.c", (ml * nl * 4) as u64)?;
-                let bind_group = ctx.scoped("binding matmul buffers", || {
-                    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("matmul"),
-                        layout: &bgl,
-                        entries: &[
-                            wgpu::BindGroupEntry {
-                                binding: 0,
-                                resource: ubuf.as_entire_binding(),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 1,
-                                resource: a_bufs[ai].as_entire_binding(),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 2,
-                                resource: b_bufs[bi].as_entire_binding(),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 3,
-                                resource: c.as_entire_binding(),
-                            },
-                        ],
-                    })
-                })?;
+                let bind_group = gpu_pipeline::bind_group(
+                    ctx,
+                    &pipeline,
+                    "matmul",
+                    &[&ubuf, &a_bufs[ai], &b_bufs[bi], &c],
+                )?;
                 chunks.push(Chunk {
                     m0,
                     m_len: ml,

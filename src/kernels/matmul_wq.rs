@@ -2,15 +2,15 @@
 //! C (m x n) = A (m x k) * W^T, W n x k in f32, f16, bf16, q8_0, q4_0 or q4_1.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::error::{LabError, Result};
 use crate::formats::weights::{WeightFormat, Weights};
+use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
-use crate::shaders::{self, Define};
+use crate::shaders::Define;
 
 /// Tuning of `matmul_wq`: `wg_x` invocations per workgroup, each owning `tm` activation
 /// rows x `tn` weight rows.
@@ -71,30 +71,14 @@ pub struct WqParams {
     pub _pad: [u32; 2],
 }
 
-fn bind_group_layout(ctx: &Context) -> wgpu::BindGroupLayout {
-    let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    };
-    let ro = wgpu::BufferBindingType::Storage { read_only: true };
-    ctx.device
-        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("matmul_wq"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, ro),
-                entry(2, ro),
-                entry(3, ro),
-                entry(4, wgpu::BufferBindingType::Storage { read_only: false }),
-            ],
-        })
-}
+/// Bindings of `matmul_wq`: params, A, W words, W scales, C.
+const BINDINGS: [Binding; 5] = [
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+];
 
 /// Compiles (or fetches) the `matmul_wq` pipeline for a format; returns the host time
 /// spent creating it when it was not cached.
@@ -112,43 +96,16 @@ pub fn pipeline(
             limit: limit as u64,
         });
     }
-    let key = format!("matmul_wq/{}/{kernel:?}", format.name());
-    let mut built_ms = None;
-    let p = ctx.pipeline(&key, || {
-        let src = shaders::assemble("matmul_wq", &kernel.defines(format))?;
-        let start = Instant::now();
-        let p = ctx.scoped("compiling matmul_wq", || {
-            let module = ctx
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("matmul_wq"),
-                    source: wgpu::ShaderSource::Wgsl(src.into()),
-                });
-            let bgl = bind_group_layout(ctx);
-            let layout = ctx
-                .device
-                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some("matmul_wq"),
-                    bind_group_layouts: &[Some(&bgl)],
-                    immediate_size: 0,
-                });
-            ctx.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("matmul_wq"),
-                    layout: Some(&layout),
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &[("WG_X", kernel.wg_x as f64)],
-                        zero_initialize_workgroup_memory: false,
-                    },
-                    cache: None,
-                })
-        })?;
-        built_ms = Some(start.elapsed().as_secs_f64() * 1e3);
-        Ok(p)
-    })?;
-    Ok((p, built_ms))
+    gpu_pipeline::build(
+        ctx,
+        &PipelineSpec {
+            stem: "matmul_wq",
+            defines: kernel.defines(format),
+            entry: "main",
+            constants: vec![("WG_X", kernel.wg_x as f64)],
+            bindings: &BINDINGS,
+        },
+    )
 }
 
 /// A `matmul_wq` problem with activations and weights on the GPU, ready to run.
@@ -223,22 +180,12 @@ impl PreparedMatmulWq {
             _pad: [0; 2],
         };
         let u = buffers::uniform(ctx, "matmul_wq.params", &params)?;
-        let bgl = pipeline.get_bind_group_layout(0);
-        let bind_group = ctx.scoped("binding matmul_wq buffers", || {
-            let entries: Vec<wgpu::BindGroupEntry> = [&u, &a_buf, &w_buf, &s_buf, &c]
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("matmul_wq"),
-                layout: &bgl,
-                entries: &entries,
-            })
-        })?;
+        let bind_group = gpu_pipeline::bind_group(
+            ctx,
+            &pipeline,
+            "matmul_wq",
+            &[&u, &a_buf, &w_buf, &s_buf, &c],
+        )?;
         let weight_bytes = if weights.format.is_block_quantized() {
             weights.bytes.len() as u64
         } else {

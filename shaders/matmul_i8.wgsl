@@ -1,0 +1,78 @@
+// matmul_i8: W8A8. C = (Aq * Wq^T) * sa[row] * sw[col], int8 operands packed four per u32,
+// exact i32 accumulation with dot4() (imported: dot4I8Packed or the shift fallback).
+// Register-blocked like matmul_wq: a workgroup is a row of WG_X invocations, each owning
+// TM activation rows x TN weight rows; 16 int8 per vec4<u32> load.
+#import dispatch
+
+// Keep in sync with `I8Params` in src/kernels/matmul_i8.rs.
+struct I8Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    kp: u32,
+    tiles_n: u32,
+    tiles: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+override WG_X: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> p: I8Params;
+@group(0) @binding(1) var<storage, read> aq: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> sa: array<f32>;
+@group(0) @binding(3) var<storage, read> wq: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> sw: array<f32>;
+@group(0) @binding(5) var<storage, read_write> c: array<f32>;
+
+@compute @workgroup_size(WG_X)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let tile = linear_workgroup(wid, nwg);
+    if tile >= p.tiles {
+        return;
+    }
+    let row0 = (tile / p.tiles_n) * TM;
+    let col0 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
+    let k16 = p.kp / 16u;
+
+    var arow: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) {
+        arow[i] = min(row0 + i, p.m - 1u) * k16;
+    }
+    var wrow: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        wrow[j] = min(col0 + j * WG_X, p.n - 1u) * k16;
+    }
+
+    var acc: array<i32, TM * TN>;
+    for (var kk = 0u; kk < k16; kk++) {
+        var wv: array<vec4<u32>, TN>;
+        for (var j = 0u; j < TN; j++) {
+            wv[j] = wq[wrow[j] + kk];
+        }
+        for (var i = 0u; i < TM; i++) {
+            let av = aq[arow[i] + kk];
+            for (var j = 0u; j < TN; j++) {
+                let w = wv[j];
+                acc[i * TN + j] += dot4(av.x, w.x) + dot4(av.y, w.y) + dot4(av.z, w.z)
+                    + dot4(av.w, w.w);
+            }
+        }
+    }
+
+    for (var i = 0u; i < TM; i++) {
+        let row = row0 + i;
+        if row < p.m {
+            for (var j = 0u; j < TN; j++) {
+                let col = col0 + j * WG_X;
+                if col < p.n {
+                    c[row * p.n + col] = f32(acc[i * TN + j]) * sa[row] * sw[col];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Compute pipelines from `shaders/` with explicit bind group layouts, cached in the
+//! [`Context`], and bind groups over plain buffer lists.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::gpu::Context;
+use crate::shaders::{self, Define};
+
+/// How a kernel binds one buffer (bindings are numbered 0, 1, 2... in group 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// `var<uniform>`.
+    Uniform,
+    /// `var<storage, read>`.
+    ReadOnly,
+    /// `var<storage, read_write>`.
+    ReadWrite,
+}
+
+/// Everything that determines one compiled pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec<'a> {
+    /// Shader stem in `shaders/` (also the pipeline's label).
+    pub stem: &'a str,
+    /// The variant prefix (see [`crate::shaders`]).
+    pub defines: Vec<Define>,
+    /// Entry point.
+    pub entry: &'a str,
+    /// `override` constants.
+    pub constants: Vec<(&'a str, f64)>,
+    /// Group 0's bindings in order.
+    pub bindings: &'a [Binding],
+}
+
+impl PipelineSpec<'_> {
+    /// The cache key: every field, since each changes the compiled pipeline.
+    pub fn key(&self) -> String {
+        format!(
+            "{}:{}:{:?}:{:?}:{:?}",
+            self.stem, self.entry, self.defines, self.constants, self.bindings
+        )
+    }
+}
+
+/// Compiles the pipeline (or fetches it from the context's cache). Returns it and the host
+/// time its creation took, `None` when it came from the cache.
+pub fn build(
+    ctx: &Context,
+    spec: &PipelineSpec,
+) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
+    let mut built_ms = None;
+    let p = ctx.pipeline(&spec.key(), || {
+        let src = shaders::assemble(spec.stem, &spec.defines)?;
+        let start = Instant::now();
+        let p = ctx.scoped(&format!("compiling {}", spec.stem), || {
+            let module = ctx
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(spec.stem),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                });
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = spec
+                .bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                    binding: i as u32,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: match b {
+                            Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                            Binding::ReadOnly => {
+                                wgpu::BufferBindingType::Storage { read_only: true }
+                            }
+                            Binding::ReadWrite => {
+                                wgpu::BufferBindingType::Storage { read_only: false }
+                            }
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect();
+            let bgl = ctx
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(spec.stem),
+                    entries: &entries,
+                });
+            let layout = ctx
+                .device
+                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(spec.stem),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
+            ctx.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(spec.stem),
+                    layout: Some(&layout),
+                    module: &module,
+                    entry_point: Some(spec.entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &spec.constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+        })?;
+        built_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+        Ok(p)
+    })?;
+    Ok((p, built_ms))
+}
+
+/// Binds `buffers` (whole) to bindings 0, 1, 2... of the pipeline's group 0.
+pub fn bind_group(
+    ctx: &Context,
+    pipeline: &wgpu::ComputePipeline,
+    label: &str,
+    buffers: &[&wgpu::Buffer],
+) -> Result<wgpu::BindGroup> {
+    let layout = pipeline.get_bind_group_layout(0);
+    ctx.scoped(&format!("binding {label} buffers"), || {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &layout,
+            entries: &entries,
+        })
+    })
+}
