@@ -118,13 +118,23 @@ pub fn read<T: bytemuck::Pod>(ctx: &Context, buffer: &wgpu::Buffer, len: usize) 
             *s = Some(r);
         }
     });
-    ctx.wait("read-back")?;
-    let status = slot.lock().ok().and_then(|mut s| s.take());
-    match status {
-        Some(Ok(())) => {}
-        Some(Err(e)) => return Err(LabError::Readback(e.to_string())),
-        None => return Err(LabError::Readback("buffer was never mapped".into())),
-    }
+    // Another thread's poll may be the one that runs our callback, after our own poll has
+    // returned: keep polling until the callback has reported, within the wait timeout.
+    let start = std::time::Instant::now();
+    let status = loop {
+        ctx.wait("read-back")?;
+        if let Some(r) = slot.lock().ok().and_then(|mut s| s.take()) {
+            break r;
+        }
+        if start.elapsed() > ctx.wait_timeout {
+            return Err(LabError::Timeout {
+                during: "read-back mapping".into(),
+                seconds: ctx.wait_timeout.as_secs(),
+            });
+        }
+        std::thread::yield_now();
+    };
+    status.map_err(|e| LabError::Readback(e.to_string()))?;
     let view = staging
         .slice(..)
         .get_mapped_range()
