@@ -20,6 +20,24 @@ pub const TOL_F32_REL_FROBENIUS: f64 = 1e-5;
 /// (d·Σaq + m·Σa) adds one rounding per 32 products, well inside the bound.
 pub const TOL_WQ_KERNEL_REL_FROBENIUS: f64 = 1e-5;
 
+/// Kernel error of `matmul_i8` (W8A8) against the f64 product of the same int8 operands
+/// and scales, relative Frobenius.
+///
+/// The i32 accumulation is exact; what remains is converting the sum to f32 (1 rounding)
+/// and two f32 multiplies by the scales (2 more): at most ~3 x 2^-24 relative per element.
+/// 1e-5 is the same bar as the f32 kernels and far below any real bug (a wrong byte order or
+/// scale is off by O(1)). The quantization error (vs f32 inputs) is reported, not bounded.
+pub const TOL_I8_KERNEL_REL_FROBENIUS: f64 = 1e-5;
+
+/// Kernel error of `matmul_f16acc` (f16 operands, f16 accumulation) against the f64
+/// product of the same f16-rounded operands, relative Frobenius. Valid for k <= 4096.
+///
+/// Each vec4<f16> accumulator lane adds k/4 products with a rounding of up to 2^-11
+/// relative each; the errors add like a random walk, ~sqrt(k/4) x 2^-11 relative:
+/// 7.8e-3 at k = 1024, 1.6e-2 at k = 4096. 2e-2 bounds that range; the f32-accumulating
+/// kernels stay at 1e-5.
+pub const TOL_F16ACC_KERNEL_REL_FROBENIUS: f64 = 2e-2;
+
 /// Errors of a result against its reference.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct ErrorStats {

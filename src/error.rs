@@ -80,6 +80,15 @@ pub enum LabError {
         source: wgpu::Error,
     },
 
+    /// The adapter lacks a feature this kernel needs.
+    #[error("{adapter} lacks {feature}")]
+    MissingFeature {
+        /// The wgpu feature.
+        feature: &'static str,
+        /// The adapter's name.
+        adapter: String,
+    },
+
     /// The device was lost (driver reset, hang, out of memory).
     #[error("the GPU device was lost: {0}")]
     DeviceLost(String),

@@ -19,6 +19,10 @@ pub const KERNELS: &[(&str, &str)] = &[
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
     ("matmul_i8", include_str!("../shaders/matmul_i8.wgsl")),
     (
+        "matmul_f16acc",
+        include_str!("../shaders/matmul_f16acc.wgsl"),
+    ),
+    (
         "quantize_rows_i8",
         include_str!("../shaders/quantize_rows_i8.wgsl"),
     ),
@@ -34,6 +38,14 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "matmul_wq_params",
         include_str!("../shaders/shared/matmul_wq_params.wgsl"),
+    ),
+    (
+        "int8_dot_packed",
+        include_str!("../shaders/shared/int8_dot_packed.wgsl"),
+    ),
+    (
+        "int8_dot_manual",
+        include_str!("../shaders/shared/int8_dot_manual.wgsl"),
     ),
     (
         "weights_f32",

@@ -3,7 +3,7 @@
 use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::kernels::matmul::{Kernel, Layout};
 use wgpu_lab::kernels::matmul_wq::WqKernel;
-use wgpu_lab::shaders;
+use wgpu_lab::shaders::{self, Define};
 
 fn validate(label: &str, src: &str) {
     let module = naga::front::wgsl::parse_str(src)
@@ -45,6 +45,19 @@ fn every_matmul_wq_format_validates() {
 }
 
 #[test]
+fn int8_kernels_validate_with_both_dot_products() {
+    for module in ["int8_dot_packed", "int8_dot_manual"] {
+        let defines = vec![
+            Define::U32("TM", 4),
+            Define::U32("TN", 4),
+            Define::Import(module.into()),
+        ];
+        validate(module, &shaders::assemble("matmul_i8", &defines).unwrap());
+    }
+    validate("quantize_rows_i8", &shaders::assemble("quantize_rows_i8", &[]).unwrap());
+}
+
+#[test]
 fn every_kernel_file_is_reachable() {
     // Each file in shaders/ assembles with the defines its kernel needs.
     for (stem, _) in shaders::KERNELS {
@@ -57,6 +70,12 @@ fn every_kernel_file_is_reachable() {
             }
             .defines(),
             "matmul_wq" => WqKernel::default_for(4).defines(WeightFormat::Q4_0),
+            "matmul_f16acc" => vec![Define::U32("TM", 2), Define::U32("TN", 2)],
+            "matmul_i8" => vec![
+                Define::U32("TM", 2),
+                Define::U32("TN", 2),
+                Define::Import("int8_dot_manual".into()),
+            ],
             _ => vec![],
         };
         validate(stem, &shaders::assemble(stem, &defines).unwrap());

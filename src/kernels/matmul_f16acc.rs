@@ -1,0 +1,156 @@
+//! f16 x f16 matmul with f16 accumulation (`matmul_f16acc`, nt layout): needs SHADER_F16.
+
+use std::sync::Arc;
+
+use half::f16;
+
+use crate::error::{LabError, Result};
+use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
+use crate::gpu::timing::{self, GpuTimer, TimingSource};
+use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::matmul_wq::WqKernel;
+use crate::shaders::Define;
+
+/// Parameters of `matmul_f16acc`.
+/// Keep in sync with `F16AccParams` in shaders/matmul_f16acc.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct F16AccParams {
+    /// Activation rows.
+    pub m: u32,
+    /// Weight rows.
+    pub n: u32,
+    /// k padded to a multiple of 4.
+    pub kp: u32,
+    /// Workgroup tiles along n.
+    pub tiles_n: u32,
+    /// Workgroup tiles in all.
+    pub tiles: u32,
+    /// Padding to 32 bytes.
+    pub _pad: [u32; 3],
+}
+
+const BINDINGS: [Binding; 4] = [
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+];
+
+/// Rounds rows of `k` values to f16, padding each to `kp` with zeros.
+pub fn to_f16_rows(x: &[f32], rows: usize, k: usize, kp: usize) -> Vec<f16> {
+    let mut out = vec![f16::ZERO; rows * kp];
+    for r in 0..rows {
+        for i in 0..k {
+            out[r * kp + i] = f16::from_f32(x[r * k + i]);
+        }
+    }
+    out
+}
+
+/// An f16-accumulation matmul with both operands on the GPU.
+pub struct PreparedMatmulF16Acc {
+    /// Register-block configuration.
+    pub kernel: WqKernel,
+    /// Activation rows.
+    pub m: usize,
+    /// Weight rows.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Weight bytes on the GPU.
+    pub weight_bytes: u64,
+    /// Host time creating the pipeline (None when cached).
+    pub pipeline_ms: Option<f64>,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    c: wgpu::Buffer,
+    grid: (u32, u32),
+}
+
+impl PreparedMatmulF16Acc {
+    /// Rounds A (m x k) and W (n x k) to f16 and uploads them. Fails with the reason when
+    /// the device lacks SHADER_F16.
+    pub fn new(
+        ctx: &Context,
+        kernel: WqKernel,
+        a: &[f32],
+        w: &[f32],
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Result<Self> {
+        if !ctx.has(wgpu::Features::SHADER_F16) {
+            return Err(LabError::MissingFeature {
+                feature: "SHADER_F16",
+                adapter: ctx.summary.name.clone(),
+            });
+        }
+        if m == 0 || n == 0 || k == 0 || a.len() != m * k || w.len() != n * k {
+            return Err(LabError::Shape(format!(
+                "f16acc: A has {} values, W {}, for m={m} n={n} k={k}",
+                a.len(),
+                w.len()
+            )));
+        }
+        let (pipeline, pipeline_ms) = gpu_pipeline::build(
+            ctx,
+            &PipelineSpec {
+                stem: "matmul_f16acc",
+                defines: vec![Define::U32("TM", kernel.tm), Define::U32("TN", kernel.tn)],
+                entry: "main",
+                constants: vec![("WG_X", kernel.wg_x as f64)],
+                bindings: &BINDINGS,
+            },
+        )?;
+        let kp = k.div_ceil(4) * 4;
+        let (bm, bn) = kernel.block();
+        let tiles_n = n.div_ceil(bn as usize);
+        let tiles = m.div_ceil(bm as usize) * tiles_n;
+        let params = F16AccParams {
+            m: m as u32,
+            n: n as u32,
+            kp: kp as u32,
+            tiles_n: tiles_n as u32,
+            tiles: tiles as u32,
+            _pad: [0; 3],
+        };
+        let u = buffers::uniform(ctx, "matmul_f16acc.params", &params)?;
+        let a_buf = buffers::upload(ctx, "matmul_f16acc.a", &to_f16_rows(a, m, k, kp))?;
+        let w16 = to_f16_rows(w, n, k, kp);
+        let w_buf = buffers::upload(ctx, "matmul_f16acc.w", &w16)?;
+        let c = buffers::storage(ctx, "matmul_f16acc.c", (m * n * 4) as u64)?;
+        let bind_group =
+            gpu_pipeline::bind_group(ctx, &pipeline, "matmul_f16acc", &[&u, &a_buf, &w_buf, &c])?;
+        Ok(Self {
+            kernel,
+            m,
+            n,
+            k,
+            weight_bytes: (w16.len() * 2) as u64,
+            pipeline_ms,
+            pipeline,
+            bind_group,
+            c,
+            grid: dispatch::grid(tiles as u64, ctx.limits().max_compute_workgroups_per_dimension)?,
+        })
+    }
+}
+
+impl crate::bench::GpuOp for PreparedMatmulF16Acc {
+    fn poison(&self, ctx: &Context) {
+        buffers::poison(ctx, &self.c);
+    }
+
+    fn run(&self, ctx: &Context, timer: Option<&GpuTimer>) -> Result<(f64, TimingSource)> {
+        timing::time_pass(ctx, timer, "matmul_f16acc", |pass| {
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+        })
+    }
+
+    fn read(&self, ctx: &Context) -> Result<Vec<f32>> {
+        buffers::read(ctx, &self.c, self.m * self.n)
+    }
+}

@@ -1,0 +1,224 @@
+//! W8A8 matmul (`matmul_i8`): activations quantized per row on the GPU
+//! (`quantize_rows_i8`), weights per output channel, exact i32 accumulation with
+//! `dot4I8Packed` (or a shift-and-multiply fallback), f32 output.
+
+use std::sync::Arc;
+
+use crate::error::{LabError, Result};
+use crate::formats::int8::Int8Rows;
+use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
+use crate::gpu::timing::{self, GpuTimer, TimingSource};
+use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::matmul_wq::WqKernel;
+use crate::shaders::Define;
+
+/// How the four-way int8 dot product is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dot4 {
+    /// WGSL `dot4I8Packed` (packed_4x8_integer_dot_product).
+    Packed,
+    /// Unpack by shifts and `dot()` on vec4<i32>: works everywhere, same result.
+    Manual,
+}
+
+impl Dot4 {
+    /// The packed instruction when the adapter offers it, else the fallback.
+    pub fn best(ctx: &Context) -> Self {
+        if ctx.summary.packed_4x8_dot {
+            Dot4::Packed
+        } else {
+            Dot4::Manual
+        }
+    }
+
+    fn module(self) -> &'static str {
+        match self {
+            Dot4::Packed => "int8_dot_packed",
+            Dot4::Manual => "int8_dot_manual",
+        }
+    }
+}
+
+/// Parameters of both int8 shaders.
+/// Keep in sync with `I8Params` in shaders/quantize_rows_i8.wgsl and shaders/matmul_i8.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct I8Params {
+    /// Activation rows.
+    pub m: u32,
+    /// Weight rows.
+    pub n: u32,
+    /// Values per row as given.
+    pub k: u32,
+    /// Values per row as stored (multiple of 32).
+    pub kp: u32,
+    /// Workgroup tiles along n.
+    pub tiles_n: u32,
+    /// Workgroup tiles in all.
+    pub tiles: u32,
+    /// Padding to 32 bytes.
+    pub _pad: [u32; 2],
+}
+
+const QUANTIZE_BINDINGS: [Binding; 4] = [
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+];
+const MATMUL_BINDINGS: [Binding; 6] = [
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+];
+/// Workgroup size of `quantize_rows_i8`.
+const QUANTIZE_WG: u32 = 64;
+
+/// A W8A8 problem on the GPU: f32 activations in, int8 weights resident.
+pub struct PreparedMatmulI8 {
+    /// Register-block configuration.
+    pub kernel: WqKernel,
+    /// Dot-product flavour.
+    pub dot4: Dot4,
+    /// Activation rows.
+    pub m: usize,
+    /// Weight rows.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Weight bytes on the GPU (int8 values + scales).
+    pub weight_bytes: u64,
+    /// Host time creating the pipelines (None when both were cached).
+    pub pipeline_ms: Option<f64>,
+    quantize: Arc<wgpu::ComputePipeline>,
+    matmul: Arc<wgpu::ComputePipeline>,
+    quantize_group: wgpu::BindGroup,
+    matmul_group: wgpu::BindGroup,
+    xq: wgpu::Buffer,
+    xs: wgpu::Buffer,
+    c: wgpu::Buffer,
+    quantize_grid: (u32, u32),
+    matmul_grid: (u32, u32),
+}
+
+impl PreparedMatmulI8 {
+    /// Uploads A (m x k, f32) and int8 weights (n x k).
+    pub fn new(
+        ctx: &Context,
+        kernel: WqKernel,
+        dot4: Dot4,
+        a: &[f32],
+        m: usize,
+        weights: &Int8Rows,
+    ) -> Result<Self> {
+        let (n, k, kp) = (weights.rows, weights.k, weights.kp);
+        if m == 0 || a.len() != m * k {
+            return Err(LabError::Shape(format!(
+                "activations: {} values for m={m} x k={k}",
+                a.len()
+            )));
+        }
+        let (quantize, q_ms) = gpu_pipeline::build(
+            ctx,
+            &PipelineSpec {
+                stem: "quantize_rows_i8",
+                defines: vec![],
+                entry: "main",
+                constants: vec![("WG", QUANTIZE_WG as f64)],
+                bindings: &QUANTIZE_BINDINGS,
+            },
+        )?;
+        let (matmul, m_ms) = gpu_pipeline::build(
+            ctx,
+            &PipelineSpec {
+                stem: "matmul_i8",
+                defines: vec![
+                    Define::U32("TM", kernel.tm),
+                    Define::U32("TN", kernel.tn),
+                    Define::Import(dot4.module().into()),
+                ],
+                entry: "main",
+                constants: vec![("WG_X", kernel.wg_x as f64)],
+                bindings: &MATMUL_BINDINGS,
+            },
+        )?;
+        let (bm, bn) = kernel.block();
+        let tiles_n = n.div_ceil(bn as usize);
+        let tiles = m.div_ceil(bm as usize) * tiles_n;
+        let max = ctx.limits().max_compute_workgroups_per_dimension;
+        let params = I8Params {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            kp: kp as u32,
+            tiles_n: tiles_n as u32,
+            tiles: tiles as u32,
+            _pad: [0; 2],
+        };
+        let u = buffers::uniform(ctx, "matmul_i8.params", &params)?;
+        let x = buffers::upload(ctx, "matmul_i8.x", a)?;
+        let xq = buffers::storage(ctx, "matmul_i8.xq", (m * kp) as u64)?;
+        let xs = buffers::storage(ctx, "matmul_i8.xs", (m * 4) as u64)?;
+        let wq = buffers::upload(ctx, "matmul_i8.wq", &weights.words)?;
+        let sw = buffers::upload(ctx, "matmul_i8.sw", &weights.scales)?;
+        let c = buffers::storage(ctx, "matmul_i8.c", (m * n * 4) as u64)?;
+        let quantize_group =
+            gpu_pipeline::bind_group(ctx, &quantize, "quantize_rows_i8", &[&u, &x, &xq, &xs])?;
+        let matmul_group =
+            gpu_pipeline::bind_group(ctx, &matmul, "matmul_i8", &[&u, &xq, &xs, &wq, &sw, &c])?;
+        Ok(Self {
+            kernel,
+            dot4,
+            m,
+            n,
+            k,
+            weight_bytes: weights.bytes(),
+            pipeline_ms: match (q_ms, m_ms) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            },
+            quantize,
+            matmul,
+            quantize_group,
+            matmul_group,
+            xq,
+            xs,
+            c,
+            quantize_grid: dispatch::grid(m as u64, max)?,
+            matmul_grid: dispatch::grid(tiles as u64, max)?,
+        })
+    }
+
+    /// The GPU's quantized activations (words, scales), for comparison with the CPU's.
+    pub fn read_activations(&self, ctx: &Context) -> Result<(Vec<u32>, Vec<f32>)> {
+        let words = buffers::read(ctx, &self.xq, self.m * self.k.div_ceil(32) * 8)?;
+        let scales = buffers::read(ctx, &self.xs, self.m)?;
+        Ok((words, scales))
+    }
+}
+
+impl crate::bench::GpuOp for PreparedMatmulI8 {
+    fn poison(&self, ctx: &Context) {
+        buffers::poison(ctx, &self.c);
+        buffers::poison(ctx, &self.xs);
+    }
+
+    /// Both dispatches in one pass: activation quantization is part of the W8A8 cost.
+    fn run(&self, ctx: &Context, timer: Option<&GpuTimer>) -> Result<(f64, TimingSource)> {
+        timing::time_pass(ctx, timer, "matmul_i8", |pass| {
+            pass.set_pipeline(&self.quantize);
+            pass.set_bind_group(0, &self.quantize_group, &[]);
+            pass.dispatch_workgroups(self.quantize_grid.0, self.quantize_grid.1, 1);
+            pass.set_pipeline(&self.matmul);
+            pass.set_bind_group(0, &self.matmul_group, &[]);
+            pass.dispatch_workgroups(self.matmul_grid.0, self.matmul_grid.1, 1);
+        })
+    }
+
+    fn read(&self, ctx: &Context) -> Result<Vec<f32>> {
+        buffers::read(ctx, &self.c, self.m * self.n)
+    }
+}
