@@ -114,8 +114,8 @@ struct MatmulArgs {
     /// Default: all, or regblock with --a.
     #[arg(long)]
     kernel: Option<String>,
-    /// Weight precision: f32, f16, bf16, q8_0, q4_0, q4_1, or `all`. Anything but f32 runs
-    /// the `wq` kernel in the nt layout (activations f32, weights B stored n x k).
+    /// Precision: f32, f16, f16acc, bf16, int8, q8_0, q4_0, q4_1, a comma list, or `all`.
+    /// Anything but f32 runs the precision kernels in the nt layout (weights B are n x k).
     #[arg(long, default_value = "f32")]
     precision: String,
     /// Timed runs per kernel.
@@ -226,11 +226,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
-    let formats = if args.precision == "all" {
-        WeightFormat::ALL.to_vec()
-    } else {
-        vec![WeightFormat::parse(&args.precision)?]
-    };
+    let precisions = bench_precision::Precision::parse_list(&args.precision)?;
     if args.layout != "nt" && args.layout != "nn" {
         Layout::parse(&args.layout)?;
     }
@@ -253,10 +249,12 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
         m: shape.m,
         n: shape.n,
         k: shape.k,
-        formats,
+        precisions,
         kernel: None,
-        warmup: args.warmup,
-        repeat: args.repeat,
+        runs: Runs {
+            warmup: args.warmup,
+            repeat: args.repeat,
+        },
         cpu_baseline: !args.no_cpu,
     };
     let rows = bench_precision::run(&ctx, &req, &a, &w)?;
@@ -277,8 +275,9 @@ fn print_precision_rows(
         );
         print!("{}", table::precision_table(rows));
         println!(
-            "kernel err: vs f64 over the dequantized weights (the kernel's own error); \
-             quant err: vs f64 over the original f32 weights (what quantization costs)"
+            "kernel err: vs f64 over the operands the kernel actually multiplies (dequantized \
+             weights, int8 or f16-rounded operands): the kernel's own error. quant err: vs f64 \
+             over the original f32 inputs: what the precision costs. int8 rows count integer ops."
         );
     }
     let failed = rows

@@ -227,7 +227,10 @@ fn precision_all_json_has_every_documented_field() {
         .iter()
         .map(|r| r["precision"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1"]);
+    assert_eq!(
+        names,
+        ["f32", "f16", "f16acc", "bf16", "int8", "q8_0", "q4_0", "q4_1"]
+    );
     for r in rows {
         for key in [
             "weight_bytes",
@@ -242,11 +245,11 @@ fn precision_all_json_has_every_documented_field() {
         ] {
             assert!(r.get(key).is_some(), "missing {key} in {r}");
         }
-        assert_eq!(r["passed"], true, "{r}");
+        assert!(r["passed"] == true || r["skipped"].is_string(), "{r}");
     }
     // 4-bit weights take about an eighth of f32's bytes (plus scales).
     let bytes = |i: usize| rows[i]["weight_bytes"].as_f64().unwrap();
-    assert!(bytes(4) < bytes(0) / 7.0);
+    assert!(bytes(6) < bytes(0) / 7.0);
 }
 
 #[test]

@@ -14,7 +14,13 @@ use wgpu_lab::LabError;
 #[test]
 fn matmul_f16acc_odd_shapes_or_clear_refusal() {
     let Some(ctx) = common::ctx() else { return };
-    for (m, n, k) in [(1, 1, 1), (1, 67, 64), (7, 13, 45), (33, 65, 161), (64, 300, 1000)] {
+    for (m, n, k) in [
+        (1, 1, 1),
+        (1, 67, 64),
+        (7, 13, 45),
+        (33, 65, 161),
+        (64, 300, 1000),
+    ] {
         let mut rng = Rng::new((m + n + k) as u64);
         let a = rng.vec_f32(m * k);
         let w = rng.vec_f32(n * k);
@@ -39,7 +45,11 @@ fn matmul_f16acc_odd_shapes_or_clear_refusal() {
         );
         // f16 accumulation must actually lose precision against f32 (or it is not f16).
         if k >= 1000 {
-            assert!(e.rel_frobenius > 1e-5, "suspiciously exact: {}", e.rel_frobenius);
+            assert!(
+                e.rel_frobenius > 1e-5,
+                "suspiciously exact: {}",
+                e.rel_frobenius
+            );
         }
     }
 }

@@ -18,7 +18,10 @@ fn int8_quantizer_rounds_half_away_and_scales_by_amax() {
     assert_eq!(round_half_away(0.49999997), 0.0);
     let q = quantize_rows(&[127.0, -63.5, 0.5, 1.0], 1, 4).unwrap();
     assert_eq!(q.scales, vec![1.0]);
-    assert_eq!([q.q(0, 0), q.q(0, 1), q.q(0, 2), q.q(0, 3)], [127, -64, 1, 1]);
+    assert_eq!(
+        [q.q(0, 0), q.q(0, 1), q.q(0, 2), q.q(0, 3)],
+        [127, -64, 1, 1]
+    );
     // Padding past k is zero, and an all-zero row has scale 0.
     let z = quantize_rows(&[0.0; 5], 1, 5).unwrap();
     assert_eq!((z.kp, z.scales[0]), (32, 0.0));
@@ -37,8 +40,14 @@ fn check(dot4: Dot4, kernel: WqKernel, (m, n, k): (usize, usize, usize)) {
     p.poison(ctx);
     p.run(ctx, None).unwrap();
     let (words, scales) = p.read_activations(ctx).unwrap();
-    assert_eq!(scales, aq.scales, "{m}x{k}: activation scales differ from the CPU's");
-    assert_eq!(words, aq.words, "{m}x{k}: quantized activations differ from the CPU's");
+    assert_eq!(
+        scales, aq.scales,
+        "{m}x{k}: activation scales differ from the CPU's"
+    );
+    assert_eq!(
+        words, aq.words,
+        "{m}x{k}: quantized activations differ from the CPU's"
+    );
     let got = p.read(ctx).unwrap();
     let want = matmul_i8_f64(&aq, &wq).unwrap();
     let e = ErrorStats::compare(&got, &want);
@@ -49,14 +58,27 @@ fn check(dot4: Dot4, kernel: WqKernel, (m, n, k): (usize, usize, usize)) {
     );
 }
 
-const SHAPES: [(usize, usize, usize); 5] =
-    [(1, 1, 1), (1, 67, 64), (7, 13, 45), (33, 65, 160), (64, 300, 257)];
+const SHAPES: [(usize, usize, usize); 5] = [
+    (1, 1, 1),
+    (1, 67, 64),
+    (7, 13, 45),
+    (33, 65, 160),
+    (64, 300, 257),
+];
 
 #[test]
 fn matmul_i8_packed_dot_odd_shapes() {
     for s in SHAPES {
         check(Dot4::Packed, WqKernel::default_for(s.0), s);
-        check(Dot4::Packed, WqKernel { wg_x: 8, tm: 3, tn: 2 }, s);
+        check(
+            Dot4::Packed,
+            WqKernel {
+                wg_x: 8,
+                tm: 3,
+                tn: 2,
+            },
+            s,
+        );
     }
 }
 

@@ -54,7 +54,10 @@ fn int8_kernels_validate_with_both_dot_products() {
         ];
         validate(module, &shaders::assemble("matmul_i8", &defines).unwrap());
     }
-    validate("quantize_rows_i8", &shaders::assemble("quantize_rows_i8", &[]).unwrap());
+    validate(
+        "quantize_rows_i8",
+        &shaders::assemble("quantize_rows_i8", &[]).unwrap(),
+    );
 }
 
 #[test]

@@ -1,18 +1,84 @@
-//! The per-precision benchmark: one activation matrix, the same weights stored in every
-//! format, each run through `matmul_wq`; kernel error and quantization error kept apart.
+//! The per-precision benchmark: one activation matrix and one weight matrix, the weights
+//! stored (and the product computed) at every precision; each row keeps the kernel's own
+//! error apart from what the precision costs.
+
+use serde::Serialize;
 
 use crate::bench::matmul::{time_cpu, MatmulRow};
-use crate::bench::{measure, Runs};
-use crate::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
-use crate::error::Result;
+use crate::bench::{measure, GpuOp, Runs, Timed};
+use crate::compare::{
+    ErrorStats, TOL_F16ACC_KERNEL_REL_FROBENIUS, TOL_I8_KERNEL_REL_FROBENIUS,
+    TOL_WQ_KERNEL_REL_FROBENIUS,
+};
+use crate::error::{LabError, Result};
+use crate::formats::int8::quantize_rows;
 use crate::formats::weights::{WeightFormat, Weights};
 use crate::gpu::Context;
 use crate::kernels::matmul::{Layout, Shape};
+use crate::kernels::matmul_f16acc::PreparedMatmulF16Acc;
+use crate::kernels::matmul_i8::{Dot4, PreparedMatmulI8};
 use crate::kernels::matmul_wq::{PreparedMatmulWq, WqKernel};
 use crate::reference::matmul::matmul_f64;
+use crate::reference::matmul_f16acc::matmul_f16acc_f64;
+use crate::reference::matmul_i8::matmul_i8_f64;
 use crate::reference::matmul_wq::matmul_wq_f64;
 
-/// What to run: A (m x k) times W^T (W n x k) in each format.
+/// A precision of the benchmark: how weights (and possibly activations) are stored and
+/// what the kernel accumulates in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// f32 activations, weights in this format, f32 accumulation (`matmul_wq`).
+    Weights(WeightFormat),
+    /// f16 activations and weights, f16 accumulation (`matmul_f16acc`, SHADER_F16).
+    F16Acc,
+    /// W8A8: int8 weights per channel, int8 activations per row, i32 accumulation.
+    Int8,
+}
+
+impl Precision {
+    /// Every precision, in table order.
+    pub const ALL: [Precision; 8] = [
+        Precision::Weights(WeightFormat::F32),
+        Precision::Weights(WeightFormat::F16),
+        Precision::F16Acc,
+        Precision::Weights(WeightFormat::Bf16),
+        Precision::Int8,
+        Precision::Weights(WeightFormat::Q8_0),
+        Precision::Weights(WeightFormat::Q4_0),
+        Precision::Weights(WeightFormat::Q4_1),
+    ];
+
+    /// Name on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Weights(f) => f.name(),
+            Precision::F16Acc => "f16acc",
+            Precision::Int8 => "int8",
+        }
+    }
+
+    /// Parses one name, or `all`.
+    pub fn parse_list(s: &str) -> Result<Vec<Precision>> {
+        if s == "all" {
+            return Ok(Self::ALL.to_vec());
+        }
+        s.split(',')
+            .map(|name| {
+                Self::ALL
+                    .into_iter()
+                    .find(|p| p.name() == name)
+                    .ok_or_else(|| LabError::UnknownName {
+                        kind: "precision",
+                        name: name.into(),
+                        expected: format!("{}, all", Self::ALL.map(|p| p.name()).join(", ")),
+                    })
+            })
+            .collect()
+    }
+}
+
+/// What to run: A (m x k) times W^T (W n x k) at each precision.
 #[derive(Debug, Clone)]
 pub struct PrecisionRequest {
     /// Activation rows (1 = GEMV, the decode case).
@@ -21,20 +87,36 @@ pub struct PrecisionRequest {
     pub n: usize,
     /// Inner dimension.
     pub k: usize,
-    /// Formats to run, in order; f32 first gives the `speedup_vs_f32` baseline.
-    pub formats: Vec<WeightFormat>,
-    /// Kernel configuration (default: [`WqKernel::default_for`]).
+    /// Precisions to run, in order; f32 among them gives the `speedup_vs_f32` baseline.
+    pub precisions: Vec<Precision>,
+    /// Register-block configuration (default: [`WqKernel::default_for`]).
     pub kernel: Option<WqKernel>,
-    /// Untimed runs after the validated first run.
-    pub warmup: usize,
-    /// Timed runs.
-    pub repeat: usize,
+    /// Warm-up and timed runs.
+    pub runs: Runs,
     /// Time the f32 CPU baseline too.
     pub cpu_baseline: bool,
 }
 
-/// Runs one format on already-encoded weights; returns the row and the GPU's C (for the
-/// quantization error, which needs the product on the original weights).
+/// Measures `op` and fills `row` (identity already set) with its timing and its error
+/// against the kernel reference.
+fn row_of(
+    ctx: &Context,
+    mut row: MatmulRow,
+    op: &dyn GpuOp,
+    runs: Runs,
+    reference: &[f64],
+    tol: f64,
+) -> Result<(MatmulRow, Vec<f32>)> {
+    let (t, c): (Timed, Vec<f32>) = measure(ctx, op, runs)?;
+    let err = ErrorStats::compare(&c, reference);
+    let flops = 2.0 * row.m as f64 * row.n as f64 * row.k as f64;
+    row.set_timing(&t, flops, None, None);
+    row.set_error(&err, tol);
+    Ok((row, c))
+}
+
+/// Runs `matmul_wq` on already-encoded weights (e.g. from a GGUF file); returns the row
+/// and the GPU's C.
 pub fn run_weights(
     ctx: &Context,
     kernel: WqKernel,
@@ -45,11 +127,9 @@ pub fn run_weights(
     runs: Runs,
 ) -> Result<(MatmulRow, Vec<f32>)> {
     let shape = Shape::new(m, weights.n, k)?;
-    let prepared = PreparedMatmulWq::new(ctx, kernel, a, m, k, weights)?;
-    let (t, c) = measure(ctx, &prepared, runs)?;
+    let p = PreparedMatmulWq::new(ctx, kernel, a, m, k, weights)?;
     let reference = matmul_wq_f64(a, m, k, weights)?;
-    let err = ErrorStats::compare(&c, &reference);
-    let mut row = MatmulRow::new(
+    let id = MatmulRow::new(
         ctx,
         "wq",
         format!("{kernel:?}"),
@@ -57,57 +137,116 @@ pub fn run_weights(
         Layout::Nt,
         shape,
     );
-    row.set_timing(&t, shape.flops(), None, prepared.pipeline_ms);
-    row.set_error(&err, TOL_WQ_KERNEL_REL_FROBENIUS);
-    row.weight_bytes = Some(prepared.weight_bytes);
-    row.gbps = Some(prepared.weight_bytes as f64 / (t.gpu.median * 1e6));
+    let (mut row, c) = row_of(ctx, id, &p, runs, &reference, TOL_WQ_KERNEL_REL_FROBENIUS)?;
+    row.pipeline_ms = p.pipeline_ms;
+    row.weight_bytes = Some(p.weight_bytes);
     Ok((row, c))
 }
 
-/// Runs every requested format on `a` (m x k) and `w` (n x k).
+/// Runs one precision; `Ok(None)`-like cases (a feature the adapter lacks, a shape the
+/// format cannot hold) come back as skipped rows.
+fn run_one(
+    ctx: &Context,
+    req: &PrecisionRequest,
+    precision: Precision,
+    a: &[f32],
+    w: &[f32],
+) -> Result<(MatmulRow, Option<Vec<f32>>)> {
+    let (m, n, k) = (req.m, req.n, req.k);
+    let shape = Shape::new(m, n, k)?;
+    let kernel = req.kernel.unwrap_or_else(|| WqKernel::default_for(m));
+    let skipped = |why: String, kernel_name: &str| {
+        let mut row = MatmulRow::new(
+            ctx,
+            kernel_name,
+            format!("{kernel:?}"),
+            precision.name(),
+            Layout::Nt,
+            shape,
+        );
+        row.skipped = Some(why);
+        Ok((row, None))
+    };
+    match precision {
+        Precision::Weights(format) => {
+            let weights = match Weights::encode(format, n, k, w) {
+                Ok(wt) => wt,
+                Err(e) => return skipped(e.to_string(), "wq"),
+            };
+            let (row, c) = run_weights(ctx, kernel, a, m, k, &weights, req.runs)?;
+            Ok((row, Some(c)))
+        }
+        Precision::F16Acc => {
+            let p = match PreparedMatmulF16Acc::new(ctx, kernel, a, w, m, n, k) {
+                Err(e @ LabError::MissingFeature { .. }) => {
+                    return skipped(e.to_string(), "f16acc")
+                }
+                r => r?,
+            };
+            let reference = matmul_f16acc_f64(a, w, m, n, k)?;
+            let id = MatmulRow::new(
+                ctx,
+                "f16acc",
+                format!("{kernel:?}"),
+                "f16acc",
+                Layout::Nt,
+                shape,
+            );
+            let (mut row, c) = row_of(
+                ctx,
+                id,
+                &p,
+                req.runs,
+                &reference,
+                TOL_F16ACC_KERNEL_REL_FROBENIUS,
+            )?;
+            row.pipeline_ms = p.pipeline_ms;
+            row.weight_bytes = Some(p.weight_bytes);
+            Ok((row, Some(c)))
+        }
+        Precision::Int8 => {
+            let wq = quantize_rows(w, n, k)?;
+            let dot4 = Dot4::best(ctx);
+            let p = PreparedMatmulI8::new(ctx, kernel, dot4, a, m, &wq)?;
+            let reference = matmul_i8_f64(&quantize_rows(a, m, k)?, &wq)?;
+            let config = format!("{kernel:?} {dot4:?}");
+            let id = MatmulRow::new(ctx, "i8", config, "int8", Layout::Nt, shape);
+            let (mut row, c) = row_of(
+                ctx,
+                id,
+                &p,
+                req.runs,
+                &reference,
+                TOL_I8_KERNEL_REL_FROBENIUS,
+            )?;
+            row.pipeline_ms = p.pipeline_ms;
+            row.weight_bytes = Some(p.weight_bytes);
+            Ok((row, Some(c)))
+        }
+    }
+}
+
+/// Runs every requested precision on `a` (m x k) and `w` (n x k).
 pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Result<Vec<MatmulRow>> {
     let shape = Shape::new(req.m, req.n, req.k)?;
     shape.check(a.len(), w.len())?;
     let exact = matmul_f64(Layout::Nt, shape, a, w)?;
     let cpu = if req.cpu_baseline {
-        Some(time_cpu(Layout::Nt, shape, a, w, req.repeat.min(5))?)
+        Some(time_cpu(Layout::Nt, shape, a, w, req.runs.repeat.min(5))?)
     } else {
         None
     };
-    let kernel = req.kernel.unwrap_or_else(|| WqKernel::default_for(req.m));
     let mut rows = Vec::new();
-    for &format in &req.formats {
-        let weights = match Weights::encode(format, req.n, req.k, w) {
-            Ok(wt) => wt,
-            Err(e) => {
-                let mut row = MatmulRow::new(
-                    ctx,
-                    "wq",
-                    format!("{kernel:?}"),
-                    format.name(),
-                    Layout::Nt,
-                    shape,
-                );
-                row.skipped = Some(e.to_string());
-                rows.push(row);
-                continue;
-            }
-        };
-        let (mut row, c) = run_weights(
-            ctx,
-            kernel,
-            a,
-            req.m,
-            req.k,
-            &weights,
-            Runs {
-                warmup: req.warmup,
-                repeat: req.repeat,
-            },
-        )?;
-        row.quant_rel_err = Some(ErrorStats::compare(&c, &exact).rel_frobenius);
-        row.cpu_ms = cpu.map(|c| c.median);
-        row.speedup_vs_cpu = cpu.map(|c| c.median / row.gpu_ms_median);
+    for &precision in &req.precisions {
+        let (mut row, c) = run_one(ctx, req, precision, a, w)?;
+        if let Some(c) = c {
+            row.quant_rel_err = Some(ErrorStats::compare(&c, &exact).rel_frobenius);
+            row.gbps = row
+                .weight_bytes
+                .map(|b| b as f64 / (row.gpu_ms_median * 1e6));
+            row.cpu_ms = cpu.map(|c| c.median);
+            row.speedup_vs_cpu = cpu.map(|c| c.median / row.gpu_ms_median);
+        }
         rows.push(row);
     }
     let f32_ms = rows

@@ -132,7 +132,10 @@ impl PreparedMatmulF16Acc {
             pipeline,
             bind_group,
             c,
-            grid: dispatch::grid(tiles as u64, ctx.limits().max_compute_workgroups_per_dimension)?,
+            grid: dispatch::grid(
+                tiles as u64,
+                ctx.limits().max_compute_workgroups_per_dimension,
+            )?,
         })
     }
 }
