@@ -13,7 +13,7 @@ use wgpu_lab::formats::gguf::{ggml_type, Gguf};
 use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::adapters::{self, AdapterSelector};
 use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
-use wgpu_lab::kernels::matmul_wq::WqKernel;
+use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};
 use wgpu_lab::npy::{self, Matrix};
 use wgpu_lab::rng::Rng;
 use wgpu_lab::Context;
@@ -372,7 +372,10 @@ fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         let mut rng = Rng::new(args.seed);
         let a = rng.vec_f32(args.m * weights.k);
         let ctx = Context::new(&select.selector()?)?;
-        let kernel = WqKernel::default_for(args.m);
+        let kernel = match (args.m, args.kernel.as_deref()) {
+            (1, Some("gemv")) => WqVariant::GEMV,
+            _ => WqVariant::Regblock(WqKernel::default_for(args.m)),
+        };
         let runs = Runs {
             warmup: args.warmup,
             repeat: args.repeat,

@@ -17,6 +17,7 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/matmul_regblock.wgsl"),
     ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
+    ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
     ("matmul_i8", include_str!("../shaders/matmul_i8.wgsl")),
     (
         "matmul_f16acc",

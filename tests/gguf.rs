@@ -206,7 +206,9 @@ fn llama_cpp_file_reads_and_multiplies() {
         warmup: 0,
         repeat: 1,
     };
-    let kernel = wgpu_lab::kernels::matmul_wq::WqKernel::default_for(3);
+    let kernel = wgpu_lab::kernels::matmul_wq::WqVariant::Regblock(
+        wgpu_lab::kernels::matmul_wq::WqKernel::default_for(3),
+    );
     let (row, _) =
         wgpu_lab::bench::precision::run_weights(ctx, kernel, &a, 3, 576, &w, runs).unwrap();
     assert!(row.passed, "kernel error {}", row.rel_err);

@@ -6,13 +6,21 @@ mod common;
 use wgpu_lab::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
 use wgpu_lab::formats::weights::{WeightFormat, Weights};
 use wgpu_lab::kernels::matmul::{Layout, Shape};
-use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, WqKernel};
+use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, WqKernel, WqVariant};
 use wgpu_lab::reference::matmul::matmul_f64;
 use wgpu_lab::reference::matmul_wq::matmul_wq_f64;
 use wgpu_lab::rng::Rng;
 
 /// Runs one case; returns (kernel error, quantization error).
-fn check(format: WeightFormat, kernel: WqKernel, (m, n, k): (usize, usize, usize)) -> (f64, f64) {
+fn check(format: WeightFormat, kernel: WqKernel, shape: (usize, usize, usize)) -> (f64, f64) {
+    check_variant(format, WqVariant::Regblock(kernel), shape)
+}
+
+fn check_variant(
+    format: WeightFormat,
+    kernel: WqVariant,
+    (m, n, k): (usize, usize, usize),
+) -> (f64, f64) {
     let Some(ctx) = common::ctx() else {
         return (0.0, 0.0);
     };
@@ -20,7 +28,7 @@ fn check(format: WeightFormat, kernel: WqKernel, (m, n, k): (usize, usize, usize
     let a = rng.vec_f32(m * k);
     let w = rng.vec_f32(n * k);
     let weights = Weights::encode(format, n, k, &w).unwrap();
-    let p = PreparedMatmulWq::new(ctx, kernel, &a, m, k, &weights).unwrap();
+    let p = PreparedMatmulWq::with_variant(ctx, kernel, &a, m, k, &weights).unwrap();
     p.poison(ctx);
     p.run(ctx, None).unwrap();
     let got = p.read(ctx).unwrap();
@@ -103,4 +111,29 @@ fn matmul_wq_mismatched_activations_are_refused() {
         &weights,
     );
     assert!(r.err().expect("k mismatch").to_string().contains("k = 96"));
+}
+
+#[test]
+fn gemv_wq_every_format_odd_shapes() {
+    // n not a multiple of the rows per workgroup, k with fewer blocks than invocations and
+    // with more (so invocations loop), one and several blocks per invocation.
+    for format in WeightFormat::ALL {
+        for (n, k) in [(1, 32), (67, 64), (5, 96), (130, 4160)] {
+            for v in [WqVariant::GEMV, WqVariant::Gemv { wg: 32, rows: 3 }] {
+                check_variant(format, v, (1, n, k));
+            }
+        }
+    }
+}
+
+#[test]
+fn gemv_refuses_more_than_one_row() {
+    let Some(ctx) = common::ctx() else { return };
+    let weights = Weights::encode(WeightFormat::Q8_0, 4, 64, &[0.5; 256]).unwrap();
+    let r = PreparedMatmulWq::with_variant(ctx, WqVariant::GEMV, &[1.0; 128], 2, 64, &weights);
+    assert!(r
+        .err()
+        .expect("m = 2")
+        .to_string()
+        .contains("one activation row"));
 }

@@ -73,6 +73,10 @@ fn every_kernel_file_is_reachable() {
             }
             .defines(),
             "matmul_wq" => WqKernel::default_for(4).defines(WeightFormat::Q4_0),
+            "gemv_wq" => vec![
+                Define::U32("ROWS", 4),
+                Define::Import("weights_q4_1".into()),
+            ],
             "matmul_f16acc" => vec![Define::U32("TM", 2), Define::U32("TN", 2)],
             "matmul_i8" => vec![
                 Define::U32("TM", 2),

@@ -17,7 +17,7 @@ use crate::gpu::Context;
 use crate::kernels::matmul::{Layout, Shape};
 use crate::kernels::matmul_f16acc::PreparedMatmulF16Acc;
 use crate::kernels::matmul_i8::{Dot4, PreparedMatmulI8};
-use crate::kernels::matmul_wq::{PreparedMatmulWq, WqKernel};
+use crate::kernels::matmul_wq::{PreparedMatmulWq, WqKernel, WqVariant};
 use crate::reference::matmul::matmul_f64;
 use crate::reference::matmul_f16acc::matmul_f16acc_f64;
 use crate::reference::matmul_i8::matmul_i8_f64;
@@ -115,11 +115,11 @@ fn row_of(
     Ok((row, c))
 }
 
-/// Runs `matmul_wq` on already-encoded weights (e.g. from a GGUF file); returns the row
-/// and the GPU's C.
+/// Runs `matmul_wq` or `gemv_wq` on already-encoded weights (e.g. from a GGUF file);
+/// returns the row and the GPU's C.
 pub fn run_weights(
     ctx: &Context,
-    kernel: WqKernel,
+    variant: WqVariant,
     a: &[f32],
     m: usize,
     k: usize,
@@ -127,12 +127,12 @@ pub fn run_weights(
     runs: Runs,
 ) -> Result<(MatmulRow, Vec<f32>)> {
     let shape = Shape::new(m, weights.n, k)?;
-    let p = PreparedMatmulWq::new(ctx, kernel, a, m, k, weights)?;
+    let p = PreparedMatmulWq::with_variant(ctx, variant, a, m, k, weights)?;
     let reference = matmul_wq_f64(a, m, k, weights)?;
     let id = MatmulRow::new(
         ctx,
-        "wq",
-        format!("{kernel:?}"),
+        variant.name(),
+        format!("{variant:?}"),
         weights.format.name(),
         Layout::Nt,
         shape,
@@ -143,15 +143,16 @@ pub fn run_weights(
     Ok((row, c))
 }
 
-/// Runs one precision; `Ok(None)`-like cases (a feature the adapter lacks, a shape the
-/// format cannot hold) come back as skipped rows.
+/// Runs one precision (for weight formats, once per kernel in `variants`); cases the
+/// adapter or the shape cannot do (a missing feature, partial blocks) come back as skipped
+/// rows with the reason.
 fn run_one(
     ctx: &Context,
     req: &PrecisionRequest,
     precision: Precision,
     a: &[f32],
     w: &[f32],
-) -> Result<(MatmulRow, Option<Vec<f32>>)> {
+) -> Result<Vec<(MatmulRow, Option<Vec<f32>>)>> {
     let (m, n, k) = (req.m, req.n, req.k);
     let shape = Shape::new(m, n, k)?;
     let kernel = req.kernel.unwrap_or_else(|| WqKernel::default_for(m));
@@ -165,7 +166,7 @@ fn run_one(
             shape,
         );
         row.skipped = Some(why);
-        Ok((row, None))
+        Ok(vec![(row, None)])
     };
     match precision {
         Precision::Weights(format) => {
@@ -173,8 +174,17 @@ fn run_one(
                 Ok(wt) => wt,
                 Err(e) => return skipped(e.to_string(), "wq"),
             };
-            let (row, c) = run_weights(ctx, kernel, a, m, k, &weights, req.runs)?;
-            Ok((row, Some(c)))
+            let mut variants = vec![WqVariant::Regblock(kernel)];
+            if m == 1 {
+                variants.push(WqVariant::GEMV);
+            }
+            variants
+                .into_iter()
+                .map(|v| {
+                    let (row, c) = run_weights(ctx, v, a, m, k, &weights, req.runs)?;
+                    Ok((row, Some(c)))
+                })
+                .collect()
         }
         Precision::F16Acc => {
             let p = match PreparedMatmulF16Acc::new(ctx, kernel, a, w, m, n, k) {
@@ -202,7 +212,7 @@ fn run_one(
             )?;
             row.pipeline_ms = p.pipeline_ms;
             row.weight_bytes = Some(p.weight_bytes);
-            Ok((row, Some(c)))
+            Ok(vec![(row, Some(c))])
         }
         Precision::Int8 => {
             let wq = quantize_rows(w, n, k)?;
@@ -221,7 +231,7 @@ fn run_one(
             )?;
             row.pipeline_ms = p.pipeline_ms;
             row.weight_bytes = Some(p.weight_bytes);
-            Ok((row, Some(c)))
+            Ok(vec![(row, Some(c))])
         }
     }
 }
@@ -238,23 +248,35 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
     };
     let mut rows = Vec::new();
     for &precision in &req.precisions {
-        let (mut row, c) = run_one(ctx, req, precision, a, w)?;
-        if let Some(c) = c {
-            row.quant_rel_err = Some(ErrorStats::compare(&c, &exact).rel_frobenius);
-            row.gbps = row
-                .weight_bytes
-                .map(|b| b as f64 / (row.gpu_ms_median * 1e6));
-            row.cpu_ms = cpu.map(|c| c.median);
-            row.speedup_vs_cpu = cpu.map(|c| c.median / row.gpu_ms_median);
+        for (mut row, c) in run_one(ctx, req, precision, a, w)? {
+            if let Some(c) = c {
+                row.quant_rel_err = Some(ErrorStats::compare(&c, &exact).rel_frobenius);
+                row.gbps = row
+                    .weight_bytes
+                    .map(|b| b as f64 / (row.gpu_ms_median * 1e6));
+                row.cpu_ms = cpu.map(|c| c.median);
+                row.speedup_vs_cpu = cpu.map(|c| c.median / row.gpu_ms_median);
+            }
+            rows.push(row);
         }
-        rows.push(row);
     }
-    let f32_ms = rows
-        .iter()
-        .find(|r| r.precision == "f32" && r.skipped.is_none())
-        .map(|r| r.gpu_ms_median);
-    for r in rows.iter_mut().filter(|r| r.skipped.is_none()) {
-        r.speedup_vs_f32 = f32_ms.map(|f| f / r.gpu_ms_median);
+    // Against f32 through the same kernel where there is one (gemv vs gemv), else the
+    // first f32 row.
+    let f32_ms = |kernel: &str| {
+        let f32_rows = || {
+            rows.iter()
+                .filter(|r| r.precision == "f32" && r.skipped.is_none())
+        };
+        f32_rows()
+            .find(|r| r.kernel == kernel)
+            .or_else(|| f32_rows().next())
+            .map(|r| r.gpu_ms_median)
+    };
+    let baselines: Vec<Option<f64>> = rows.iter().map(|r| f32_ms(&r.kernel)).collect();
+    for (r, base) in rows.iter_mut().zip(baselines) {
+        if r.skipped.is_none() {
+            r.speedup_vs_f32 = base.map(|f| f / r.gpu_ms_median);
+        }
     }
     Ok(rows)
 }

@@ -50,6 +50,76 @@ impl WqKernel {
     }
 }
 
+/// The kernel that runs a weights-in-any-format product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum WqVariant {
+    /// `matmul_wq`: register blocks, any m.
+    Regblock(WqKernel),
+    /// `gemv_wq`: one activation row; `wg` invocations split each of `rows` weight rows
+    /// along k (coalesced block reads on GPUs), then reduce in workgroup memory.
+    Gemv {
+        /// Invocations per workgroup (a power of two).
+        wg: u32,
+        /// Weight rows per workgroup.
+        rows: u32,
+    },
+}
+
+impl WqVariant {
+    /// The default GEMV configuration.
+    pub const GEMV: WqVariant = WqVariant::Gemv { wg: 64, rows: 4 };
+
+    /// Kernel name in tables: `wq` or `gemv`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WqVariant::Regblock(_) => "wq",
+            WqVariant::Gemv { .. } => "gemv",
+        }
+    }
+
+    fn spec(&self, format: WeightFormat) -> PipelineSpec<'static> {
+        let weights = Define::Import(format!("weights_{}", format.name()));
+        match *self {
+            WqVariant::Regblock(k) => PipelineSpec {
+                stem: "matmul_wq",
+                defines: k.defines(format),
+                entry: "main",
+                constants: vec![("WG_X", k.wg_x as f64)],
+                bindings: &BINDINGS,
+            },
+            WqVariant::Gemv { wg, rows } => PipelineSpec {
+                stem: "gemv_wq",
+                defines: vec![Define::U32("ROWS", rows), weights],
+                entry: "main",
+                constants: vec![("WG", wg as f64)],
+                bindings: &BINDINGS,
+            },
+        }
+    }
+
+    /// (tiles along n, tiles in all) for an m x n output.
+    fn tiles(&self, m: usize, n: usize) -> (usize, usize) {
+        match *self {
+            WqVariant::Regblock(k) => {
+                let (bm, bn) = k.block();
+                let tiles_n = n.div_ceil(bn as usize);
+                (tiles_n, m.div_ceil(bm as usize) * tiles_n)
+            }
+            WqVariant::Gemv { rows, .. } => {
+                let t = n.div_ceil(rows as usize);
+                (t, t)
+            }
+        }
+    }
+
+    fn invocations(&self) -> u32 {
+        match *self {
+            WqVariant::Regblock(k) => k.wg_x,
+            WqVariant::Gemv { wg, .. } => wg,
+        }
+    }
+}
+
 /// Parameter block of `matmul_wq`.
 /// Keep in sync with `WqParams` in shaders/shared/matmul_wq_params.wgsl.
 #[repr(C)]
@@ -80,38 +150,29 @@ const BINDINGS: [Binding; 5] = [
     Binding::ReadWrite,
 ];
 
-/// Compiles (or fetches) the `matmul_wq` pipeline for a format; returns the host time
+/// Compiles (or fetches) the pipeline of `variant` for a format; returns the host time
 /// spent creating it when it was not cached.
 pub fn pipeline(
     ctx: &Context,
-    kernel: &WqKernel,
+    variant: &WqVariant,
     format: WeightFormat,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     let limit = ctx.limits().max_compute_invocations_per_workgroup;
-    if kernel.wg_x > limit {
+    if variant.invocations() > limit {
         return Err(LabError::OverLimit {
-            what: format!("matmul_wq workgroup {kernel:?}"),
-            asked: kernel.wg_x as u64,
+            what: format!("{variant:?} workgroup"),
+            asked: variant.invocations() as u64,
             limit_name: "max_compute_invocations_per_workgroup",
             limit: limit as u64,
         });
     }
-    gpu_pipeline::build(
-        ctx,
-        &PipelineSpec {
-            stem: "matmul_wq",
-            defines: kernel.defines(format),
-            entry: "main",
-            constants: vec![("WG_X", kernel.wg_x as f64)],
-            bindings: &BINDINGS,
-        },
-    )
+    gpu_pipeline::build(ctx, &variant.spec(format))
 }
 
 /// A `matmul_wq` problem with activations and weights on the GPU, ready to run.
 pub struct PreparedMatmulWq {
-    /// The kernel configuration.
-    pub kernel: WqKernel,
+    /// The kernel and its configuration.
+    pub variant: WqVariant,
     /// Weight storage format.
     pub format: WeightFormat,
     /// Activation rows.
@@ -131,7 +192,7 @@ pub struct PreparedMatmulWq {
 }
 
 impl PreparedMatmulWq {
-    /// Uploads A (m x k, f32) and the weights (n x k in their format).
+    /// Uploads A (m x k, f32) and the weights (n x k in their format) for `matmul_wq`.
     pub fn new(
         ctx: &Context,
         kernel: WqKernel,
@@ -140,6 +201,23 @@ impl PreparedMatmulWq {
         k: usize,
         weights: &Weights,
     ) -> Result<Self> {
+        Self::with_variant(ctx, WqVariant::Regblock(kernel), a, m, k, weights)
+    }
+
+    /// As [`PreparedMatmulWq::new`], with either kernel (`Gemv` needs m = 1).
+    pub fn with_variant(
+        ctx: &Context,
+        variant: WqVariant,
+        a: &[f32],
+        m: usize,
+        k: usize,
+        weights: &Weights,
+    ) -> Result<Self> {
+        if matches!(variant, WqVariant::Gemv { .. }) && m != 1 {
+            return Err(LabError::Shape(format!(
+                "gemv takes one activation row, got m = {m}"
+            )));
+        }
         if m == 0 || k == 0 || a.len() != m * k {
             return Err(LabError::Shape(format!(
                 "activations: {} values for m={m} x k={k}",
@@ -152,7 +230,7 @@ impl PreparedMatmulWq {
                 weights.k
             )));
         }
-        let (pipeline, pipeline_ms) = pipeline(ctx, &kernel, weights.format)?;
+        let (pipeline, pipeline_ms) = pipeline(ctx, &variant, weights.format)?;
         let kp = weights.k;
         let mut ap = vec![0f32; m * kp];
         for r in 0..m {
@@ -163,9 +241,7 @@ impl PreparedMatmulWq {
         let w_buf = buffers::upload(ctx, "matmul_wq.w", &w_words)?;
         let s_buf = buffers::upload(ctx, "matmul_wq.s", &s_words)?;
         let c = buffers::storage(ctx, "matmul_wq.c", (m * weights.n * 4) as u64)?;
-        let (bm, bn) = kernel.block();
-        let tiles_n = weights.n.div_ceil(bn as usize);
-        let tiles = m.div_ceil(bm as usize) * tiles_n;
+        let (tiles_n, tiles) = variant.tiles(m, weights.n);
         let grid = dispatch::grid(
             tiles as u64,
             ctx.limits().max_compute_workgroups_per_dimension,
@@ -192,7 +268,7 @@ impl PreparedMatmulWq {
             (w_words.len() * 4) as u64
         };
         Ok(Self {
-            kernel,
+            variant,
             format: weights.format,
             m,
             n: weights.n,
