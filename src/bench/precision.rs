@@ -218,7 +218,11 @@ fn run_one(
             let wq = quantize_rows(w, n, k)?;
             let dot4 = Dot4::best(ctx);
             let p = PreparedMatmulI8::new(ctx, kernel, dot4, a, m, &wq)?;
-            let reference = matmul_i8_f64(&quantize_rows(a, m, k)?, &wq)?;
+            // The reference multiplies the activations as the GPU quantized them (they can
+            // differ from the CPU's by a step; see formats::int8).
+            quantize_rows(a, m, k)?; // the same input checks as the GPU path, with messages
+            p.run(ctx, None)?;
+            let reference = matmul_i8_f64(&p.read_activations(ctx)?, &wq)?;
             let config = format!("{kernel:?} {dot4:?}");
             let id = MatmulRow::new(ctx, "i8", config, "int8", Layout::Nt, shape);
             let (mut row, c) = row_of(

@@ -192,11 +192,18 @@ impl PreparedMatmulI8 {
         })
     }
 
-    /// The GPU's quantized activations (words, scales), for comparison with the CPU's.
-    pub fn read_activations(&self, ctx: &Context) -> Result<(Vec<u32>, Vec<f32>)> {
-        let words = buffers::read(ctx, &self.xq, self.m * self.k.div_ceil(32) * 8)?;
-        let scales = buffers::read(ctx, &self.xs, self.m)?;
-        Ok((words, scales))
+    /// The activations as the GPU quantized them in the last run: the operands the kernel
+    /// multiplied, which its reference must use (see `formats::int8` on why they can
+    /// differ from the CPU's by one step).
+    pub fn read_activations(&self, ctx: &Context) -> Result<Int8Rows> {
+        let kp = self.k.div_ceil(32) * 32;
+        Ok(Int8Rows {
+            rows: self.m,
+            k: self.k,
+            kp,
+            words: buffers::read(ctx, &self.xq, self.m * kp / 4)?,
+            scales: buffers::read(ctx, &self.xs, self.m)?,
+        })
     }
 }
 
