@@ -13,7 +13,7 @@
 override WG_X: u32 = 16u;
 
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+// B (binding 2) and load_b() come from the prefix: regblock_b_f32 or regblock_b_f16.
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 // Layout nn: B is k x n, stored (k4*4) x (ldb/4) vec4s. Lane owns columns
@@ -49,7 +49,7 @@ fn main_nn(
         var bv: array<vec4<f32>, 4 * TN>;
         for (var s = 0u; s < 4u; s++) {
             for (var j = 0u; j < TN; j++) {
-                bv[s * TN + j] = b[(kq * 4u + s) * ldb4 + bcol[j]];
+                bv[s * TN + j] = load_b((kq * 4u + s) * ldb4 + bcol[j]);
             }
         }
         for (var i = 0u; i < TM; i++) {
@@ -111,7 +111,7 @@ fn main_nt(
     for (var kq = 0u; kq < lda4; kq++) {
         var bv: array<vec4<f32>, TN>;
         for (var j = 0u; j < TN; j++) {
-            bv[j] = b[brow[j] + kq];
+            bv[j] = load_b(brow[j] + kq);
         }
         for (var i = 0u; i < TM; i++) {
             let av = a[arow[i] + kq];

@@ -392,14 +392,22 @@ fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         }
         return print_precision_rows(&ctx, &[row], args.json);
     }
-    if args.precision != "f32" || args.kernel.as_deref() == Some("wq") {
+    // f16 in the nn layout (or with a named f32-family kernel) stores B as f16 in regblock;
+    // every other precision runs the nt precision kernels.
+    let f16_b = args.precision == "f16"
+        && (args.layout == "nn" || args.kernel.as_deref() == Some("regblock"));
+    if (args.precision != "f32" && !f16_b) || args.kernel.as_deref() == Some("wq") {
         return matmul_precisions(select, args);
     }
     let layout = Layout::parse(&args.layout)?;
-    let kernel_name = args
-        .kernel
-        .clone()
-        .unwrap_or_else(|| if args.a.is_some() { "regblock" } else { "all" }.into());
+    let kernel_name = args.kernel.clone().unwrap_or_else(|| {
+        if args.a.is_some() || f16_b {
+            "regblock"
+        } else {
+            "all"
+        }
+        .into()
+    });
     let kernels = if kernel_name == "all" {
         Kernel::all(layout)
     } else {
@@ -443,6 +451,7 @@ fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         warmup: args.warmup,
         repeat: args.repeat,
         cpu_baseline: !args.no_cpu,
+        b_f16: f16_b,
     };
     let (rows, c) = bench_matmul::run(&ctx, &req, &a, &b)?;
     if let Some(out) = &args.out {

@@ -41,6 +41,14 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/matmul_wq_params.wgsl"),
     ),
     (
+        "regblock_b_f32",
+        include_str!("../shaders/shared/regblock_b_f32.wgsl"),
+    ),
+    (
+        "regblock_b_f16",
+        include_str!("../shaders/shared/regblock_b_f16.wgsl"),
+    ),
+    (
         "int8_dot_packed",
         include_str!("../shaders/shared/int8_dot_packed.wgsl"),
     ),

@@ -177,6 +177,7 @@ fn problem_over_the_binding_limit_is_refused_naming_the_limit() {
     let shape = Shape::new(2, 2, 100).unwrap();
     let opts = MatmulOptions {
         max_binding_bytes: Some(64),
+        ..Default::default()
     };
     let kernel = Kernel::named("naive", Layout::Nn).unwrap();
     let r = PreparedMatmul::new(

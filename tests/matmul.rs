@@ -8,14 +8,20 @@ use wgpu_lab::kernels::matmul::{Kernel, Layout, MatmulOptions, PreparedMatmul, S
 use wgpu_lab::reference::matmul::{matmul_cpu_fast, matmul_f64};
 use wgpu_lab::rng::Rng;
 
-/// Runs `kernel` on random inputs with a poisoned output and checks it against f64.
+/// Runs `kernel` on random inputs with a poisoned output and checks it against f64 (over
+/// the f16-rounded B when `opts.b_f16`: the values the kernel multiplies).
 fn check(kernel: Kernel, layout: Layout, (m, n, k): (usize, usize, usize), opts: MatmulOptions) {
     let Some(ctx) = common::ctx() else { return };
     let shape = Shape::new(m, n, k).unwrap();
     let mut rng = Rng::new((m * 31 + n * 7 + k) as u64);
     let a = rng.vec_f32(m * k);
     let b = rng.vec_f32(k * n);
-    let want = matmul_f64(layout, shape, &a, &b).unwrap();
+    let b_seen: Vec<f32> = if opts.b_f16 {
+        b.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
+    } else {
+        b.clone()
+    };
+    let want = matmul_f64(layout, shape, &a, &b_seen).unwrap();
     let p = PreparedMatmul::new(ctx, kernel, layout, shape, &a, &b, opts).unwrap();
     p.poison(ctx);
     p.run(ctx, None).unwrap();
@@ -85,6 +91,7 @@ fn matmul_split_across_bindings_matches() {
     // A 4 KiB pretend binding limit forces A, B and C into many blocks.
     let opts = MatmulOptions {
         max_binding_bytes: Some(4096),
+        ..Default::default()
     };
     for layout in Layout::ALL {
         for kernel in Kernel::all(layout) {
@@ -144,4 +151,41 @@ fn matmul_poison_is_detected_when_nothing_is_written() {
     let got = p.read(ctx).unwrap();
     let want = matmul_f64(Layout::Nn, shape, &a, &b).unwrap();
     assert!(!ErrorStats::compare(&got, &want).passes(TOL_F32_REL_FROBENIUS));
+}
+
+#[test]
+fn matmul_regblock_f16_b_both_layouts_odd_shapes() {
+    let opts = MatmulOptions {
+        b_f16: true,
+        ..Default::default()
+    };
+    for layout in Layout::ALL {
+        let kernel = Kernel::named("regblock", layout).unwrap();
+        for s in SHAPES {
+            check(kernel, layout, s, opts);
+        }
+        // And split across bindings, where B's blocks are converted one by one.
+        let split = MatmulOptions {
+            max_binding_bytes: Some(4096),
+            ..opts
+        };
+        check(kernel, layout, (70, 90, 50), split);
+    }
+}
+
+#[test]
+fn matmul_f16_b_is_refused_for_scalar_kernels() {
+    let Some(ctx) = common::ctx() else { return };
+    let opts = MatmulOptions {
+        b_f16: true,
+        ..Default::default()
+    };
+    let shape = Shape::new(2, 2, 2).unwrap();
+    let kernel = Kernel::named("tiled", Layout::Nn).unwrap();
+    let r = PreparedMatmul::new(ctx, kernel, Layout::Nn, shape, &[1.0; 4], &[1.0; 4], opts);
+    assert!(r
+        .err()
+        .expect("tiled has no f16 B")
+        .to_string()
+        .contains("regblock"));
 }

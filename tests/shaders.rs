@@ -29,8 +29,13 @@ fn every_matmul_variant_validates() {
     });
     variants.push(Kernel::Tiled { tile: 8 });
     for k in variants {
-        let src = shaders::assemble(&k.stem(), &k.defines()).unwrap();
-        validate(&format!("{k:?}"), &src);
+        for b_f16 in [false, true] {
+            if b_f16 && !k.vec4_operands() {
+                continue;
+            }
+            let src = shaders::assemble(&k.stem(), &k.defines(b_f16)).unwrap();
+            validate(&format!("{k:?} b_f16={b_f16}"), &src);
+        }
     }
 }
 
@@ -65,13 +70,13 @@ fn every_kernel_file_is_reachable() {
     // Each file in shaders/ assembles with the defines its kernel needs.
     for (stem, _) in shaders::KERNELS {
         let defines = match *stem {
-            "matmul_tiled" => Kernel::Tiled { tile: 16 }.defines(),
+            "matmul_tiled" => Kernel::Tiled { tile: 16 }.defines(false),
             "matmul_regblock" => Kernel::Regblock {
                 wg_x: 16,
                 tm: 2,
                 tn: 2,
             }
-            .defines(),
+            .defines(false),
             "matmul_wq" => WqKernel::default_for(4).defines(WeightFormat::Q4_0),
             "gemv_wq" => vec![
                 Define::U32("ROWS", 4),

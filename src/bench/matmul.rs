@@ -29,6 +29,8 @@ pub struct MatmulRequest {
     pub repeat: usize,
     /// Time the CPU baseline too.
     pub cpu_baseline: bool,
+    /// Store B as f16 (precision `f16`; regblock only), accumulate in f32.
+    pub b_f16: bool,
 }
 
 /// One result row (the `--json` object of `wgpu-lab matmul`).
@@ -204,7 +206,10 @@ pub fn run_kernel(
         shape,
         a,
         b,
-        MatmulOptions::default(),
+        MatmulOptions {
+            b_f16: req.b_f16,
+            ..Default::default()
+        },
     )?;
     let (t, c) = measure(
         ctx,
@@ -220,13 +225,14 @@ pub fn run_kernel(
         ctx,
         kernel.name(),
         format!("{kernel:?}"),
-        "f32",
+        if req.b_f16 { "f16" } else { "f32" },
         req.layout,
         shape,
     );
     row.set_timing(&t, shape.flops(), cpu, prepared.pipeline_ms);
     row.set_error(&err, tol);
-    row.weight_bytes = Some((shape.n * shape.k * 4) as u64);
+    let bytes_per_b = if req.b_f16 { 2 } else { 4 };
+    row.weight_bytes = Some((shape.n * shape.k * bytes_per_b) as u64);
     row.gbps = row.weight_bytes.map(|b| b as f64 / (t.gpu.median * 1e6));
     row.chunks = prepared.chunk_count();
     Ok((row, c))
@@ -240,7 +246,15 @@ pub fn run(
     b: &[f32],
 ) -> Result<(Vec<MatmulRow>, Vec<f32>)> {
     req.shape.check(a.len(), b.len())?;
-    let reference = matmul_f64(req.layout, req.shape, a, b)?;
+    // The kernel's reference multiplies what the kernel multiplies (f16-rounded B for f16);
+    // the exact product on the f32 inputs gives the precision's cost.
+    let exact = matmul_f64(req.layout, req.shape, a, b)?;
+    let reference = if req.b_f16 {
+        let b16: Vec<f32> = b.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+        matmul_f64(req.layout, req.shape, a, &b16)?
+    } else {
+        exact.clone()
+    };
     let cpu = if req.cpu_baseline {
         Some(time_cpu(req.layout, req.shape, a, b, req.repeat.min(5))?)
     } else {
@@ -249,7 +263,8 @@ pub fn run(
     let mut rows = Vec::new();
     let mut last = Vec::new();
     for &kernel in &req.kernels {
-        let (row, c) = run_kernel(ctx, kernel, req, a, b, &reference, cpu)?;
+        let (mut row, c) = run_kernel(ctx, kernel, req, a, b, &reference, cpu)?;
+        row.quant_rel_err = Some(ErrorStats::compare(&c, &exact).rel_frobenius);
         rows.push(row);
         last = c;
     }

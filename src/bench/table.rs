@@ -22,6 +22,7 @@ pub fn matmul_table(rows: &[MatmulRow]) -> String {
     for r in rows {
         cells.push(vec![
             r.kernel.clone(),
+            r.precision.clone(),
             r.layout.name().to_string(),
             format!("{}x{}x{}", r.m, r.n, r.k),
             format!(

@@ -218,12 +218,24 @@ impl Kernel {
         }
     }
 
-    /// The `const` prefix of this variant (see [`crate::shaders`]).
-    pub fn defines(&self) -> Vec<Define> {
+    /// The `const` prefix of this variant (see [`crate::shaders`]); `b_f16` stores B as
+    /// f16 (regblock only).
+    pub fn defines(&self, b_f16: bool) -> Vec<Define> {
         match *self {
             Kernel::Naive { .. } => vec![],
             Kernel::Tiled { tile } => vec![Define::U32("TILE", tile)],
-            Kernel::Regblock { tm, tn, .. } => vec![Define::U32("TM", tm), Define::U32("TN", tn)],
+            Kernel::Regblock { tm, tn, .. } => vec![
+                Define::U32("TM", tm),
+                Define::U32("TN", tn),
+                Define::Import(
+                    if b_f16 {
+                        "regblock_b_f16"
+                    } else {
+                        "regblock_b_f32"
+                    }
+                    .into(),
+                ),
+            ],
         }
     }
 
@@ -303,14 +315,22 @@ pub fn pipeline(
     ctx: &Context,
     kernel: &Kernel,
     layout: Layout,
+    b_f16: bool,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     check_kernel_limits(ctx, kernel)?;
+    if b_f16 && !kernel.vec4_operands() {
+        return Err(LabError::UnknownName {
+            kind: "kernel for f16 B",
+            name: kernel.name().into(),
+            expected: "regblock".into(),
+        });
+    }
     let stem = kernel.stem();
     gpu_pipeline::build(
         ctx,
         &PipelineSpec {
             stem: &stem,
-            defines: kernel.defines(),
+            defines: kernel.defines(b_f16),
             entry: kernel.entry_point(layout),
             constants: kernel.overrides(layout),
             bindings: &BINDINGS,
@@ -323,6 +343,9 @@ pub fn pipeline(
 pub struct MatmulOptions {
     /// Pretend the adapter's binding limit is this many bytes (forces splitting; for tests).
     pub max_binding_bytes: Option<u64>,
+    /// Store B as f16 (rounded to nearest even), accumulate in f32: the `f16` precision in
+    /// either layout. regblock only.
+    pub b_f16: bool,
 }
 
 struct Chunk {
@@ -361,7 +384,7 @@ impl PreparedMatmul {
         opts: MatmulOptions,
     ) -> Result<Self> {
         shape.check(a.len(), b.len())?;
-        let (pipeline, pipeline_ms) = pipeline(ctx, &kernel, layout)?;
+        let (pipeline, pipeline_ms) = pipeline(ctx, &kernel, layout, opts.b_f16)?;
         let Shape { m, n, k } = shape;
         let l = ctx.limits();
         let limit = opts
@@ -414,7 +437,14 @@ impl PreparedMatmul {
                     Layout::Nn => (Block::of(b, n, 0..k, n0..n1), pad(k), pad(n1 - n0)),
                 };
                 ldbs.push(ldb);
-                buffers::upload(ctx, "matmul.b", &block.padded(rows, ldb))
+                let padded = block.padded(rows, ldb);
+                if opts.b_f16 {
+                    let halves: Vec<half::f16> =
+                        padded.iter().map(|&v| half::f16::from_f32(v)).collect();
+                    buffers::upload(ctx, "matmul.b", &halves)
+                } else {
+                    buffers::upload(ctx, "matmul.b", &padded)
+                }
             })
             .collect::<Result<Vec<_>>>()?;
 
