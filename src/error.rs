@@ -124,6 +124,15 @@ pub enum LabError {
         message: String,
     },
 
+    /// A model folder or file that is missing pieces or holds the wrong shapes.
+    #[error("{path}: {message}")]
+    Model {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is missing or wrong, and how to fix it.
+        message: String,
+    },
+
     /// Plain I/O on a named file.
     #[error("{path}: {source}")]
     Io {

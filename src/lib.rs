@@ -11,6 +11,7 @@ pub mod error;
 pub mod formats;
 pub mod gpu;
 pub mod kernels;
+pub mod model;
 pub mod npy;
 pub mod reference;
 pub mod rng;

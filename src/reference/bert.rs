@@ -1,0 +1,135 @@
+//! CPU twin of the GPU encoder (`model::gpu`): the same steps in the same order, f32
+//! activations, f64 for every reduction (LayerNorm statistics, softmax, pooling), the
+//! `gemm` crate for the linear layers. The truth GPU embeddings are compared with.
+
+use crate::error::Result;
+use crate::kernels::matmul::{Layout, Shape};
+use crate::model::weights::{Linear, Norm};
+use crate::model::{Batch, BertWeights};
+use crate::reference::matmul::matmul_cpu_fast;
+
+/// Exact GELU: x/2 (1 + erf(x / sqrt 2)).
+pub fn gelu(x: f32) -> f32 {
+    let x = x as f64;
+    (0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))) as f32
+}
+
+/// LayerNorm of one row in place.
+pub fn layer_norm(row: &mut [f32], n: &Norm, eps: f64) {
+    let h = row.len() as f64;
+    let mean = row.iter().map(|&v| v as f64).sum::<f64>() / h;
+    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / h;
+    let inv = 1.0 / (var + eps).sqrt();
+    for (i, v) in row.iter_mut().enumerate() {
+        *v = ((*v as f64 - mean) * inv * n.g[i] as f64 + n.b[i] as f64) as f32;
+    }
+}
+
+/// Token + position + type-0 embeddings, then LayerNorm: rows b*t x hidden.
+pub fn embed(w: &BertWeights, batch: &Batch) -> Vec<f32> {
+    let h = w.config.hidden_size;
+    let mut x = vec![0f32; batch.b * batch.t * h];
+    for (r, row) in x.chunks_mut(h).enumerate() {
+        let (id, pos) = (batch.ids[r] as usize, r % batch.t);
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = w.word[id * h + i] + w.position[pos * h + i] + w.token_type[i];
+        }
+        layer_norm(row, &w.emb_ln, w.config.layer_norm_eps);
+    }
+    x
+}
+
+/// y = x W^T + b (then GELU when `gelu_after`), x is rows x k.
+pub fn linear(x: &[f32], rows: usize, l: &Linear, gelu_after: bool) -> Result<Vec<f32>> {
+    let mut y = matmul_cpu_fast(Layout::Nt, Shape::new(rows, l.n, l.k)?, x, &l.w)?;
+    for row in y.chunks_mut(l.n) {
+        for (v, b) in row.iter_mut().zip(&l.b) {
+            *v += b;
+            if gelu_after {
+                *v = gelu(*v);
+            }
+        }
+    }
+    Ok(y)
+}
+
+/// Scaled dot-product attention over the fused QKV rows (b*t x 3h), keys masked to each
+/// sequence's real length; returns b*t x h.
+pub fn attention(qkv: &[f32], batch: &Batch, heads: usize, h: usize) -> Vec<f32> {
+    let (t, d) = (batch.t, h / heads);
+    let scale = 1.0 / (d as f64).sqrt();
+    let mut out = vec![0f32; batch.b * t * h];
+    for s in 0..batch.b {
+        let len = batch.lens[s] as usize;
+        for hd in 0..heads {
+            for i in 0..t {
+                let q = &qkv[(s * t + i) * 3 * h + hd * d..][..d];
+                let scores: Vec<f64> = (0..len)
+                    .map(|j| {
+                        let k = &qkv[(s * t + j) * 3 * h + h + hd * d..][..d];
+                        q.iter()
+                            .zip(k)
+                            .map(|(a, b)| *a as f64 * *b as f64)
+                            .sum::<f64>()
+                            * scale
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                let o = &mut out[(s * t + i) * h + hd * d..][..d];
+                for (c, ov) in o.iter_mut().enumerate() {
+                    let v: f64 = (0..len)
+                        .map(|j| e[j] * qkv[(s * t + j) * 3 * h + 2 * h + hd * d + c] as f64)
+                        .sum();
+                    *ov = (v / sum) as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// x = LayerNorm(x + y), row by row.
+pub fn add_layer_norm(x: &mut [f32], y: &[f32], n: &Norm, h: usize, eps: f64) {
+    for (row, yr) in x.chunks_mut(h).zip(y.chunks(h)) {
+        for (a, b) in row.iter_mut().zip(yr) {
+            *a += b;
+        }
+        layer_norm(row, n, eps);
+    }
+}
+
+/// Mean over each sequence's real tokens, then L2 normalisation: b x hidden.
+pub fn pool_normalize(x: &[f32], batch: &Batch, h: usize) -> Vec<Vec<f32>> {
+    (0..batch.b)
+        .map(|s| {
+            let len = batch.lens[s] as usize;
+            let mut mean = vec![0f64; h];
+            for i in 0..len {
+                for (m, v) in mean.iter_mut().zip(&x[(s * batch.t + i) * h..][..h]) {
+                    *m += *v as f64;
+                }
+            }
+            let norm = mean.iter().map(|m| m * m).sum::<f64>().sqrt();
+            mean.iter().map(|m| (m / norm) as f32).collect()
+        })
+        .collect()
+}
+
+/// The whole encoder and pooling: one unit-length embedding per sequence.
+pub fn forward(w: &BertWeights, batch: &Batch) -> Result<Vec<Vec<f32>>> {
+    let c = &w.config;
+    let (h, rows) = (c.hidden_size, batch.b * batch.t);
+    let mut x = embed(w, batch);
+    for l in &w.layers {
+        let qkv = linear(&x, rows, &l.qkv, false)?;
+        let a = attention(&qkv, batch, c.num_attention_heads, h);
+        let o = linear(&a, rows, &l.out, false)?;
+        add_layer_norm(&mut x, &o, &l.ln1, h, c.layer_norm_eps);
+        let up = linear(&x, rows, &l.up, true)?;
+        let down = linear(&up, rows, &l.down, false)?;
+        add_layer_norm(&mut x, &down, &l.ln2, h, c.layer_norm_eps);
+    }
+    Ok(pool_normalize(&x, batch, h))
+}
