@@ -61,6 +61,6 @@ fn main(
         workgroupBarrier();
     }
     if lid.x < ROWS && row0 + lid.x < p.n {
-        c[row0 + lid.x] = partial[lid.x * WG];
+        c[row0 + lid.x] = epilogue(partial[lid.x * WG], row0 + lid.x);
     }
 }

@@ -70,7 +70,7 @@ fn main(
             for (var j = 0u; j < TN; j++) {
                 let col = col0 + j * WG_X;
                 if col < p.n {
-                    c[row * p.n + col] = acc[i * TN + j];
+                    c[row * p.n + col] = epilogue(acc[i * TN + j], col);
                 }
             }
         }

@@ -18,6 +18,16 @@ pub const KERNELS: &[(&str, &str)] = &[
     ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
+    ("bert_embed", include_str!("../shaders/bert_embed.wgsl")),
+    (
+        "bert_add_layernorm",
+        include_str!("../shaders/bert_add_layernorm.wgsl"),
+    ),
+    (
+        "bert_attention",
+        include_str!("../shaders/bert_attention.wgsl"),
+    ),
+    ("bert_pool", include_str!("../shaders/bert_pool.wgsl")),
     ("matmul_i8", include_str!("../shaders/matmul_i8.wgsl")),
     (
         "matmul_f16acc",
@@ -39,6 +49,27 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "matmul_wq_params",
         include_str!("../shaders/shared/matmul_wq_params.wgsl"),
+    ),
+    (
+        "epilogue_none",
+        include_str!("../shaders/shared/epilogue_none.wgsl"),
+    ),
+    (
+        "epilogue_bias",
+        include_str!("../shaders/shared/epilogue_bias.wgsl"),
+    ),
+    (
+        "epilogue_bias_gelu",
+        include_str!("../shaders/shared/epilogue_bias_gelu.wgsl"),
+    ),
+    ("erf", include_str!("../shaders/shared/erf.wgsl")),
+    (
+        "bert_params",
+        include_str!("../shaders/shared/bert_params.wgsl"),
+    ),
+    (
+        "row_reduce",
+        include_str!("../shaders/shared/row_reduce.wgsl"),
     ),
     (
         "regblock_b_f32",

@@ -56,6 +56,7 @@ fn int8_kernels_validate_with_both_dot_products() {
             Define::U32("TM", 4),
             Define::U32("TN", 4),
             Define::Import(module.into()),
+            Define::Import("epilogue_none".into()),
         ];
         validate(module, &shaders::assemble("matmul_i8", &defines).unwrap());
     }
@@ -63,6 +64,30 @@ fn int8_kernels_validate_with_both_dot_products() {
         "quantize_rows_i8",
         &shaders::assemble("quantize_rows_i8", &[]).unwrap(),
     );
+}
+
+#[test]
+fn every_epilogue_validates_in_every_linear_kernel() {
+    use wgpu_lab::kernels::epilogue::Epilogue;
+    use wgpu_lab::kernels::matmul_i8::{matmul_spec, Dot4};
+    use wgpu_lab::kernels::matmul_wq::WqVariant;
+    for e in [Epilogue::None, Epilogue::Bias, Epilogue::BiasGelu] {
+        for v in [
+            WqVariant::Regblock(WqKernel::default_for(8)),
+            WqVariant::GEMV,
+        ] {
+            let spec = v.spec(WeightFormat::Q8_0, e);
+            validate(
+                &format!("{v:?} {e:?}"),
+                &shaders::assemble(spec.stem, &spec.defines).unwrap(),
+            );
+        }
+        let spec = matmul_spec(WqKernel::default_for(8), Dot4::Manual, e);
+        validate(
+            &format!("i8 {e:?}"),
+            &shaders::assemble(spec.stem, &spec.defines).unwrap(),
+        );
+    }
 }
 
 #[test]
@@ -81,12 +106,14 @@ fn every_kernel_file_is_reachable() {
             "gemv_wq" => vec![
                 Define::U32("ROWS", 4),
                 Define::Import("weights_q4_1".into()),
+                Define::Import("epilogue_none".into()),
             ],
             "matmul_f16acc" => vec![Define::U32("TM", 2), Define::U32("TN", 2)],
             "matmul_i8" => vec![
                 Define::U32("TM", 2),
                 Define::U32("TN", 2),
                 Define::Import("int8_dot_manual".into()),
+                Define::Import("epilogue_none".into()),
             ],
             _ => vec![],
         };

@@ -31,7 +31,7 @@ pub struct PipelineSpec<'a> {
     /// `override` constants.
     pub constants: Vec<(&'a str, f64)>,
     /// Group 0's bindings in order.
-    pub bindings: &'a [Binding],
+    pub bindings: Vec<Binding>,
 }
 
 impl PipelineSpec<'_> {

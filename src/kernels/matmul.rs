@@ -333,7 +333,7 @@ pub fn pipeline(
             defines: kernel.defines(b_f16),
             entry: kernel.entry_point(layout),
             constants: kernel.overrides(layout),
-            bindings: &BINDINGS,
+            bindings: BINDINGS.to_vec(),
         },
     )
 }

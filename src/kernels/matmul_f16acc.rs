@@ -100,7 +100,7 @@ impl PreparedMatmulF16Acc {
                 defines: vec![Define::U32("TM", kernel.tm), Define::U32("TN", kernel.tn)],
                 entry: "main",
                 constants: vec![("WG_X", kernel.wg_x as f64)],
-                bindings: &BINDINGS,
+                bindings: BINDINGS.to_vec(),
             },
         )?;
         let kp = k.div_ceil(4) * 4;

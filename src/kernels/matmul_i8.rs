@@ -9,6 +9,7 @@ use crate::formats::int8::Int8Rows;
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_wq::WqKernel;
 use crate::shaders::Define;
 
@@ -31,7 +32,8 @@ impl Dot4 {
         }
     }
 
-    fn module(self) -> &'static str {
+    /// The shared module that defines `dot4()`.
+    pub fn module(self) -> &'static str {
         match self {
             Dot4::Packed => "int8_dot_packed",
             Dot4::Manual => "int8_dot_manual",
@@ -77,6 +79,35 @@ const MATMUL_BINDINGS: [Binding; 6] = [
 /// Workgroup size of `quantize_rows_i8`.
 const QUANTIZE_WG: u32 = 64;
 
+/// The pipeline of `quantize_rows_i8` (bindings: params, x, xq, xs).
+pub fn quantize_spec() -> PipelineSpec<'static> {
+    PipelineSpec {
+        stem: "quantize_rows_i8",
+        defines: vec![],
+        entry: "main",
+        constants: vec![("WG", QUANTIZE_WG as f64)],
+        bindings: QUANTIZE_BINDINGS.to_vec(),
+    }
+}
+
+/// The pipeline of `matmul_i8` (bindings: params, xq, xs, wq, sw, c, then the epilogue's
+/// bias if any).
+pub fn matmul_spec(kernel: WqKernel, dot4: Dot4, epilogue: Epilogue) -> PipelineSpec<'static> {
+    let mut defines = vec![
+        Define::U32("TM", kernel.tm),
+        Define::U32("TN", kernel.tn),
+        Define::Import(dot4.module().into()),
+    ];
+    defines.extend(epilogue.defines(MATMUL_BINDINGS.len() as u32));
+    PipelineSpec {
+        stem: "matmul_i8",
+        defines,
+        entry: "main",
+        constants: vec![("WG_X", kernel.wg_x as f64)],
+        bindings: epilogue.bindings(&MATMUL_BINDINGS),
+    }
+}
+
 /// A W8A8 problem on the GPU: f32 activations in, int8 weights resident.
 pub struct PreparedMatmulI8 {
     /// Register-block configuration.
@@ -121,30 +152,8 @@ impl PreparedMatmulI8 {
                 a.len()
             )));
         }
-        let (quantize, q_ms) = gpu_pipeline::build(
-            ctx,
-            &PipelineSpec {
-                stem: "quantize_rows_i8",
-                defines: vec![],
-                entry: "main",
-                constants: vec![("WG", QUANTIZE_WG as f64)],
-                bindings: &QUANTIZE_BINDINGS,
-            },
-        )?;
-        let (matmul, m_ms) = gpu_pipeline::build(
-            ctx,
-            &PipelineSpec {
-                stem: "matmul_i8",
-                defines: vec![
-                    Define::U32("TM", kernel.tm),
-                    Define::U32("TN", kernel.tn),
-                    Define::Import(dot4.module().into()),
-                ],
-                entry: "main",
-                constants: vec![("WG_X", kernel.wg_x as f64)],
-                bindings: &MATMUL_BINDINGS,
-            },
-        )?;
+        let (quantize, q_ms) = gpu_pipeline::build(ctx, &quantize_spec())?;
+        let (matmul, m_ms) = gpu_pipeline::build(ctx, &matmul_spec(kernel, dot4, Epilogue::None))?;
         let (bm, bn) = kernel.block();
         let tiles_n = n.div_ceil(bn as usize);
         let tiles = m.div_ceil(bm as usize) * tiles_n;

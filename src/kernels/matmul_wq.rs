@@ -10,6 +10,7 @@ use crate::formats::weights::{WeightFormat, Weights};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::epilogue::Epilogue;
 use crate::shaders::Define;
 
 /// Tuning of `matmul_wq`: `wg_x` invocations per workgroup, each owning `tm` activation
@@ -40,13 +41,15 @@ impl WqKernel {
         (self.tm, self.wg_x * self.tn)
     }
 
-    /// The variant prefix: block sizes and the weight-decoding module.
+    /// The variant prefix: block sizes and the weight-decoding module (no epilogue).
     pub fn defines(&self, format: WeightFormat) -> Vec<Define> {
-        vec![
+        let mut d = vec![
             Define::U32("TM", self.tm),
             Define::U32("TN", self.tn),
             Define::Import(format!("weights_{}", format.name())),
-        ]
+        ];
+        d.extend(Epilogue::None.defines(BINDINGS.len() as u32));
+        d
     }
 }
 
@@ -77,28 +80,40 @@ impl WqVariant {
         }
     }
 
-    fn spec(&self, format: WeightFormat) -> PipelineSpec<'static> {
+    /// The pipeline of this variant for a weight format and output epilogue (the bias, if
+    /// any, binds after the five buffers of [`PreparedMatmulWq`]).
+    pub fn spec(&self, format: WeightFormat, epilogue: Epilogue) -> PipelineSpec<'static> {
         let weights = Define::Import(format!("weights_{}", format.name()));
+        let mut epi = epilogue.defines(BINDINGS.len() as u32);
+        let bindings = epilogue.bindings(&BINDINGS);
         match *self {
-            WqVariant::Regblock(k) => PipelineSpec {
-                stem: "matmul_wq",
-                defines: k.defines(format),
-                entry: "main",
-                constants: vec![("WG_X", k.wg_x as f64)],
-                bindings: &BINDINGS,
-            },
-            WqVariant::Gemv { wg, rows } => PipelineSpec {
-                stem: "gemv_wq",
-                defines: vec![Define::U32("ROWS", rows), weights],
-                entry: "main",
-                constants: vec![("WG", wg as f64)],
-                bindings: &BINDINGS,
-            },
+            WqVariant::Regblock(k) => {
+                let mut defines = vec![Define::U32("TM", k.tm), Define::U32("TN", k.tn), weights];
+                defines.append(&mut epi);
+                PipelineSpec {
+                    stem: "matmul_wq",
+                    defines,
+                    entry: "main",
+                    constants: vec![("WG_X", k.wg_x as f64)],
+                    bindings,
+                }
+            }
+            WqVariant::Gemv { wg, rows } => {
+                let mut defines = vec![Define::U32("ROWS", rows), weights];
+                defines.append(&mut epi);
+                PipelineSpec {
+                    stem: "gemv_wq",
+                    defines,
+                    entry: "main",
+                    constants: vec![("WG", wg as f64)],
+                    bindings,
+                }
+            }
         }
     }
 
     /// (tiles along n, tiles in all) for an m x n output.
-    fn tiles(&self, m: usize, n: usize) -> (usize, usize) {
+    pub fn tiles(&self, m: usize, n: usize) -> (usize, usize) {
         match *self {
             WqVariant::Regblock(k) => {
                 let (bm, bn) = k.block();
@@ -141,8 +156,8 @@ pub struct WqParams {
     pub _pad: [u32; 2],
 }
 
-/// Bindings of `matmul_wq`: params, A, W words, W scales, C.
-const BINDINGS: [Binding; 5] = [
+/// Bindings of `matmul_wq` and `gemv_wq`: params, A, W words, W scales, C.
+pub const BINDINGS: [Binding; 5] = [
     Binding::Uniform,
     Binding::ReadOnly,
     Binding::ReadOnly,
@@ -166,7 +181,7 @@ pub fn pipeline(
             limit: limit as u64,
         });
     }
-    gpu_pipeline::build(ctx, &variant.spec(format))
+    gpu_pipeline::build(ctx, &variant.spec(format, Epilogue::None))
 }
 
 /// A `matmul_wq` problem with activations and weights on the GPU, ready to run.

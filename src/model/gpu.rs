@@ -1,1 +1,584 @@
-//! placeholder
+//! The encoder on the GPU: embeddings + LayerNorm, then per layer the fused QKV linear,
+//! attention, output linear, residual + LayerNorm, FFN up (GELU) and down linears, residual
+//! + LayerNorm; then mean pooling and L2 normalisation. All in one compute pass per batch,
+//! activations resident on the GPU, read back only at the end. The linear layers run at the
+//! chosen precision (`matmul_wq` for weight formats, `quantize_rows_i8` + `matmul_i8` for
+//! W8A8); everything else is f32. Same steps, same order as `reference::bert`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::bench::precision::Precision;
+use crate::error::{LabError, Result};
+use crate::formats::int8::quantize_rows;
+use crate::formats::weights::Weights;
+use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
+use crate::gpu::timing::{self, GpuTimer, TimingSource};
+use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::epilogue::Epilogue;
+use crate::kernels::matmul_i8::{self, Dot4, I8Params};
+use crate::kernels::matmul_wq::{WqKernel, WqParams, WqVariant};
+use crate::model::weights::{Linear, Norm};
+use crate::model::{Batch, BertConfig, BertWeights};
+use crate::shaders::Define;
+
+/// Parameters of the bert_* shaders.
+/// Keep in sync with `BertParams` in shaders/shared/bert_params.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct BertParams {
+    /// Token rows: b * t.
+    pub rows: u32,
+    /// Padded sequence length.
+    pub t: u32,
+    /// Hidden width.
+    pub h: u32,
+    /// Attention heads.
+    pub heads: u32,
+    /// Sequences.
+    pub b: u32,
+    /// LayerNorm epsilon.
+    pub eps: f32,
+    /// Padding to 32 bytes.
+    pub _pad: [u32; 2],
+}
+
+/// Register blocks of the model's linear layers.
+const LINEAR_KERNEL: WqKernel = WqKernel {
+    wg_x: 16,
+    tm: 4,
+    tn: 4,
+};
+/// Workgroup size of the row-wise kernels.
+const ROW_WG: u32 = 64;
+
+/// Precisions the model's linear layers can run at.
+pub fn supported(precision: Precision) -> bool {
+    !matches!(precision, Precision::F16Acc)
+}
+
+enum LinearWeights {
+    /// Weights in a storage format, decoded by `matmul_wq`.
+    Formatted { w: wgpu::Buffer, s: wgpu::Buffer },
+    /// int8 weights with per-channel scales for `matmul_i8`.
+    Int8 { w: wgpu::Buffer, s: wgpu::Buffer },
+}
+
+struct GpuLinear {
+    n: usize,
+    k: usize,
+    epilogue: Epilogue,
+    weights: LinearWeights,
+    bias: wgpu::Buffer,
+    params: wgpu::Buffer,
+    bytes: u64,
+}
+
+struct GpuLayer {
+    qkv: GpuLinear,
+    out: GpuLinear,
+    ln1: (wgpu::Buffer, wgpu::Buffer),
+    up: GpuLinear,
+    down: GpuLinear,
+    ln2: (wgpu::Buffer, wgpu::Buffer),
+}
+
+struct Pipelines {
+    embed: Arc<wgpu::ComputePipeline>,
+    add_ln: Arc<wgpu::ComputePipeline>,
+    attention: Arc<wgpu::ComputePipeline>,
+    pool: Arc<wgpu::ComputePipeline>,
+    /// Per epilogue (none is unused): linear pipelines.
+    bias: Arc<wgpu::ComputePipeline>,
+    bias_gelu: Arc<wgpu::ComputePipeline>,
+    quantize: Option<Arc<wgpu::ComputePipeline>>,
+}
+
+/// Activation buffers for up to `rows` token rows and `b` sequences, with their bind groups.
+struct Acts {
+    rows: usize,
+    b: usize,
+    ids: wgpu::Buffer,
+    lens: wgpu::Buffer,
+    params: wgpu::Buffer,
+    out: wgpu::Buffer,
+    groups: Groups,
+    /// x, qkv, att, tmp, up: referenced only through the bind groups.
+    _internal: [wgpu::Buffer; 5],
+}
+
+struct LayerGroups {
+    qkv: LinearGroups,
+    attention: wgpu::BindGroup,
+    out: LinearGroups,
+    ln1: wgpu::BindGroup,
+    up: LinearGroups,
+    down: LinearGroups,
+    ln2: wgpu::BindGroup,
+}
+
+struct LinearGroups {
+    /// `quantize_rows_i8` (int8 only).
+    quantize: Option<wgpu::BindGroup>,
+    matmul: wgpu::BindGroup,
+}
+
+struct Groups {
+    embed: wgpu::BindGroup,
+    layers: Vec<LayerGroups>,
+    pool: wgpu::BindGroup,
+    /// int8: the quantized activations and scales shared by every linear.
+    _int8: Option<(wgpu::Buffer, wgpu::Buffer)>,
+}
+
+/// The encoder resident on a GPU at one precision.
+pub struct GpuBert {
+    /// Shapes.
+    pub config: BertConfig,
+    /// Precision of the linear layers.
+    pub precision: Precision,
+    /// Bytes of linear-layer weights on the GPU (embeddings and norms excluded: f32 always).
+    pub linear_bytes: u64,
+    /// Bytes of all weights on the GPU.
+    pub weight_bytes: u64,
+    /// Host time spent creating pipelines, ms.
+    pub pipeline_ms: f64,
+    /// Most token rows (b * t) one forward pass holds; larger batches are split.
+    pub max_rows: usize,
+    word: wgpu::Buffer,
+    position: wgpu::Buffer,
+    token_type: wgpu::Buffer,
+    emb_ln: (wgpu::Buffer, wgpu::Buffer),
+    layers: Vec<GpuLayer>,
+    pipes: Pipelines,
+    acts: Option<Acts>,
+}
+
+fn norm_buffers(ctx: &Context, n: &Norm) -> Result<(wgpu::Buffer, wgpu::Buffer)> {
+    Ok((
+        buffers::upload(ctx, "bert.ln.g", &n.g)?,
+        buffers::upload(ctx, "bert.ln.b", &n.b)?,
+    ))
+}
+
+fn upload_linear(
+    ctx: &Context,
+    l: &Linear,
+    precision: Precision,
+    epilogue: Epilogue,
+) -> Result<GpuLinear> {
+    let (weights, bytes) = match precision {
+        Precision::Int8 => {
+            let q = quantize_rows(&l.w, l.n, l.k)?;
+            (
+                LinearWeights::Int8 {
+                    w: buffers::upload(ctx, "bert.w8", &q.words)?,
+                    s: buffers::upload(ctx, "bert.s8", &q.scales)?,
+                },
+                q.bytes(),
+            )
+        }
+        Precision::Weights(format) => {
+            let wt = Weights::encode(format, l.n, l.k, &l.w)?;
+            let (w, s) = wt.gpu_words();
+            let bytes = if format.is_block_quantized() {
+                wt.bytes.len() as u64
+            } else {
+                (w.len() * 4) as u64
+            };
+            (
+                LinearWeights::Formatted {
+                    w: buffers::upload(ctx, "bert.w", &w)?,
+                    s: buffers::upload(ctx, "bert.s", &s)?,
+                },
+                bytes,
+            )
+        }
+        Precision::F16Acc => {
+            return Err(LabError::UnknownName {
+                kind: "model precision",
+                name: "f16acc".into(),
+                expected: "f32, f16, bf16, int8, q8_0, q4_0, q4_1".into(),
+            })
+        }
+    };
+    Ok(GpuLinear {
+        n: l.n,
+        k: l.k,
+        epilogue,
+        weights,
+        bias: buffers::upload(ctx, "bert.bias", &l.b)?,
+        params: buffers::uniform(
+            ctx,
+            "bert.linear.params",
+            &<WqParams as bytemuck::Zeroable>::zeroed(),
+        )?,
+        bytes,
+    })
+}
+
+fn row_spec(stem: &'static str, bindings: Vec<Binding>) -> PipelineSpec<'static> {
+    PipelineSpec {
+        stem,
+        defines: vec![],
+        entry: "main",
+        constants: vec![("WG", ROW_WG as f64)],
+        bindings,
+    }
+}
+
+impl GpuBert {
+    /// Uploads the weights, converting the linear layers to `precision`, and builds the
+    /// pipelines.
+    pub fn new(ctx: &Context, w: &BertWeights, precision: Precision) -> Result<Self> {
+        let c = w.config.clone();
+        c.check().map_err(LabError::Shape)?;
+        let start = Instant::now();
+        use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
+        let build = |spec: PipelineSpec| gpu_pipeline::build(ctx, &spec).map(|(p, _)| p);
+        let linear_spec = |e: Epilogue| -> PipelineSpec<'static> {
+            match precision {
+                Precision::Int8 => matmul_i8::matmul_spec(LINEAR_KERNEL, Dot4::best(ctx), e),
+                Precision::Weights(f) => WqVariant::Regblock(LINEAR_KERNEL).spec(f, e),
+                Precision::F16Acc => WqVariant::Regblock(LINEAR_KERNEL)
+                    .spec(crate::formats::weights::WeightFormat::F32, e),
+            }
+        };
+        let pipes = Pipelines {
+            embed: build(row_spec("bert_embed", vec![U, R, R, R, R, R, R, W]))?,
+            add_ln: build(row_spec("bert_add_layernorm", vec![U, R, R, R, W]))?,
+            attention: build(PipelineSpec {
+                defines: vec![Define::U32("HD4", (c.head_dim() / 4) as u32)],
+                ..row_spec("bert_attention", vec![U, R, R, W])
+            })?,
+            pool: build(row_spec("bert_pool", vec![U, R, R, W]))?,
+            bias: build(linear_spec(Epilogue::Bias))?,
+            bias_gelu: build(linear_spec(Epilogue::BiasGelu))?,
+            quantize: match precision {
+                Precision::Int8 => Some(build(matmul_i8::quantize_spec())?),
+                _ => None,
+            },
+        };
+        let pipeline_ms = start.elapsed().as_secs_f64() * 1e3;
+        let mut layers = Vec::with_capacity(w.layers.len());
+        for l in &w.layers {
+            layers.push(GpuLayer {
+                qkv: upload_linear(ctx, &l.qkv, precision, Epilogue::Bias)?,
+                out: upload_linear(ctx, &l.out, precision, Epilogue::Bias)?,
+                ln1: norm_buffers(ctx, &l.ln1)?,
+                up: upload_linear(ctx, &l.up, precision, Epilogue::BiasGelu)?,
+                down: upload_linear(ctx, &l.down, precision, Epilogue::Bias)?,
+                ln2: norm_buffers(ctx, &l.ln2)?,
+            });
+        }
+        let linear_bytes: u64 = layers
+            .iter()
+            .map(|l| l.qkv.bytes + l.out.bytes + l.up.bytes + l.down.bytes)
+            .sum();
+        let h = c.hidden_size;
+        let other = (w.word.len() + w.position.len() + w.token_type.len()) * 4
+            + (2 + 4 * w.layers.len()) * h * 4
+            + w.layers
+                .iter()
+                .map(|l| (l.qkv.b.len() + l.out.b.len() + l.up.b.len() + l.down.b.len()) * 4)
+                .sum::<usize>();
+        // The largest activation is the FFN's rows x intermediate: it bounds a pass.
+        let limit = ctx.limits().max_storage_buffer_binding_size;
+        let max_rows = (limit / (c.intermediate_size.max(3 * h) as u64 * 4)) as usize;
+        Ok(Self {
+            word: buffers::upload(ctx, "bert.word", &w.word)?,
+            position: buffers::upload(ctx, "bert.position", &w.position)?,
+            token_type: buffers::upload(ctx, "bert.token_type", &w.token_type)?,
+            emb_ln: norm_buffers(ctx, &w.emb_ln)?,
+            layers,
+            pipes,
+            acts: None,
+            linear_bytes,
+            weight_bytes: linear_bytes + other as u64,
+            pipeline_ms,
+            max_rows,
+            precision,
+            config: c,
+        })
+    }
+
+    /// Embeds a batch: one unit-length vector per sequence. Batches with more token rows
+    /// than one pass can hold are split by sequences.
+    pub fn embed(&mut self, ctx: &Context, batch: &Batch) -> Result<Vec<Vec<f32>>> {
+        Ok(self.embed_timed(ctx, batch, None)?.0)
+    }
+
+    /// As [`GpuBert::embed`], also returning the GPU time of the passes (ms) and its source.
+    pub fn embed_timed(
+        &mut self,
+        ctx: &Context,
+        batch: &Batch,
+        timer: Option<&GpuTimer>,
+    ) -> Result<(Vec<Vec<f32>>, f64, TimingSource)> {
+        if batch.t > self.config.max_position_embeddings {
+            return Err(LabError::Shape(format!(
+                "sequences of {} tokens exceed the model's {} positions",
+                batch.t, self.config.max_position_embeddings
+            )));
+        }
+        if let Some(&id) = batch
+            .ids
+            .iter()
+            .find(|&&i| i as usize >= self.config.vocab_size)
+        {
+            return Err(LabError::Shape(format!(
+                "token id {id} is outside the vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        let per_pass = (self.max_rows / batch.t.max(1)).max(1);
+        if batch.t > self.max_rows {
+            return Err(LabError::OverLimit {
+                what: format!("one sequence of {} tokens", batch.t),
+                asked: (batch.t * self.config.intermediate_size * 4) as u64,
+                limit_name: "max_storage_buffer_binding_size",
+                limit: ctx.limits().max_storage_buffer_binding_size,
+            });
+        }
+        let mut out = Vec::with_capacity(batch.b);
+        let (mut ms, mut source) = (0.0, TimingSource::GpuTimestamp);
+        for s0 in (0..batch.b).step_by(per_pass) {
+            let s1 = (s0 + per_pass).min(batch.b);
+            let part = Batch {
+                b: s1 - s0,
+                t: batch.t,
+                ids: batch.ids[s0 * batch.t..s1 * batch.t].to_vec(),
+                lens: batch.lens[s0..s1].to_vec(),
+            };
+            let (e, t, src) = self.pass(ctx, &part, timer)?;
+            out.extend(e);
+            ms += t;
+            if src == TimingSource::WallClock {
+                source = src;
+            }
+        }
+        Ok((out, ms, source))
+    }
+
+    fn ensure_acts(&mut self, ctx: &Context, rows: usize, b: usize) -> Result<()> {
+        if self
+            .acts
+            .as_ref()
+            .is_some_and(|a| a.rows >= rows && a.b >= b)
+        {
+            return Ok(());
+        }
+        // Grow geometrically so a run of growing batches does not reallocate every time.
+        let rows = rows
+            .max(self.acts.as_ref().map_or(0, |a| a.rows * 2))
+            .min(self.max_rows);
+        let b = b.max(self.acts.as_ref().map_or(0, |a| a.b * 2));
+        let c = &self.config;
+        let (h, f) = (c.hidden_size, c.intermediate_size);
+        let st = |label: &str, floats: usize| buffers::storage(ctx, label, (floats * 4) as u64);
+        let ids = st("bert.ids", rows)?;
+        let lens = st("bert.lens", b)?;
+        let params = buffers::uniform(
+            ctx,
+            "bert.params",
+            &<BertParams as bytemuck::Zeroable>::zeroed(),
+        )?;
+        let x = st("bert.x", rows * h)?;
+        let qkv = st("bert.qkv", rows * 3 * h)?;
+        let att = st("bert.att", rows * h)?;
+        let tmp = st("bert.tmp", rows * h)?;
+        let up = st("bert.up", rows * f)?;
+        let out = st("bert.out", b * h)?;
+        let int8 = if self.pipes.quantize.is_some() {
+            Some((st("bert.xq", rows * f / 4)?, st("bert.xs", rows)?))
+        } else {
+            None
+        };
+        let bg = |p: &wgpu::ComputePipeline, label: &str, bufs: &[&wgpu::Buffer]| {
+            gpu_pipeline::bind_group(ctx, p, label, bufs)
+        };
+        let linear = |l: &GpuLinear, input: &wgpu::Buffer, output: &wgpu::Buffer| {
+            let pipe = match l.epilogue {
+                Epilogue::BiasGelu => &self.pipes.bias_gelu,
+                _ => &self.pipes.bias,
+            };
+            match (&l.weights, &int8, &self.pipes.quantize) {
+                (LinearWeights::Int8 { w, s }, Some((xq, xs)), Some(qp)) => Ok(LinearGroups {
+                    quantize: Some(bg(qp, "bert.quantize", &[&l.params, input, xq, xs])?),
+                    matmul: bg(
+                        pipe,
+                        "bert.linear",
+                        &[&l.params, xq, xs, w, s, output, &l.bias],
+                    )?,
+                }),
+                (LinearWeights::Formatted { w, s }, _, _) => Ok(LinearGroups {
+                    quantize: None,
+                    matmul: bg(
+                        pipe,
+                        "bert.linear",
+                        &[&l.params, input, w, s, output, &l.bias],
+                    )?,
+                }),
+                _ => Err(LabError::Shape(
+                    "int8 weights without int8 pipelines".into(),
+                )),
+            }
+        };
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            layers.push(LayerGroups {
+                qkv: linear(&l.qkv, &x, &qkv)?,
+                attention: bg(
+                    &self.pipes.attention,
+                    "bert.attention",
+                    &[&params, &qkv, &lens, &att],
+                )?,
+                out: linear(&l.out, &att, &tmp)?,
+                ln1: bg(
+                    &self.pipes.add_ln,
+                    "bert.ln1",
+                    &[&params, &tmp, &l.ln1.0, &l.ln1.1, &x],
+                )?,
+                up: linear(&l.up, &x, &up)?,
+                down: linear(&l.down, &up, &tmp)?,
+                ln2: bg(
+                    &self.pipes.add_ln,
+                    "bert.ln2",
+                    &[&params, &tmp, &l.ln2.0, &l.ln2.1, &x],
+                )?,
+            });
+        }
+        let groups = Groups {
+            embed: bg(
+                &self.pipes.embed,
+                "bert.embed",
+                &[
+                    &params,
+                    &ids,
+                    &self.word,
+                    &self.position,
+                    &self.token_type,
+                    &self.emb_ln.0,
+                    &self.emb_ln.1,
+                    &x,
+                ],
+            )?,
+            layers,
+            pool: bg(&self.pipes.pool, "bert.pool", &[&params, &x, &lens, &out])?,
+            _int8: int8,
+        };
+        self.acts = Some(Acts {
+            rows,
+            b,
+            ids,
+            lens,
+            params,
+            out,
+            groups,
+            _internal: [x, qkv, att, tmp, up],
+        });
+        Ok(())
+    }
+
+    /// One forward pass over a batch that fits the activation buffers.
+    fn pass(
+        &mut self,
+        ctx: &Context,
+        batch: &Batch,
+        timer: Option<&GpuTimer>,
+    ) -> Result<(Vec<Vec<f32>>, f64, TimingSource)> {
+        let rows = batch.b * batch.t;
+        self.ensure_acts(ctx, rows, batch.b)?;
+        let c = &self.config;
+        let h = c.hidden_size;
+        let acts = self.acts.as_ref().expect("ensure_acts just set it");
+        let q = &ctx.queue;
+        q.write_buffer(&acts.ids, 0, bytemuck::cast_slice(&batch.ids));
+        q.write_buffer(&acts.lens, 0, bytemuck::cast_slice(&batch.lens));
+        let params = BertParams {
+            rows: rows as u32,
+            t: batch.t as u32,
+            h: h as u32,
+            heads: c.num_attention_heads as u32,
+            b: batch.b as u32,
+            eps: c.layer_norm_eps as f32,
+            _pad: [0; 2],
+        };
+        q.write_buffer(&acts.params, 0, bytemuck::bytes_of(&params));
+        let max = ctx.limits().max_compute_workgroups_per_dimension;
+        let int8 = self.pipes.quantize.is_some();
+        let mut grids = Vec::new();
+        for l in &self.layers {
+            for lin in [&l.qkv, &l.out, &l.up, &l.down] {
+                let (tiles_n, tiles) = WqVariant::Regblock(LINEAR_KERNEL).tiles(rows, lin.n);
+                if int8 {
+                    let p = I8Params {
+                        m: rows as u32,
+                        n: lin.n as u32,
+                        k: lin.k as u32,
+                        kp: lin.k as u32,
+                        tiles_n: tiles_n as u32,
+                        tiles: tiles as u32,
+                        _pad: [0; 2],
+                    };
+                    q.write_buffer(&lin.params, 0, bytemuck::bytes_of(&p));
+                } else {
+                    let p = WqParams {
+                        m: rows as u32,
+                        n: lin.n as u32,
+                        kp: lin.k as u32,
+                        nblk: (lin.k / 32) as u32,
+                        tiles_n: tiles_n as u32,
+                        tiles: tiles as u32,
+                        _pad: [0; 2],
+                    };
+                    q.write_buffer(&lin.params, 0, bytemuck::bytes_of(&p));
+                }
+                grids.push(dispatch::grid(tiles as u64, max)?);
+            }
+        }
+        let row_grid = dispatch::grid(rows as u64, max)?;
+        let blocks = batch.t.div_ceil(ROW_WG as usize);
+        let att_grid = dispatch::grid((batch.b * c.num_attention_heads * blocks) as u64, max)?;
+        let pool_grid = dispatch::grid(batch.b as u64, max)?;
+        let pipes = &self.pipes;
+        let g = &acts.groups;
+        let (ms, source) = timing::time_pass(ctx, timer, "bert", |pass| {
+            let mut run = |p: &wgpu::ComputePipeline, bgr: &wgpu::BindGroup, grid: (u32, u32)| {
+                pass.set_pipeline(p);
+                pass.set_bind_group(0, bgr, &[]);
+                pass.dispatch_workgroups(grid.0, grid.1, 1);
+            };
+            run(&pipes.embed, &g.embed, row_grid);
+            let mut gi = grids.iter();
+            for (lg, l) in g.layers.iter().zip(&self.layers) {
+                let linears = [
+                    (&lg.qkv, &l.qkv),
+                    (&lg.out, &l.out),
+                    (&lg.up, &l.up),
+                    (&lg.down, &l.down),
+                ];
+                for (i, (groups, lin)) in linears.into_iter().enumerate() {
+                    let grid = *gi.next().expect("one grid per linear");
+                    if let (Some(qg), Some(qp)) = (&groups.quantize, &pipes.quantize) {
+                        run(qp, qg, row_grid);
+                    }
+                    let pipe = match lin.epilogue {
+                        Epilogue::BiasGelu => &pipes.bias_gelu,
+                        _ => &pipes.bias,
+                    };
+                    run(pipe, &groups.matmul, grid);
+                    match i {
+                        0 => run(&pipes.attention, &lg.attention, att_grid),
+                        1 => run(&pipes.add_ln, &lg.ln1, row_grid),
+                        3 => run(&pipes.add_ln, &lg.ln2, row_grid),
+                        _ => {}
+                    }
+                }
+            }
+            run(&pipes.pool, &g.pool, pool_grid);
+        })?;
+        let flat: Vec<f32> = buffers::read(ctx, &acts.out, batch.b * h)?;
+        Ok((flat.chunks(h).map(|r| r.to_vec()).collect(), ms, source))
+    }
+}

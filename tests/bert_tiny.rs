@@ -1,0 +1,125 @@
+//! The GPU encoder against its CPU twin on a tiny randomly initialised BERT (same
+//! architecture, no download): every precision, ragged batches, batch splitting.
+
+mod common;
+
+use wgpu_lab::bench::precision::Precision;
+use wgpu_lab::formats::weights::WeightFormat;
+use wgpu_lab::model::gpu::GpuBert;
+use wgpu_lab::model::{Batch, BertConfig, BertWeights};
+use wgpu_lab::reference::bert;
+use wgpu_lab::rng::Rng;
+
+fn tiny() -> BertWeights {
+    BertWeights::random(
+        BertConfig {
+            vocab_size: 97,
+            hidden_size: 64,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 128,
+            max_position_embeddings: 40,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            hidden_act: "gelu".into(),
+        },
+        3,
+    )
+}
+
+fn batch(lens: &[usize], seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let seqs: Vec<Vec<u32>> = lens
+        .iter()
+        .map(|&l| (0..l).map(|_| (rng.next_u64() % 97) as u32).collect())
+        .collect();
+    Batch::from_sequences(&seqs).unwrap()
+}
+
+fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d: f64 = x.iter().zip(y).map(|(p, q)| *p as f64 * *q as f64).sum();
+            let nx: f64 = x.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
+            let ny: f64 = y.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
+            d / (nx * ny)
+        })
+        .fold(1.0, f64::min)
+}
+
+#[test]
+fn tiny_bert_gpu_f32_matches_cpu_twin() {
+    let Some(ctx) = common::ctx() else { return };
+    let w = tiny();
+    let mut gpu = GpuBert::new(ctx, &w, Precision::Weights(WeightFormat::F32)).unwrap();
+    for (lens, seed) in [
+        (vec![1], 1),
+        (vec![5, 17, 3], 2),
+        (vec![40, 1, 39, 20, 7], 3),
+    ] {
+        let b = batch(&lens, seed);
+        let want = bert::forward(&w, &b).unwrap();
+        let got = gpu.embed(ctx, &b).unwrap();
+        let c = min_cosine(&got, &want);
+        assert!(c >= 0.99999, "lens {lens:?}: min cosine {c}");
+        for e in &got {
+            let n: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((n - 1.0).abs() < 1e-4, "not unit length: {n}");
+        }
+    }
+}
+
+#[test]
+fn tiny_bert_every_precision_stays_close() {
+    let Some(ctx) = common::ctx() else { return };
+    let w = tiny();
+    let b = batch(&[12, 30, 5], 9);
+    let want = bert::forward(&w, &b).unwrap();
+    for (p, bound) in [
+        (Precision::Weights(WeightFormat::F16), 0.9999),
+        (Precision::Weights(WeightFormat::Bf16), 0.999),
+        (Precision::Int8, 0.995),
+        (Precision::Weights(WeightFormat::Q8_0), 0.999),
+        (Precision::Weights(WeightFormat::Q4_0), 0.9),
+        (Precision::Weights(WeightFormat::Q4_1), 0.9),
+    ] {
+        let mut gpu = GpuBert::new(ctx, &w, p).unwrap();
+        let c = min_cosine(&gpu.embed(ctx, &b).unwrap(), &want);
+        assert!(c >= bound, "{}: min cosine {c} < {bound}", p.name());
+    }
+}
+
+#[test]
+fn tiny_bert_splits_batches_over_the_pass_limit() {
+    let Some(ctx) = common::ctx() else { return };
+    let w = tiny();
+    let mut gpu = GpuBert::new(ctx, &w, Precision::Weights(WeightFormat::F32)).unwrap();
+    let b = batch(&[9, 4, 9, 2, 8, 9, 1], 4);
+    let whole = gpu.embed(ctx, &b).unwrap();
+    gpu.max_rows = 20; // two sequences of 9 per pass: 4 passes
+    let split = gpu.embed(ctx, &b).unwrap();
+    assert!(min_cosine(&whole, &split) > 0.999999);
+    assert_eq!(split.len(), 7);
+}
+
+#[test]
+fn tiny_bert_refuses_bad_tokens_and_lengths() {
+    let Some(ctx) = common::ctx() else { return };
+    let w = tiny();
+    let mut gpu = GpuBert::new(ctx, &w, Precision::Weights(WeightFormat::F32)).unwrap();
+    let bad = Batch::from_sequences(&[vec![1, 500]]).unwrap();
+    assert!(gpu
+        .embed(ctx, &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("vocabulary"));
+    let long = Batch::from_sequences(&[vec![1; 41]]).unwrap();
+    assert!(gpu
+        .embed(ctx, &long)
+        .unwrap_err()
+        .to_string()
+        .contains("positions"));
+    assert!(Batch::from_sequences(&[vec![]]).is_err());
+    assert!(GpuBert::new(ctx, &w, Precision::F16Acc).is_err());
+}
