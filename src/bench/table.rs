@@ -93,6 +93,36 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
     render(&cells)
 }
 
+/// Renders the `infer` rows: speed (GPU and CPU twin), memory, accuracy, compile time.
+pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
+    let header = [
+        "precision", "batch x seq", "GPU ms/batch (min-max)", "GPU sent/s", "GPU tok/s",
+        "CPU sent/s", "CPU tok/s", "linear MiB", "all MiB", "min cos", "mean cos",
+        "pipelines ms", "first batch ms",
+    ];
+    let mib = |b: u64| format!("{:.1}", b as f64 / (1 << 20) as f64);
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in rows {
+        cells.push(vec![
+            r.precision.clone(),
+            format!("{} x {}", r.batch, r.seq),
+            format!("{:.2} ({:.2}-{:.2})", r.gpu_ms_median, r.gpu_ms_min, r.gpu_ms_max),
+            format!("{:.1}", r.gpu_sentences_per_s),
+            format!("{:.0}", r.gpu_tokens_per_s),
+            opt(r.cpu_sentences_per_s),
+            r.cpu_tokens_per_s.map_or("-".into(), |v| format!("{v:.0}")),
+            mib(r.linear_weight_bytes),
+            mib(r.weight_bytes),
+            format!("{:.6}", r.min_cosine),
+            format!("{:.6}", r.mean_cosine),
+            format!("{:.0}", r.pipeline_ms),
+            format!("{:.0}", r.first_run_ms),
+        ]);
+    }
+    render(&cells)
+}
+
 /// Aligns a grid of cells as a Markdown table; the first row is the header.
 pub fn render(cells: &[Vec<String>]) -> String {
     let cols = cells.iter().map(|r| r.len()).max().unwrap_or(0);
