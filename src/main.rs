@@ -9,9 +9,6 @@ use clap::{Args, Parser, Subcommand};
 use wgpu_lab::bench::infer::{self as bench_infer, InferRequest};
 use wgpu_lab::bench::precision::Precision;
 use wgpu_lab::bench::Runs;
-use wgpu_lab::model::gpu::GpuBert;
-use wgpu_lab::model::tokenize::Tokenizer;
-use wgpu_lab::model::BertWeights;
 use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
 use wgpu_lab::convert;
 use wgpu_lab::formats::gguf::{ggml_type, Gguf};
@@ -19,6 +16,9 @@ use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::adapters::{self, AdapterSelector};
 use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
 use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};
+use wgpu_lab::model::gpu::GpuBert;
+use wgpu_lab::model::tokenize::Tokenizer;
+use wgpu_lab::model::BertWeights;
 use wgpu_lab::npy::{self, Matrix};
 use wgpu_lab::rng::Rng;
 use wgpu_lab::Context;
@@ -452,7 +452,10 @@ fn embed(
         .collect::<Vec<_>>()];
     for (i, a) in emb.iter().enumerate() {
         let mut row = vec![format!("#{}", i + 1)];
-        row.extend(emb.iter().map(|b| format!("{:.4}", bench_infer::cosine(a, b))));
+        row.extend(
+            emb.iter()
+                .map(|b| format!("{:.4}", bench_infer::cosine(a, b))),
+        );
         cells.push(row);
     }
     print!("{}", table::render(&cells));

