@@ -108,6 +108,7 @@ fn every_kernel_file_is_reachable() {
                 Define::Import("weights_q4_1".into()),
                 Define::Import("epilogue_none".into()),
             ],
+            "bert_attention" => vec![Define::U32("HD4", 8)],
             "matmul_f16acc" => vec![Define::U32("TM", 2), Define::U32("TN", 2)],
             "matmul_i8" => vec![
                 Define::U32("TM", 2),

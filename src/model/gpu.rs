@@ -1,9 +1,10 @@
-//! The encoder on the GPU: embeddings + LayerNorm, then per layer the fused QKV linear,
-//! attention, output linear, residual + LayerNorm, FFN up (GELU) and down linears, residual
-//! + LayerNorm; then mean pooling and L2 normalisation. All in one compute pass per batch,
-//! activations resident on the GPU, read back only at the end. The linear layers run at the
-//! chosen precision (`matmul_wq` for weight formats, `quantize_rows_i8` + `matmul_i8` for
-//! W8A8); everything else is f32. Same steps, same order as `reference::bert`.
+//! The encoder on the GPU. Embeddings and LayerNorm; then per layer the fused QKV linear,
+//! attention, the output linear, residual and LayerNorm, the FFN up (GELU) and down linears,
+//! residual and LayerNorm; then mean pooling and L2 normalisation. One compute pass per
+//! batch, activations resident on the GPU, read back only at the end. The linear layers run
+//! at the chosen precision (`matmul_wq` for weight formats, `quantize_rows_i8` and
+//! `matmul_i8` for W8A8); everything else is f32. Same steps, same order as
+//! `reference::bert`.
 
 use std::sync::Arc;
 use std::time::Instant;
