@@ -18,6 +18,15 @@ pub const KERNELS: &[(&str, &str)] = &[
     ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
+    (
+        "ceiling_copy",
+        include_str!("../shaders/ceiling_copy.wgsl"),
+    ),
+    ("ceiling_fma", include_str!("../shaders/ceiling_fma.wgsl")),
+    (
+        "ceiling_dot4",
+        include_str!("../shaders/ceiling_dot4.wgsl"),
+    ),
     ("bert_embed", include_str!("../shaders/bert_embed.wgsl")),
     (
         "bert_add_layernorm",
@@ -127,6 +136,10 @@ pub enum Define {
     /// The shared module `shaders/shared/NAME.wgsl`, as if the kernel began `#import NAME`
     /// (how a variant picks its weight-decoding module).
     Import(String),
+    /// `alias NAME = TYPE;` (an element type).
+    Alias(&'static str, &'static str),
+    /// `enable EXT;` (e.g. f16).
+    Enable(&'static str),
 }
 
 impl Define {
@@ -135,6 +148,8 @@ impl Define {
             Define::U32(n, v) => format!("const {n}: u32 = {v}u;\n"),
             Define::Bool(n, v) => format!("const {n}: bool = {v};\n"),
             Define::Import(n) => format!("#import {n}\n"),
+            Define::Alias(n, t) => format!("alias {n} = {t};\n"),
+            Define::Enable(e) => format!("enable {e};\n"),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Benchmarks: prepare, validate, warm up, time; rows for tables and JSON.
 
+pub mod ceilings;
 pub mod infer;
 pub mod matmul;
 pub mod precision;
