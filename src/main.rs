@@ -114,6 +114,9 @@ enum Command {
         #[arg(required = true)]
         texts: Vec<String>,
     },
+    /// Sweep sizes x precisions (GEMM, GEMV, the model) on one or every adapter
+    /// (`--adapter all`), validated, on the measured roofline; JSON, CSV, SVG, Markdown.
+    Bench(BenchArgs),
     /// The headline table: sentences/s, memory and accuracy of the model per precision,
     /// GPU against the CPU twin.
     Infer {
@@ -139,6 +142,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The fast sweep (sizes 256, 512; f32, f16, int8, q8_0, q4_0; GEMV too; 3 runs).
+    #[arg(long)]
+    quick: bool,
+    /// GEMM sizes (m = n = k), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
+    sizes: Vec<usize>,
+    /// Precisions (comma list) or `all`.
+    #[arg(long, default_value = "all")]
+    precision: String,
+    /// Add the GEMV sweep (m = 1, n = k = size).
+    #[arg(long)]
+    gemv: bool,
+    /// Add all-MiniLM-L6-v2's infer rows from this model folder.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Timed runs per row.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Warm-up runs per row.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Write the whole report as JSON (`-` for standard output).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the rows as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write the throughput chart as SVG (and the roofline beside it, `*-roofline.svg`).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Write a Markdown report with its charts into this folder.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// Where scripts/fetch-models puts all-MiniLM-L6-v2.
@@ -315,6 +355,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench(&cli.select, args),
         Command::GgufInfo { file } => {
             let g = Gguf::open(&file)?;
             print!("{}", gguf_info(&g));
@@ -460,6 +501,140 @@ fn embed(
     }
     print!("{}", table::render(&cells));
     Ok(ExitCode::SUCCESS)
+}
+
+fn roofline_path(plot: &std::path::Path) -> PathBuf {
+    let stem = plot
+        .file_stem()
+        .map_or("bench".into(), |s| s.to_string_lossy().into_owned());
+    plot.with_file_name(format!("{stem}-roofline.svg"))
+}
+
+fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    use wgpu_lab::bench::{report, suite};
+    let mut req = if args.quick {
+        suite::SuiteRequest::quick()
+    } else {
+        suite::SuiteRequest {
+            sizes: args.sizes.clone(),
+            precisions: Precision::parse_list(&args.precision)?,
+            gemv: args.gemv,
+            model: None,
+            runs: Runs {
+                warmup: args.warmup,
+                repeat: args.repeat,
+            },
+        }
+    };
+    req.model = args.model.clone();
+    if let Some(m) = &req.model {
+        bench_infer::check_model_dir(m)?;
+    }
+    if req.sizes.contains(&0) {
+        bail!("sizes must be >= 1");
+    }
+    // Every output must be writable before the sweep starts, not after it.
+    let json_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
+    let mut outputs: Vec<PathBuf> = Vec::new();
+    if let Some(p) = args.json.as_ref().filter(|_| !json_stdout) {
+        outputs.push(p.clone());
+    }
+    outputs.extend(args.csv.clone());
+    if let Some(p) = &args.plot {
+        outputs.push(p.clone());
+        outputs.push(roofline_path(p));
+    }
+    if let Some(dir) = &args.report {
+        outputs.push(dir.join("report.md"));
+    }
+    for p in &outputs {
+        report::check_writable(p)?;
+    }
+    let ctxs = if select.adapter.as_deref() == Some("all") {
+        let mut v = Vec::new();
+        for a in adapters::list_adapters() {
+            let sel = AdapterSelector {
+                adapter: Some(a.index.to_string()),
+                ..Default::default()
+            };
+            match Context::new(&sel) {
+                Ok(c) => v.push(c),
+                Err(e) => eprintln!("note: skipping {}: {e}", a.one_line()),
+            }
+        }
+        if v.is_empty() {
+            return Err(wgpu_lab::LabError::NoAdapter {
+                backend_note: String::new(),
+            }
+            .into());
+        }
+        v
+    } else {
+        vec![Context::new(&select.selector()?)?]
+    };
+    let total = (suite::problems(&req).len() + 1 + req.model.is_some() as usize) * ctxs.len();
+    let bar = if json_stdout || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} eta {eta} {msg}")
+            .expect("valid template"),
+    );
+    let mut started = false;
+    let mut tick = |label: &str| {
+        if started {
+            bar.inc(1);
+        }
+        started = true;
+        bar.set_message(label.to_string());
+    };
+    let write_all = |r: &suite::SuiteReport| -> wgpu_lab::Result<()> {
+        if let Some(p) = args.json.as_ref().filter(|_| !json_stdout) {
+            report::write(p, &report::json(r))?;
+        }
+        if let Some(p) = &args.csv {
+            report::write(p, &report::csv(r))?;
+        }
+        Ok(())
+    };
+    let mut checkpoint = |r: &suite::SuiteReport| write_all(r);
+    let result = suite::run(&ctxs, &req, &mut tick, &mut checkpoint)?;
+    bar.finish_and_clear();
+    write_all(&result)?;
+    if let Some(p) = &args.plot {
+        report::throughput_svg(&result, p)?;
+        report::roofline_svg(&result, &roofline_path(p))?;
+    }
+    if let Some(dir) = &args.report {
+        report::throughput_svg(&result, &dir.join("throughput.svg"))?;
+        report::roofline_svg(&result, &dir.join("roofline.svg"))?;
+        let md = report::markdown(
+            &result,
+            &[
+                ("Throughput per precision", "throughput.svg"),
+                ("Roofline", "roofline.svg"),
+            ],
+        );
+        report::write(&dir.join("report.md"), &md)?;
+        report::write(&dir.join("results.json"), &report::json(&result))?;
+    }
+    if json_stdout {
+        println!("{}", report::json(&result));
+    } else {
+        print!("{}", report::rows_table(&result.rows));
+        if !result.model.is_empty() {
+            print!("{}", table::infer_table(&result.model));
+        }
+    }
+    if result.all_passed() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: validation failed for at least one row (see the pass column)");
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 fn gguf_info(g: &Gguf) -> String {

@@ -18,15 +18,9 @@ pub const KERNELS: &[(&str, &str)] = &[
     ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
-    (
-        "ceiling_copy",
-        include_str!("../shaders/ceiling_copy.wgsl"),
-    ),
+    ("ceiling_copy", include_str!("../shaders/ceiling_copy.wgsl")),
     ("ceiling_fma", include_str!("../shaders/ceiling_fma.wgsl")),
-    (
-        "ceiling_dot4",
-        include_str!("../shaders/ceiling_dot4.wgsl"),
-    ),
+    ("ceiling_dot4", include_str!("../shaders/ceiling_dot4.wgsl")),
     ("bert_embed", include_str!("../shaders/bert_embed.wgsl")),
     (
         "bert_add_layernorm",

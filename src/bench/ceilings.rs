@@ -59,7 +59,10 @@ pub fn gpu_bandwidth(ctx: &Context, bytes: u64) -> Result<f64> {
     let src = buffers::storage(ctx, "ceiling.src", bytes)?;
     let dst = buffers::storage(ctx, "ceiling.dst", bytes)?;
     let group = gpu_pipeline::bind_group(ctx, &pipe, "ceiling_copy", &[&src, &dst])?;
-    let grid = dispatch::grid((bytes / 16).div_ceil(256), ctx.limits().max_compute_workgroups_per_dimension)?;
+    let grid = dispatch::grid(
+        (bytes / 16).div_ceil(256),
+        ctx.limits().max_compute_workgroups_per_dimension,
+    )?;
     let ms = best_ms(ctx, "ceiling_copy", &|pass| {
         pass.set_pipeline(&pipe);
         pass.set_bind_group(0, &group, &[]);
@@ -70,7 +73,12 @@ pub fn gpu_bandwidth(ctx: &Context, bytes: u64) -> Result<f64> {
 
 /// Peak arithmetic of `stem` (ceiling_fma or ceiling_dot4) over `workgroups` x 256
 /// invocations; returns G(FL)OP/s with `ops_per_iter` operations per invocation and round.
-fn gpu_peak(ctx: &Context, stem: &'static str, defines: Vec<Define>, ops_per_iter: f64) -> Result<f64> {
+fn gpu_peak(
+    ctx: &Context,
+    stem: &'static str,
+    defines: Vec<Define>,
+    ops_per_iter: f64,
+) -> Result<f64> {
     const ITERS: u32 = 512;
     let workgroups: u64 = 2048;
     let mut defines = defines;
@@ -87,7 +95,10 @@ fn gpu_peak(ctx: &Context, stem: &'static str, defines: Vec<Define>, ops_per_ite
     )?;
     let out = buffers::storage(ctx, "ceiling.out", workgroups * 256 * 4)?;
     let group = gpu_pipeline::bind_group(ctx, &pipe, stem, &[&out])?;
-    let grid = dispatch::grid(workgroups, ctx.limits().max_compute_workgroups_per_dimension)?;
+    let grid = dispatch::grid(
+        workgroups,
+        ctx.limits().max_compute_workgroups_per_dimension,
+    )?;
     let ms = best_ms(ctx, stem, &|pass| {
         pass.set_pipeline(&pipe);
         pass.set_bind_group(0, &group, &[]);
@@ -103,7 +114,12 @@ pub fn gpu(ctx: &Context) -> Result<Ceilings> {
     let fma_ops = 8.0 * 4.0 * 2.0;
     Ok(Ceilings {
         bandwidth_gbps: gpu_bandwidth(ctx, 64 << 20)?,
-        f32_gflops: gpu_peak(ctx, "ceiling_fma", vec![Define::Alias("ELEM", "f32")], fma_ops)?,
+        f32_gflops: gpu_peak(
+            ctx,
+            "ceiling_fma",
+            vec![Define::Alias("ELEM", "f32")],
+            fma_ops,
+        )?,
         f16_gflops: if ctx.has(wgpu::Features::SHADER_F16) {
             Some(gpu_peak(
                 ctx,

@@ -4,6 +4,8 @@ pub mod ceilings;
 pub mod infer;
 pub mod matmul;
 pub mod precision;
+pub mod report;
+pub mod suite;
 pub mod table;
 
 use std::time::Instant;

@@ -252,7 +252,19 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
     };
     let mut rows = Vec::new();
     for &precision in &req.precisions {
-        for (mut row, c) in run_one(ctx, req, precision, a, w)? {
+        // A precision that cannot run here (over a limit, a device error) becomes a skipped
+        // row with the reason; the others still run. A lost device stops the problem.
+        let results = match run_one(ctx, req, precision, a, w) {
+            Ok(r) => r,
+            Err(e @ LabError::DeviceLost(_)) => return Err(e),
+            Err(e) => {
+                let mut row =
+                    MatmulRow::new(ctx, "-", String::new(), precision.name(), Layout::Nt, shape);
+                row.skipped = Some(e.to_string());
+                vec![(row, None)]
+            }
+        };
+        for (mut row, c) in results {
             if let Some(c) = c {
                 row.quant_rel_err = Some(ErrorStats::compare(&c, &exact).rel_frobenius);
                 row.gbps = row

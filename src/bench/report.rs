@@ -1,0 +1,433 @@
+//! Writing a sweep: JSON, flat CSV, SVG charts (throughput per precision, roofline) and a
+//! Markdown summary that embeds them.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::bench::suite::{SuiteReport, SuiteRow};
+use crate::bench::table::render;
+use crate::error::{LabError, Result};
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
+    move |source| LabError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Fails now, not after an hour of sweeping, if `path` cannot be written.
+pub fn check_writable(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|_| ())
+        .map_err(io(path))
+}
+
+/// The whole report as JSON.
+pub fn json(report: &SuiteReport) -> String {
+    serde_json::to_string_pretty(report).expect("the report serialises")
+}
+
+/// CSV columns, in order.
+pub const CSV_COLUMNS: [&str; 18] = [
+    "adapter",
+    "precision",
+    "kernel",
+    "m",
+    "n",
+    "k",
+    "gpu_ms_median",
+    "gflops",
+    "gbps",
+    "intensity",
+    "roofline_gflops",
+    "fraction_of_roofline",
+    "cpu_ms",
+    "speedup_vs_cpu",
+    "rel_err",
+    "passed",
+    "tuned",
+    "skipped",
+];
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The rows as flat CSV (one header line, one line per row; empty cells for nulls).
+pub fn csv(report: &SuiteReport) -> String {
+    let num = |v: f64| {
+        if v.is_finite() {
+            format!("{v}")
+        } else {
+            String::new()
+        }
+    };
+    let opt = |v: Option<f64>| v.map_or(String::new(), num);
+    let mut out = CSV_COLUMNS.join(",") + "\n";
+    for r in &report.rows {
+        let cells = [
+            csv_field(&r.adapter),
+            r.precision.clone(),
+            r.kernel.clone(),
+            r.m.to_string(),
+            r.n.to_string(),
+            r.k.to_string(),
+            num(r.gpu_ms_median),
+            num(r.gflops),
+            opt(r.gbps),
+            num(r.intensity),
+            num(r.roofline_gflops),
+            num(r.fraction_of_roofline),
+            opt(r.cpu_ms),
+            opt(r.speedup_vs_cpu),
+            num(r.rel_err),
+            r.passed.to_string(),
+            csv_field(&r.tuned),
+            csv_field(r.skipped.as_deref().unwrap_or("")),
+        ];
+        out += &cells.join(",");
+        out.push('\n');
+    }
+    out
+}
+
+const COLORS: [RGBColor; 9] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+];
+
+fn plot_err(e: impl std::fmt::Display) -> LabError {
+    LabError::Shape(format!("drawing a chart: {e}"))
+}
+
+fn ok_rows(report: &SuiteReport) -> Vec<&SuiteRow> {
+    report
+        .rows
+        .iter()
+        .filter(|r| r.skipped.is_none() && r.gflops.is_finite() && r.gflops > 0.0)
+        .collect()
+}
+
+fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = vals.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    if lo > hi {
+        (0.1, 10.0)
+    } else {
+        (lo / 2.0, hi * 2.0)
+    }
+}
+
+/// GEMM throughput per precision against size, one line per (adapter, precision, kernel),
+/// log-log; the CPU baseline is a line too.
+pub fn throughput_svg(report: &SuiteReport, path: &Path) -> Result<()> {
+    let rows: Vec<&SuiteRow> = ok_rows(report).into_iter().filter(|r| r.m == r.n).collect();
+    let (y0, y1) = range(rows.iter().map(|r| r.gflops));
+    // x is log2(n) on a linear axis, so every power-of-two size gets its own label.
+    let (x0, x1) = rows
+        .iter()
+        .map(|r| (r.n as f64).log2())
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    let (x0, x1) = if x0 > x1 {
+        (7.0, 12.0)
+    } else {
+        (x0 - 0.5, x1 + 0.5)
+    };
+    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "GEMM throughput per precision (m = n = k)",
+            ("sans-serif", 22),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_labels(((x1 - x0).ceil() as usize + 1).max(2))
+        .y_labels(12)
+        .x_label_formatter(&|v| {
+            if (v - v.round()).abs() < 1e-6 {
+                format!("{}", 2f64.powf(v.round()))
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| fmt_num(*v))
+        .x_desc("matrix size n (m = n = k), log scale")
+        .y_desc("throughput, GFLOP/s (GOP/s for int8)")
+        .draw()
+        .map_err(plot_err)?;
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for r in &rows {
+        let name = format!("{} {} ({})", r.precision, r.kernel, short(&r.adapter));
+        let pt = ((r.n as f64).log2(), r.gflops);
+        match series.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, pts)) => pts.push(pt),
+            None => series.push((name, vec![pt])),
+        }
+    }
+    for (i, (name, mut pts)) in series.into_iter().enumerate() {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)
+}
+
+/// Axis numbers without trailing noise: 0.1, 2.5, 40, 1000.
+fn fmt_num(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn short(adapter: &str) -> String {
+    adapter
+        .split(['(', ','])
+        .next()
+        .unwrap_or(adapter)
+        .trim()
+        .to_string()
+}
+
+/// The roofline: each device's measured bandwidth slope and arithmetic peaks, and every
+/// row as a point at (intensity, throughput), log-log.
+pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
+    let rows = ok_rows(report);
+    // One roof per device and arithmetic: f32 (and f16, int8 where measured).
+    let mut peaks: Vec<(String, f64, f64)> = vec![(
+        "CPU f32".into(),
+        report.cpu.bandwidth_gbps,
+        report.cpu.f32_gflops,
+    )];
+    for a in &report.adapters {
+        let c = &a.ceilings;
+        let name = short(&a.name);
+        peaks.push((format!("{name} f32"), c.bandwidth_gbps, c.f32_gflops));
+        if let Some(p) = c.f16_gflops {
+            peaks.push((format!("{name} f16"), c.bandwidth_gbps, p));
+        }
+        if let Some(p) = c.int8_gops {
+            peaks.push((format!("{name} int8"), c.bandwidth_gbps, p));
+        }
+    }
+    let (x0, x1) = range(rows.iter().map(|r| r.intensity).chain([0.1, 1000.0]));
+    let (y0, y1) = range(
+        rows.iter()
+            .map(|r| r.gflops)
+            .chain(peaks.iter().map(|p| p.2))
+            .chain(peaks.iter().map(|p| p.1 * 0.1)),
+    );
+    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Roofline: measured ceilings and every row",
+            ("sans-serif", 22),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_labels(12)
+        .y_labels(12)
+        .x_label_formatter(&|v| fmt_num(*v))
+        .y_label_formatter(&|v| fmt_num(*v))
+        .x_desc("arithmetic intensity, FLOP per byte of compulsory traffic")
+        .y_desc("throughput, GFLOP/s (GOP/s for int8)")
+        .draw()
+        .map_err(plot_err)?;
+    for (i, (name, bw, top)) in peaks.iter().enumerate() {
+        let color = BLACK.mix(if i == 0 {
+            0.35
+        } else {
+            0.95 - 0.2 * ((i - 1) % 3) as f64
+        });
+        let knee = top / bw;
+        let pts = vec![
+            (x0, bw * x0),
+            (knee.clamp(x0, x1), (bw * knee).min(*top)),
+            (x1, *top),
+        ];
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(format!("{name}: {bw:.1} GB/s, peak {top:.0} GFLOP/s"))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    let mut names: Vec<String> = Vec::new();
+    for r in &rows {
+        let name = format!("{} ({})", r.precision, short(&r.adapter));
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    for (i, name) in names.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let pts: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| format!("{} ({})", r.precision, short(&r.adapter)) == *name)
+            .map(|r| (r.intensity, r.gflops))
+            .collect();
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+            .map_err(plot_err)?
+            .label(name.clone())
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)
+}
+
+/// A Markdown summary: ceilings, the rows, the charts (written beside it).
+pub fn markdown(report: &SuiteReport, charts: &[(&str, &str)]) -> String {
+    let mut md = String::from("# wgpu-lab bench\n\n## Measured ceilings\n\n");
+    let mut cells = vec![[
+        "device",
+        "bandwidth GB/s",
+        "f32 GFLOP/s",
+        "f16 GFLOP/s",
+        "int8 GOP/s",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    for a in &report.adapters {
+        let c = &a.ceilings;
+        cells.push(vec![
+            format!("{} ({}, {})", a.name, a.backend, a.driver),
+            format!("{:.1}", c.bandwidth_gbps),
+            format!("{:.1}", c.f32_gflops),
+            opt(c.f16_gflops),
+            opt(c.int8_gops),
+        ]);
+    }
+    cells.push(vec![
+        "CPU (FMA loop on every core; large copy)".into(),
+        format!("{:.1}", report.cpu.bandwidth_gbps),
+        format!("{:.1}", report.cpu.f32_gflops),
+        "-".into(),
+        "-".into(),
+    ]);
+    md += &render(&cells);
+    md += "\n## Rows\n\n";
+    md += &rows_table(&report.rows);
+    for (title, file) in charts {
+        let _ = write!(md, "\n## {title}\n\n![{title}]({file})\n");
+    }
+    if !report.model.is_empty() {
+        md += "\n## all-MiniLM-L6-v2\n\n";
+        md += &crate::bench::table::infer_table(&report.model);
+    }
+    md
+}
+
+/// The rows as an aligned table.
+pub fn rows_table(rows: &[SuiteRow]) -> String {
+    let mut cells = vec![[
+        "device",
+        "precision",
+        "kernel",
+        "m x n x k",
+        "ms",
+        "GFLOP/s",
+        "GB/s",
+        "FLOP/B",
+        "roofline",
+        "of roofline",
+        "vs CPU",
+        "rel err",
+        "pass",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for r in rows {
+        let shape = format!("{}x{}x{}", r.m, r.n, r.k);
+        if let Some(why) = &r.skipped {
+            cells.push(vec![
+                short(&r.adapter),
+                r.precision.clone(),
+                r.kernel.clone(),
+                shape,
+                format!("skipped: {why}"),
+            ]);
+            continue;
+        }
+        cells.push(vec![
+            short(&r.adapter),
+            r.precision.clone(),
+            r.kernel.clone(),
+            shape,
+            format!("{:.3}", r.gpu_ms_median),
+            format!("{:.2}", r.gflops),
+            r.gbps.map_or("-".into(), |v| format!("{v:.2}")),
+            format!("{:.1}", r.intensity),
+            format!("{:.1}", r.roofline_gflops),
+            format!("{:.1}%", 100.0 * r.fraction_of_roofline),
+            r.speedup_vs_cpu.map_or("-".into(), |v| format!("{v:.2}x")),
+            format!("{:.1e}", r.rel_err),
+            if r.passed { "ok" } else { "FAIL" }.into(),
+        ]);
+    }
+    render(&cells)
+}
+
+/// Writes `text` to `path`.
+pub fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(io(path))
+}

@@ -1,0 +1,305 @@
+//! `wgpu-lab bench`: sweeps GEMM (and GEMV) over sizes x precisions on one or more adapters,
+//! every row validated, with the CPU baseline in the same run and each row placed on its
+//! device's measured roofline.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::bench::ceilings::{self, Ceilings};
+use crate::bench::infer::{self, InferRequest, InferRow};
+use crate::bench::matmul::MatmulRow;
+use crate::bench::precision::{self, Precision, PrecisionRequest};
+use crate::bench::Runs;
+use crate::error::Result;
+use crate::gpu::Context;
+
+/// What to sweep.
+#[derive(Debug, Clone)]
+pub struct SuiteRequest {
+    /// Square GEMM sizes (m = n = k); GEMV uses n = k = size.
+    pub sizes: Vec<usize>,
+    /// Precisions.
+    pub precisions: Vec<Precision>,
+    /// Add the GEMV (m = 1) sweep.
+    pub gemv: bool,
+    /// Add the model's infer rows from this folder.
+    pub model: Option<PathBuf>,
+    /// Warm-up and timed runs per row.
+    pub runs: Runs,
+}
+
+impl SuiteRequest {
+    /// The `--quick` sweep: finishes in under two minutes on the 2-core software adapter.
+    pub fn quick() -> Self {
+        Self {
+            sizes: vec![256, 512],
+            precisions: Precision::parse_list("f32,f16,int8,q8_0,q4_0").expect("valid names"),
+            gemv: true,
+            model: None,
+            runs: Runs {
+                warmup: 1,
+                repeat: 3,
+            },
+        }
+    }
+}
+
+/// An adapter and its ceilings.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterReport {
+    /// Adapter name.
+    pub name: String,
+    /// Backend.
+    pub backend: String,
+    /// Driver.
+    pub driver: String,
+    /// Measured ceilings.
+    pub ceilings: Ceilings,
+}
+
+/// One row of the sweep (a GPU kernel, or the CPU baseline with `adapter` = "cpu").
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteRow {
+    /// Adapter name, or "cpu".
+    pub adapter: String,
+    /// Precision.
+    pub precision: String,
+    /// Kernel.
+    pub kernel: String,
+    /// Rows of the activations.
+    pub m: usize,
+    /// Outputs per row.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Median time, ms.
+    pub gpu_ms_median: f64,
+    /// Throughput (GOP/s for int8).
+    pub gflops: f64,
+    /// Weight bytes per second.
+    pub gbps: Option<f64>,
+    /// FLOP per byte of compulsory traffic (activations + weights + output).
+    pub intensity: f64,
+    /// min(peak of this precision, intensity x bandwidth), from the measured ceilings.
+    pub roofline_gflops: f64,
+    /// gflops / roofline_gflops.
+    pub fraction_of_roofline: f64,
+    /// CPU baseline on the same inputs, ms.
+    pub cpu_ms: Option<f64>,
+    /// cpu_ms / gpu_ms_median.
+    pub speedup_vs_cpu: Option<f64>,
+    /// Kernel error (relative Frobenius) against its reference.
+    pub rel_err: f64,
+    /// Validation passed.
+    pub passed: bool,
+    /// The kernel configuration used.
+    pub tuned: String,
+    /// Why the row did not run, if it did not.
+    pub skipped: Option<String>,
+}
+
+/// Everything one `bench` run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteReport {
+    /// Adapters and their ceilings.
+    pub adapters: Vec<AdapterReport>,
+    /// The CPU's ceilings.
+    pub cpu: Ceilings,
+    /// GPU and CPU rows.
+    pub rows: Vec<SuiteRow>,
+    /// Model rows (with `--model`).
+    pub model: Vec<InferRow>,
+}
+
+impl SuiteReport {
+    /// True when every row that ran passed validation.
+    pub fn all_passed(&self) -> bool {
+        self.rows.iter().all(|r| r.skipped.is_some() || r.passed)
+    }
+}
+
+/// Bytes a GEMM must move at least once: activations, weights, output.
+fn compulsory_bytes(r: &MatmulRow) -> f64 {
+    let act = if r.precision == "int8" { 1.0 } else { 4.0 };
+    r.m as f64 * r.k as f64 * act
+        + r.weight_bytes.unwrap_or((r.n * r.k * 4) as u64) as f64
+        + r.m as f64 * r.n as f64 * 4.0
+}
+
+fn peak(c: &Ceilings, precision: &str) -> f64 {
+    match precision {
+        "f16acc" => c.f16_gflops.unwrap_or(c.f32_gflops),
+        "int8" => c.int8_gops.unwrap_or(c.f32_gflops),
+        _ => c.f32_gflops,
+    }
+}
+
+fn roofline(c: &Ceilings, precision: &str, intensity: f64) -> f64 {
+    peak(c, precision).min(intensity * c.bandwidth_gbps)
+}
+
+fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
+    let intensity = 2.0 * r.m as f64 * r.n as f64 * r.k as f64 / compulsory_bytes(r);
+    let roof = roofline(c, &r.precision, intensity);
+    SuiteRow {
+        adapter: r.adapter.clone(),
+        precision: r.precision.clone(),
+        kernel: r.kernel.clone(),
+        m: r.m,
+        n: r.n,
+        k: r.k,
+        gpu_ms_median: r.gpu_ms_median,
+        gflops: r.gflops,
+        gbps: r.gbps,
+        intensity,
+        roofline_gflops: roof,
+        fraction_of_roofline: r.gflops / roof,
+        cpu_ms: r.cpu_ms,
+        speedup_vs_cpu: r.speedup_vs_cpu,
+        rel_err: r.rel_err,
+        passed: r.passed,
+        tuned: r.config.clone(),
+        skipped: r.skipped.clone(),
+    }
+}
+
+/// The CPU baseline of a problem as a row on the CPU's roofline (f32, gemm crate).
+fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
+    let ms = r.cpu_ms?;
+    let flops = 2.0 * r.m as f64 * r.n as f64 * r.k as f64;
+    let bytes = 4.0 * (r.m * r.k + r.n * r.k + r.m * r.n) as f64;
+    let intensity = flops / bytes;
+    let gflops = flops / (ms * 1e6);
+    let roof = roofline(cpu, "f32", intensity);
+    Some(SuiteRow {
+        adapter: "cpu".into(),
+        precision: "f32".into(),
+        kernel: "gemm-crate".into(),
+        m: r.m,
+        n: r.n,
+        k: r.k,
+        gpu_ms_median: ms,
+        gflops,
+        gbps: Some((r.n * r.k * 4) as f64 / (ms * 1e6)),
+        intensity,
+        roofline_gflops: roof,
+        fraction_of_roofline: gflops / roof,
+        cpu_ms: Some(ms),
+        speedup_vs_cpu: Some(1.0),
+        rel_err: 0.0,
+        passed: true,
+        tuned: format!(
+            "{} threads",
+            std::thread::available_parallelism().map_or(1, |t| t.get())
+        ),
+        skipped: None,
+    })
+}
+
+/// The problems of a sweep: (label, m, n, k).
+pub fn problems(req: &SuiteRequest) -> Vec<(String, usize, usize, usize)> {
+    let mut p: Vec<_> = req
+        .sizes
+        .iter()
+        .map(|&s| (format!("gemm {s}^3"), s, s, s))
+        .collect();
+    if req.gemv {
+        p.extend(
+            req.sizes
+                .iter()
+                .map(|&s| (format!("gemv {s}x{s}"), 1, s, s)),
+        );
+    }
+    p
+}
+
+/// Runs the sweep on `ctx`, reporting progress with `tick(label)` before each problem and
+/// `checkpoint(report so far)` after it (so results survive a crash later in the sweep).
+pub fn run(
+    ctxs: &[Context],
+    req: &SuiteRequest,
+    tick: &mut dyn FnMut(&str),
+    checkpoint: &mut dyn FnMut(&SuiteReport) -> Result<()>,
+) -> Result<SuiteReport> {
+    let mut report = SuiteReport {
+        adapters: Vec::new(),
+        cpu: ceilings::cpu(),
+        rows: Vec::new(),
+        model: Vec::new(),
+    };
+    for ctx in ctxs {
+        tick(&format!("ceilings of {}", ctx.summary.name));
+        let c = ceilings::gpu(ctx)?;
+        report.adapters.push(AdapterReport {
+            name: ctx.summary.name.clone(),
+            backend: ctx.summary.backend.clone(),
+            driver: ctx.summary.driver.clone(),
+            ceilings: c,
+        });
+        for (label, m, n, k) in problems(req) {
+            tick(&format!("{label} on {}", ctx.summary.name));
+            let mut rng = crate::rng::Rng::new((m * 31 + n + k) as u64);
+            let a = rng.vec_f32(m * k);
+            let w = rng.vec_f32(n * k);
+            let preq = PrecisionRequest {
+                m,
+                n,
+                k,
+                precisions: req.precisions.clone(),
+                kernel: None,
+                runs: req.runs,
+                cpu_baseline: ctxs.first().is_some_and(|f| std::ptr::eq(f, ctx)),
+            };
+            match precision::run(ctx, &preq, &a, &w) {
+                Ok(rows) => {
+                    if let Some(cr) = rows.first().and_then(|r| cpu_row(r, &report.cpu)) {
+                        report.rows.push(cr);
+                    }
+                    report.rows.extend(rows.iter().map(|r| suite_row(r, &c)));
+                }
+                // Over a limit, a lost device, a hang: this problem fails with the reason
+                // and the sweep goes on.
+                Err(e) => report.rows.push(SuiteRow {
+                    adapter: ctx.summary.name.clone(),
+                    precision: "all".into(),
+                    kernel: "-".into(),
+                    m,
+                    n,
+                    k,
+                    gpu_ms_median: f64::NAN,
+                    gflops: f64::NAN,
+                    gbps: None,
+                    intensity: f64::NAN,
+                    roofline_gflops: f64::NAN,
+                    fraction_of_roofline: f64::NAN,
+                    cpu_ms: None,
+                    speedup_vs_cpu: None,
+                    rel_err: f64::NAN,
+                    passed: false,
+                    tuned: String::new(),
+                    skipped: Some(e.to_string()),
+                }),
+            }
+            checkpoint(&report)?;
+        }
+        if let Some(dir) = &req.model {
+            tick(&format!("model on {}", ctx.summary.name));
+            let ireq = InferRequest {
+                precisions: req
+                    .precisions
+                    .iter()
+                    .copied()
+                    .filter(|p| crate::model::gpu::supported(*p))
+                    .collect(),
+                batch: 8,
+                seq: None,
+                repeat: req.runs.repeat,
+                cpu: true,
+            };
+            report.model.extend(infer::run(ctx, dir, &ireq)?);
+            checkpoint(&report)?;
+        }
+    }
+    Ok(report)
+}

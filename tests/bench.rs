@@ -1,0 +1,179 @@
+//! `wgpu-lab bench`: a small sweep end to end (rows, roofline, JSON/CSV/SVG/Markdown), a
+//! size over the adapter's limits skipped with the reason while the rest goes on, and
+//! unwritable outputs refused before any work.
+
+mod common;
+
+use std::process::Command;
+
+use wgpu_lab::bench::precision::Precision;
+use wgpu_lab::bench::report;
+use wgpu_lab::bench::suite::{self, SuiteRequest};
+use wgpu_lab::bench::Runs;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgpu-lab-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn bench_small_sweep_has_rooflines_and_every_output() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let (json, csv, svg, dir) = (tmp("b.json"), tmp("b.csv"), tmp("b.svg"), tmp("report"));
+    let out = bin()
+        .args([
+            "bench",
+            "--sizes",
+            "32,64",
+            "--precision",
+            "f32,int8,q4_0",
+            "--gemv",
+        ])
+        .args(["--repeat", "1", "--warmup", "0", "--json"])
+        .arg(&json)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--plot")
+        .arg(&svg)
+        .arg("--report")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let a = &v["adapters"][0];
+    for key in ["bandwidth_gbps", "f32_gflops", "f16_gflops", "int8_gops"] {
+        assert!(a["ceilings"].get(key).is_some(), "ceilings lack {key}");
+    }
+    assert!(a["ceilings"]["f32_gflops"].as_f64().unwrap() > 0.0);
+    assert!(v["cpu"]["f32_gflops"].as_f64().unwrap() > 0.0);
+    let rows = v["rows"].as_array().unwrap();
+    // 2 GEMM + 2 GEMV problems: a CPU row each, f32/int8/q4_0, plus gemv kernels for m = 1.
+    assert!(rows.len() >= 4 * 4, "{} rows", rows.len());
+    for r in rows {
+        for key in [
+            "adapter",
+            "precision",
+            "kernel",
+            "m",
+            "n",
+            "k",
+            "gpu_ms_median",
+            "gflops",
+            "gbps",
+            "intensity",
+            "roofline_gflops",
+            "fraction_of_roofline",
+            "cpu_ms",
+            "speedup_vs_cpu",
+            "rel_err",
+            "passed",
+            "tuned",
+        ] {
+            assert!(r.get(key).is_some(), "missing {key} in {r}");
+        }
+        assert_eq!(r["passed"], true, "{r}");
+        let f = r["fraction_of_roofline"].as_f64().unwrap();
+        assert!(f > 0.0 && f.is_finite(), "{r}");
+    }
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv.lines().next().unwrap(), report::CSV_COLUMNS.join(","));
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+    for f in [
+        svg.clone(),
+        svg.with_file_name("b-roofline.svg"),
+        dir.join("throughput.svg"),
+        dir.join("roofline.svg"),
+    ] {
+        let s = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            s.starts_with("<svg") && s.contains("GFLOP/s"),
+            "{}",
+            f.display()
+        );
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("Measured ceilings") && md.contains("roofline.svg"));
+}
+
+#[test]
+fn bench_refuses_unwritable_outputs_before_running() {
+    let start = std::time::Instant::now();
+    let out = bin()
+        .args([
+            "bench",
+            "--sizes",
+            "4096",
+            "--json",
+            "/proc/wgpu-lab-cannot-write/x.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/proc/wgpu-lab-cannot-write"), "{err}");
+    assert!(start.elapsed().as_secs() < 20, "it ran the sweep first");
+}
+
+#[test]
+fn bench_skips_a_precision_over_the_limit_and_goes_on() {
+    let Some(ctx) = common::ctx() else { return };
+    // GEMV 1 x 6016 x 6016: 138 MiB of f32 weights (over lavapipe's 128 MiB binding), 19 MiB as q4_0.
+    let req = SuiteRequest {
+        sizes: vec![6016],
+        precisions: Precision::parse_list("f32,q4_0").unwrap(),
+        gemv: true,
+        model: None,
+        runs: Runs {
+            warmup: 0,
+            repeat: 1,
+        },
+    };
+    // Only the GEMV problem: drop the 6016^3 GEMM (its f64 reference is minutes of CPU).
+    let gemv_only = SuiteRequest {
+        sizes: vec![6016],
+        ..req
+    };
+    let mut rows = Vec::new();
+    for (_, m, n, k) in suite::problems(&gemv_only).into_iter().filter(|p| p.1 == 1) {
+        let mut rng = wgpu_lab::rng::Rng::new(1);
+        let a = rng.vec_f32(m * k);
+        let w = rng.vec_f32(n * k);
+        let preq = wgpu_lab::bench::precision::PrecisionRequest {
+            m,
+            n,
+            k,
+            precisions: gemv_only.precisions.clone(),
+            kernel: None,
+            runs: gemv_only.runs,
+            cpu_baseline: false,
+        };
+        rows.extend(wgpu_lab::bench::precision::run(ctx, &preq, &a, &w).unwrap());
+    }
+    let limit = ctx.limits().max_storage_buffer_binding_size;
+    let f32_rows: Vec<_> = rows.iter().filter(|r| r.precision == "f32").collect();
+    if limit < 6016 * 6016 * 4 {
+        assert!(f32_rows.iter().all(|r| r
+            .skipped
+            .as_deref()
+            .is_some_and(|s| s.contains("max_storage_buffer_binding_size"))));
+    }
+    let q4: Vec<_> = rows.iter().filter(|r| r.precision == "q4_0").collect();
+    assert!(
+        !q4.is_empty() && q4.iter().all(|r| r.skipped.is_none() && r.passed),
+        "{:?}",
+        q4.iter().map(|r| (&r.kernel, &r.skipped, r.rel_err)).collect::<Vec<_>>()
+    );
+}
