@@ -114,6 +114,19 @@ enum Command {
         #[arg(required = true)]
         texts: Vec<String>,
     },
+    /// Search kernel configurations per precision and shape class on this adapter; keep the
+    /// fastest that validates, in the tune cache that other commands read.
+    Tune {
+        /// Precisions (comma list) or `all`.
+        #[arg(long, default_value = "all")]
+        precision: String,
+        /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json).
+        #[arg(long)]
+        tune_cache: Option<PathBuf>,
+        /// Timed runs per candidate.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Sweep sizes x precisions (GEMM, GEMV, the model) on one or every adapter
     /// (`--adapter all`), validated, on the measured roofline; JSON, CSV, SVG, Markdown.
     Bench(BenchArgs),
@@ -179,6 +192,9 @@ struct BenchArgs {
     /// Write a Markdown report with its charts into this folder.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json).
+    #[arg(long)]
+    tune_cache: Option<PathBuf>,
 }
 
 /// Where scripts/fetch-models puts all-MiniLM-L6-v2.
@@ -237,6 +253,9 @@ struct MatmulArgs {
     /// Tensor name in --weights.
     #[arg(long, requires = "weights")]
     tensor: Option<String>,
+    /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json).
+    #[arg(long)]
+    tune_cache: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -356,6 +375,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench(&cli.select, args),
+        Command::Tune {
+            precision,
+            tune_cache: path,
+            repeat,
+        } => {
+            use wgpu_lab::bench::tune;
+            let path = path.unwrap_or_else(tune::default_path);
+            let ctx = Context::new(&cli.select.selector()?)?;
+            let mut cache = tune::TuneCache::load(&path);
+            let mut tuned = cache.for_adapter(&ctx);
+            let mut cells = vec![[
+                "precision",
+                "class",
+                "chosen",
+                "ms",
+                "candidates",
+                "rejected",
+            ]
+            .map(String::from)
+            .to_vec()];
+            for p in Precision::parse_list(&precision)? {
+                for class in [tune::ShapeClass::Gemm, tune::ShapeClass::Gemv] {
+                    let runs = Runs { warmup: 1, repeat };
+                    let (trials, best) = tune::tune_one(&ctx, p, class, runs)?;
+                    let rejected = trials.iter().filter(|t| !t.passed).count();
+                    if let Some(b) = best {
+                        tuned.insert(tune::entry_key(p, class), b.kernel);
+                    }
+                    cells.push(vec![
+                        p.name().into(),
+                        format!("{class:?}"),
+                        best.map_or("none passed".into(), |b| format!("{:?}", b.kernel)),
+                        best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
+                        trials.len().to_string(),
+                        rejected.to_string(),
+                    ]);
+                }
+            }
+            cache.adapters.insert(tune::adapter_key(&ctx), tuned);
+            cache.save(&path)?;
+            println!("adapter: {}", tune::adapter_key(&ctx));
+            print!("{}", table::render(&cells));
+            println!("saved to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::GgufInfo { file } => {
             let g = Gguf::open(&file)?;
             print!("{}", gguf_info(&g));
@@ -395,6 +459,7 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
             repeat: args.repeat,
         },
         cpu_baseline: !args.no_cpu,
+        tuned: tune_cache(&args.tune_cache).for_adapter(&ctx),
     };
     let rows = bench_precision::run(&ctx, &req, &a, &w)?;
     print_precision_rows(&ctx, &rows, args.json)
@@ -503,6 +568,13 @@ fn embed(
     Ok(ExitCode::SUCCESS)
 }
 
+fn tune_cache(path: &Option<PathBuf>) -> wgpu_lab::bench::tune::TuneCache {
+    let path = path
+        .clone()
+        .unwrap_or_else(wgpu_lab::bench::tune::default_path);
+    wgpu_lab::bench::tune::TuneCache::load(&path)
+}
+
 fn roofline_path(plot: &std::path::Path) -> PathBuf {
     let stem = plot
         .file_stem()
@@ -525,9 +597,11 @@ fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
                 warmup: args.warmup,
                 repeat: args.repeat,
             },
+            tune: Default::default(),
         }
     };
     req.model = args.model.clone();
+    req.tune = tune_cache(&args.tune_cache);
     if let Some(m) = &req.model {
         bench_infer::check_model_dir(m)?;
     }

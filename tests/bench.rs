@@ -159,6 +159,7 @@ fn bench_skips_a_precision_over_the_limit_and_goes_on() {
             kernel: None,
             runs: gemv_only.runs,
             cpu_baseline: false,
+            tuned: Default::default(),
         };
         rows.extend(wgpu_lab::bench::precision::run(ctx, &preq, &a, &w).unwrap());
     }
@@ -174,6 +175,8 @@ fn bench_skips_a_precision_over_the_limit_and_goes_on() {
     assert!(
         !q4.is_empty() && q4.iter().all(|r| r.skipped.is_none() && r.passed),
         "{:?}",
-        q4.iter().map(|r| (&r.kernel, &r.skipped, r.rel_err)).collect::<Vec<_>>()
+        q4.iter()
+            .map(|r| (&r.kernel, &r.skipped, r.rel_err))
+            .collect::<Vec<_>>()
     );
 }

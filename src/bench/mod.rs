@@ -7,6 +7,7 @@ pub mod precision;
 pub mod report;
 pub mod suite;
 pub mod table;
+pub mod tune;
 
 use std::time::Instant;
 

@@ -89,8 +89,12 @@ pub struct PrecisionRequest {
     pub k: usize,
     /// Precisions to run, in order; f32 among them gives the `speedup_vs_f32` baseline.
     pub precisions: Vec<Precision>,
-    /// Register-block configuration (default: [`WqKernel::default_for`]).
+    /// Register-block configuration for every precision (default: the tuned one from
+    /// `tuned`, else [`WqKernel::default_for`]).
     pub kernel: Option<WqKernel>,
+    /// Tuned configurations of this adapter ("precision/class" -> kernel), from the tune
+    /// cache; empty when untuned.
+    pub tuned: crate::bench::tune::Tuned,
     /// Warm-up and timed runs.
     pub runs: Runs,
     /// Time the f32 CPU baseline too.
@@ -155,7 +159,27 @@ fn run_one(
 ) -> Result<Vec<(MatmulRow, Option<Vec<f32>>)>> {
     let (m, n, k) = (req.m, req.n, req.k);
     let shape = Shape::new(m, n, k)?;
-    let kernel = req.kernel.unwrap_or_else(|| WqKernel::default_for(m));
+    let tuned = req
+        .tuned
+        .get(&crate::bench::tune::entry_key(
+            precision,
+            crate::bench::tune::ShapeClass::of(m),
+        ))
+        .copied();
+    let kernel = req
+        .kernel
+        .or(tuned)
+        .unwrap_or_else(|| WqKernel::default_for(m));
+    let mark = |mut rows: Vec<(MatmulRow, Option<Vec<f32>>)>| {
+        if req.kernel.is_none() && tuned.is_some() {
+            for (r, _) in rows.iter_mut() {
+                if r.kernel != "gemv" {
+                    r.config.push_str(" (tuned)");
+                }
+            }
+        }
+        rows
+    };
     let skipped = |why: String, kernel_name: &str| {
         let mut row = MatmulRow::new(
             ctx,
@@ -184,7 +208,8 @@ fn run_one(
                     let (row, c) = run_weights(ctx, v, a, m, k, &weights, req.runs)?;
                     Ok((row, Some(c)))
                 })
-                .collect()
+                .collect::<Result<Vec<_>>>()
+                .map(mark)
         }
         Precision::F16Acc => {
             let p = match PreparedMatmulF16Acc::new(ctx, kernel, a, w, m, n, k) {
@@ -212,7 +237,7 @@ fn run_one(
             )?;
             row.pipeline_ms = p.pipeline_ms;
             row.weight_bytes = Some(p.weight_bytes);
-            Ok(vec![(row, Some(c))])
+            Ok(mark(vec![(row, Some(c))]))
         }
         Precision::Int8 => {
             let wq = quantize_rows(w, n, k)?;
@@ -235,7 +260,7 @@ fn run_one(
             )?;
             row.pipeline_ms = p.pipeline_ms;
             row.weight_bytes = Some(p.weight_bytes);
-            Ok(vec![(row, Some(c))])
+            Ok(mark(vec![(row, Some(c))]))
         }
     }
 }

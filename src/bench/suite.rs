@@ -27,6 +27,8 @@ pub struct SuiteRequest {
     pub model: Option<PathBuf>,
     /// Warm-up and timed runs per row.
     pub runs: Runs,
+    /// Tuned kernel configurations (from `wgpu-lab tune`), used where they exist.
+    pub tune: crate::bench::tune::TuneCache,
 }
 
 impl SuiteRequest {
@@ -41,6 +43,7 @@ impl SuiteRequest {
                 warmup: 1,
                 repeat: 3,
             },
+            tune: Default::default(),
         }
     }
 }
@@ -250,6 +253,7 @@ pub fn run(
                 kernel: None,
                 runs: req.runs,
                 cpu_baseline: ctxs.first().is_some_and(|f| std::ptr::eq(f, ctx)),
+                tuned: req.tune.for_adapter(ctx),
             };
             match precision::run(ctx, &preq, &a, &w) {
                 Ok(rows) => {

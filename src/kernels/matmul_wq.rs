@@ -15,7 +15,7 @@ use crate::shaders::Define;
 
 /// Tuning of `matmul_wq`: `wg_x` invocations per workgroup, each owning `tm` activation
 /// rows x `tn` weight rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct WqKernel {
     /// Invocations per workgroup (along n).
     pub wg_x: u32,

@@ -1,0 +1,210 @@
+//! Per-adapter autotuning: search the register-block configurations of the precision
+//! kernels for each shape class, validate every candidate against its reference, keep the
+//! fastest that passes, and remember it in a cache keyed by adapter, backend and driver.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bench::precision::{self, Precision, PrecisionRequest};
+use crate::bench::Runs;
+use crate::error::{LabError, Result};
+use crate::gpu::Context;
+use crate::kernels::matmul_wq::WqKernel;
+
+/// Shape classes tuned separately: the compute-bound GEMM and the memory-bound GEMV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShapeClass {
+    /// m > 1.
+    Gemm,
+    /// m = 1.
+    Gemv,
+}
+
+impl ShapeClass {
+    /// The class of a problem with `m` activation rows.
+    pub fn of(m: usize) -> Self {
+        if m == 1 {
+            ShapeClass::Gemv
+        } else {
+            ShapeClass::Gemm
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ShapeClass::Gemm => "gemm",
+            ShapeClass::Gemv => "gemv",
+        }
+    }
+
+    /// The problem the class is tuned on (m, n, k).
+    pub fn problem(self) -> (usize, usize, usize) {
+        match self {
+            ShapeClass::Gemm => (256, 512, 512),
+            ShapeClass::Gemv => (1, 2048, 2048),
+        }
+    }
+}
+
+/// Candidate register blocks, all within any adapter's limits (<= 64 invocations).
+pub fn candidates(class: ShapeClass) -> Vec<WqKernel> {
+    let mut v = Vec::new();
+    let tms: &[u32] = match class {
+        ShapeClass::Gemm => &[2, 4, 6, 8],
+        ShapeClass::Gemv => &[1],
+    };
+    for &wg_x in &[8, 16, 32, 64] {
+        for &tm in tms {
+            for &tn in &[1, 2, 4] {
+                v.push(WqKernel { wg_x, tm, tn });
+            }
+        }
+    }
+    v
+}
+
+/// One measured candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trial {
+    /// The configuration.
+    pub kernel: WqKernel,
+    /// Median time, ms.
+    pub ms: f64,
+    /// Whether its output passed validation.
+    pub passed: bool,
+}
+
+/// The fastest candidate that passed validation; a failing one is never chosen, however
+/// fast.
+pub fn choose(trials: &[Trial]) -> Option<Trial> {
+    trials
+        .iter()
+        .filter(|t| t.passed && t.ms.is_finite())
+        .min_by(|a, b| a.ms.total_cmp(&b.ms))
+        .copied()
+}
+
+/// The tuned configurations of one adapter: "precision/class" -> kernel.
+pub type Tuned = BTreeMap<String, WqKernel>;
+
+/// The cache file: adapter key ("name | backend | driver") -> its tuned configurations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TuneCache {
+    /// Entries per adapter.
+    pub adapters: BTreeMap<String, Tuned>,
+}
+
+/// The cache key of an adapter.
+pub fn adapter_key(ctx: &Context) -> String {
+    format!(
+        "{} | {} | {}",
+        ctx.summary.name, ctx.summary.backend, ctx.summary.driver
+    )
+}
+
+/// The entry key of a precision and class.
+pub fn entry_key(p: Precision, class: ShapeClass) -> String {
+    format!("{}/{}", p.name(), class.name())
+}
+
+/// The platform's cache file: `$XDG_CACHE_HOME/wgpu-lab/tune.json`, else
+/// `~/.cache/wgpu-lab/tune.json` (`%LOCALAPPDATA%` on Windows).
+pub fn default_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("LOCALAPPDATA").map(PathBuf::from))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wgpu-lab").join("tune.json")
+}
+
+impl TuneCache {
+    /// Reads the cache; a missing file is an empty cache, and a corrupt one is ignored with
+    /// a warning on standard error (it is rebuilt by the next `tune`).
+    pub fn load(path: &Path) -> Self {
+        match std::fs::read_to_string(path) {
+            Err(_) => Self::default(),
+            Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+                eprintln!(
+                    "warning: ignoring the corrupt tune cache {} ({e}); run `wgpu-lab tune` to rebuild it",
+                    path.display()
+                );
+                Self::default()
+            }),
+        }
+    }
+
+    /// Writes the cache (creating its folder).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let io = |source| LabError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(self).expect("serialises"),
+        )
+        .map_err(io)
+    }
+
+    /// This adapter's tuned configurations (empty when it was never tuned).
+    pub fn for_adapter(&self, ctx: &Context) -> Tuned {
+        self.adapters
+            .get(&adapter_key(ctx))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The tuned kernel for this adapter, precision and problem, if any.
+    pub fn lookup(&self, ctx: &Context, p: Precision, m: usize) -> Option<WqKernel> {
+        self.adapters
+            .get(&adapter_key(ctx))?
+            .get(&entry_key(p, ShapeClass::of(m)))
+            .copied()
+    }
+}
+
+/// Tunes one precision and class on `ctx`: every candidate is validated and timed;
+/// returns all trials and the chosen one.
+pub fn tune_one(
+    ctx: &Context,
+    p: Precision,
+    class: ShapeClass,
+    runs: Runs,
+) -> Result<(Vec<Trial>, Option<Trial>)> {
+    let (m, n, k) = class.problem();
+    let mut rng = crate::rng::Rng::new(7);
+    let a = rng.vec_f32(m * k);
+    let w = rng.vec_f32(n * k);
+    let mut trials = Vec::new();
+    for kernel in candidates(class) {
+        let req = PrecisionRequest {
+            m,
+            n,
+            k,
+            precisions: vec![p],
+            kernel: Some(kernel),
+            runs,
+            cpu_baseline: false,
+            tuned: Tuned::new(),
+        };
+        // Only the register-blocked row is this candidate's (gemv rows are a fixed kernel).
+        for row in precision::run(ctx, &req, &a, &w)?
+            .into_iter()
+            .filter(|r| r.kernel != "gemv" && r.skipped.is_none())
+        {
+            trials.push(Trial {
+                kernel,
+                ms: row.gpu_ms_median,
+                passed: row.passed,
+            });
+        }
+    }
+    let best = choose(&trials);
+    Ok((trials, best))
+}
