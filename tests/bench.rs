@@ -140,6 +140,7 @@ fn bench_skips_a_precision_over_the_limit_and_goes_on() {
             warmup: 0,
             repeat: 1,
         },
+        tune: Default::default(),
     };
     // Only the GEMV problem: drop the 6016^3 GEMM (its f64 reference is minutes of CPU).
     let gemv_only = SuiteRequest {
