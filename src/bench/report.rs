@@ -36,8 +36,9 @@ pub fn json(report: &SuiteReport) -> String {
 }
 
 /// CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 19] = [
     "adapter",
+    "backend",
     "precision",
     "kernel",
     "m",
@@ -79,6 +80,7 @@ pub fn csv(report: &SuiteReport) -> String {
     for r in &report.rows {
         let cells = [
             csv_field(&r.adapter),
+            r.backend.clone(),
             r.precision.clone(),
             r.kernel.clone(),
             r.m.to_string(),
@@ -182,7 +184,7 @@ pub fn throughput_svg(report: &SuiteReport, path: &Path) -> Result<()> {
         .map_err(plot_err)?;
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for r in &rows {
-        let name = format!("{} {} ({})", r.precision, r.kernel, short(&r.adapter));
+        let name = format!("{} {} ({})", r.precision, r.kernel, r.device());
         let pt = ((r.n as f64).log2(), r.gflops);
         match series.iter_mut().find(|(n, _)| *n == name) {
             Some((_, pts)) => pts.push(pt),
@@ -245,7 +247,7 @@ pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
     )];
     for a in &report.adapters {
         let c = &a.ceilings;
-        let name = short(&a.name);
+        let name = format!("{} {}", short(&a.name), a.backend);
         peaks.push((format!("{name} f32"), c.bandwidth_gbps, c.f32_gflops));
         if let Some(p) = c.f16_gflops {
             peaks.push((format!("{name} f16"), c.bandwidth_gbps, p));
@@ -306,7 +308,7 @@ pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
     }
     let mut names: Vec<String> = Vec::new();
     for r in &rows {
-        let name = format!("{} ({})", r.precision, short(&r.adapter));
+        let name = format!("{} ({})", r.precision, r.device());
         if !names.contains(&name) {
             names.push(name);
         }
@@ -315,7 +317,7 @@ pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
         let color = COLORS[i % COLORS.len()];
         let pts: Vec<(f64, f64)> = rows
             .iter()
-            .filter(|r| format!("{} ({})", r.precision, short(&r.adapter)) == *name)
+            .filter(|r| format!("{} ({})", r.precision, r.device()) == *name)
             .map(|r| (r.intensity, r.gflops))
             .collect();
         chart
@@ -400,7 +402,7 @@ pub fn rows_table(rows: &[SuiteRow]) -> String {
         let shape = format!("{}x{}x{}", r.m, r.n, r.k);
         if let Some(why) = &r.skipped {
             cells.push(vec![
-                short(&r.adapter),
+                r.device(),
                 r.precision.clone(),
                 r.kernel.clone(),
                 shape,
@@ -409,7 +411,7 @@ pub fn rows_table(rows: &[SuiteRow]) -> String {
             continue;
         }
         cells.push(vec![
-            short(&r.adapter),
+            r.device(),
             r.precision.clone(),
             r.kernel.clone(),
             shape,

@@ -66,6 +66,8 @@ pub struct AdapterReport {
 pub struct SuiteRow {
     /// Adapter name, or "cpu".
     pub adapter: String,
+    /// Backend (vulkan, metal, dx12, gl), or "cpu".
+    pub backend: String,
     /// Precision.
     pub precision: String,
     /// Kernel.
@@ -147,6 +149,7 @@ fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
     let roof = roofline(c, &r.precision, intensity);
     SuiteRow {
         adapter: r.adapter.clone(),
+        backend: r.backend.clone(),
         precision: r.precision.clone(),
         kernel: r.kernel.clone(),
         m: r.m,
@@ -177,6 +180,7 @@ fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
     let roof = roofline(cpu, "f32", intensity);
     Some(SuiteRow {
         adapter: "cpu".into(),
+        backend: "cpu".into(),
         precision: "f32".into(),
         kernel: "gemm-crate".into(),
         m: r.m,
@@ -260,12 +264,27 @@ pub fn run(
                     if let Some(cr) = rows.first().and_then(|r| cpu_row(r, &report.cpu)) {
                         report.rows.push(cr);
                     }
-                    report.rows.extend(rows.iter().map(|r| suite_row(r, &c)));
+                    // The CPU baseline ran once per problem (with the first adapter): every
+                    // adapter's rows compare with it.
+                    let cpu_ms = report
+                        .rows
+                        .iter()
+                        .find(|r| r.adapter == "cpu" && (r.m, r.n, r.k) == (m, n, k))
+                        .map(|r| r.gpu_ms_median);
+                    report.rows.extend(rows.iter().map(|r| {
+                        let mut row = suite_row(r, &c);
+                        if row.cpu_ms.is_none() && row.skipped.is_none() {
+                            row.cpu_ms = cpu_ms;
+                            row.speedup_vs_cpu = cpu_ms.map(|ms| ms / row.gpu_ms_median);
+                        }
+                        row
+                    }));
                 }
                 // Over a limit, a lost device, a hang: this problem fails with the reason
                 // and the sweep goes on.
                 Err(e) => report.rows.push(SuiteRow {
                     adapter: ctx.summary.name.clone(),
+                    backend: ctx.summary.backend.clone(),
                     precision: "all".into(),
                     kernel: "-".into(),
                     m,
@@ -306,4 +325,20 @@ pub fn run(
         }
     }
     Ok(report)
+}
+
+impl SuiteRow {
+    /// A short device label for tables and charts: "llvmpipe vulkan", "cpu".
+    pub fn device(&self) -> String {
+        if self.adapter == "cpu" {
+            return "cpu".into();
+        }
+        let name = self
+            .adapter
+            .split(['(', ','])
+            .next()
+            .unwrap_or(&self.adapter)
+            .trim();
+        format!("{name} {}", self.backend)
+    }
 }
