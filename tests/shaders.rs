@@ -91,6 +91,19 @@ fn every_epilogue_validates_in_every_linear_kernel() {
 }
 
 #[test]
+fn ceiling_fma_validates_in_f16_too() {
+    let defines = vec![
+        Define::Enable("f16"),
+        Define::Alias("ELEM", "f16"),
+        Define::U32("ITERS", 4),
+    ];
+    validate(
+        "ceiling_fma f16",
+        &shaders::assemble("ceiling_fma", &defines).unwrap(),
+    );
+}
+
+#[test]
 fn every_kernel_file_is_reachable() {
     // Each file in shaders/ assembles with the defines its kernel needs.
     for (stem, _) in shaders::KERNELS {
@@ -109,6 +122,8 @@ fn every_kernel_file_is_reachable() {
                 Define::Import("epilogue_none".into()),
             ],
             "bert_attention" => vec![Define::U32("HD4", 8)],
+            "ceiling_fma" => vec![Define::Alias("ELEM", "f32"), Define::U32("ITERS", 4)],
+            "ceiling_dot4" => vec![Define::U32("ITERS", 4)],
             "matmul_f16acc" => vec![Define::U32("TM", 2), Define::U32("TN", 2)],
             "matmul_i8" => vec![
                 Define::U32("TM", 2),
