@@ -4,6 +4,7 @@
 // matmul_regblock's nt entry point; the host pads k to a multiple of 4 with zeros.
 enable f16;
 #import dispatch
+#import regblock_rows
 
 // Keep in sync with `F16AccParams` in src/kernels/matmul_f16acc.rs.
 struct F16AccParams {
@@ -39,14 +40,8 @@ fn main(
     let col0 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
     let k4 = p.kp / 4u;
 
-    var arow: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        arow[i] = min(row0 + i, p.m - 1u) * k4;
-    }
-    var wrow: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        wrow[j] = min(col0 + j * WG_X, p.n - 1u) * k4;
-    }
+    let arow = block_rows(row0, p.m, k4);
+    let wrow = block_cols(col0, p.n, k4);
 
     var acc: array<vec4<f16>, TM * TN>;
     for (var kq = 0u; kq < k4; kq++) {

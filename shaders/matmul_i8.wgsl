@@ -39,6 +39,8 @@ fn main(
     let col0 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
     let k16 = p.kp / 16u;
 
+    // Written out rather than with regblock_rows' helpers: with them this kernel measured
+    // ~10% slower on lavapipe (97 vs 106-110 ms at 1024^3), the others unchanged.
     var arow: array<u32, TM>;
     for (var i = 0u; i < TM; i++) {
         arow[i] = min(row0 + i, p.m - 1u) * k16;

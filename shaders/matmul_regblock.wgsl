@@ -9,6 +9,7 @@
 // in registers. TM and TN come from the variant prefix (src/kernels/matmul.rs).
 #import dispatch
 #import matmul_params
+#import regblock_rows
 
 override WG_X: u32 = 16u;
 
@@ -34,15 +35,8 @@ fn main_nn(
     let ldb4 = p.ldb / 4u;
     let k4 = lda4;
 
-    // Clamp instead of branching in the hot loop; clamped rows/columns are never stored.
-    var arow: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        arow[i] = min(row0 + i, p.m - 1u) * lda4;
-    }
-    var bcol: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        bcol[j] = min(col4 + j * WG_X, ldb4 - 1u);
-    }
+    let arow = block_rows(row0, p.m, lda4);
+    let bcol = block_cols(col4, ldb4, 1u);
 
     var acc: array<vec4<f32>, TM * TN>;
     for (var kq = 0u; kq < k4; kq++) {
@@ -98,14 +92,8 @@ fn main_nt(
     let lda4 = p.lda / 4u;
     let ldb4 = p.ldb / 4u;
 
-    var arow: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        arow[i] = min(row0 + i, p.m - 1u) * lda4;
-    }
-    var brow: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        brow[j] = min(col0 + j * WG_X, p.n - 1u) * ldb4;
-    }
+    let arow = block_rows(row0, p.m, lda4);
+    let brow = block_cols(col0, p.n, ldb4);
 
     var acc: array<vec4<f32>, TM * TN>;
     for (var kq = 0u; kq < lda4; kq++) {

@@ -8,6 +8,7 @@
 // scale once: sum_block(a * (d q + m)) = d (a . q) + m (sum a).
 #import dispatch
 #import matmul_wq_params
+#import regblock_rows
 
 override WG_X: u32 = 16u;
 
@@ -29,15 +30,8 @@ fn main(
     let col0 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
     let k4 = p.kp / 4u;
 
-    // Clamp instead of branching in the hot loop; clamped rows/columns are never stored.
-    var arow: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        arow[i] = min(row0 + i, p.m - 1u) * k4;
-    }
-    var wblk: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        wblk[j] = min(col0 + j * WG_X, p.n - 1u) * p.nblk;
-    }
+    let arow = block_rows(row0, p.m, k4);
+    let wblk = block_cols(col0, p.n, p.nblk);
 
     var acc: array<f32, TM * TN>;
     for (var blk = 0u; blk < p.nblk; blk++) {

@@ -54,6 +54,10 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/matmul_wq_params.wgsl"),
     ),
     (
+        "regblock_rows",
+        include_str!("../shaders/shared/regblock_rows.wgsl"),
+    ),
+    (
         "epilogue_none",
         include_str!("../shaders/shared/epilogue_none.wgsl"),
     ),
