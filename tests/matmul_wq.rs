@@ -137,3 +137,30 @@ fn gemv_refuses_more_than_one_row() {
         .to_string()
         .contains("one activation row"));
 }
+
+#[test]
+fn cpu_fast_paths_work_on_the_stored_weights() {
+    use wgpu_lab::formats::int8::quantize_rows;
+    use wgpu_lab::reference::cpu_fast::{matmul_i8_cpu, matmul_wq_cpu};
+    use wgpu_lab::reference::matmul_i8::matmul_i8_f64;
+    let (m, n, k) = (5, 37, 96);
+    let mut rng = Rng::new(12);
+    let a = rng.vec_f32(m * k);
+    let w = rng.vec_f32(n * k);
+    for format in WeightFormat::ALL {
+        let weights = Weights::encode(format, n, k, &w).unwrap();
+        let got = matmul_wq_cpu(&a, m, &weights);
+        let want = matmul_wq_f64(&a, m, k, &weights).unwrap();
+        let e = ErrorStats::compare(&got, &want);
+        assert!(
+            e.passes(TOL_WQ_KERNEL_REL_FROBENIUS),
+            "{}: {}",
+            format.name(),
+            e.describe(n, 1e-5)
+        );
+    }
+    let wq = quantize_rows(&w, n, k).unwrap();
+    let got = matmul_i8_cpu(&a, m, k, &wq).unwrap();
+    let want = matmul_i8_f64(&quantize_rows(&a, m, k).unwrap(), &wq).unwrap();
+    assert!(ErrorStats::compare(&got, &want).passes(1e-5));
+}

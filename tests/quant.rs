@@ -113,3 +113,25 @@ fn q4_0_nibble_order_is_ggml_s() {
     assert_eq!(b.qs[0], 0xF << 4); // low nibble 0 (element 0), high 15 (element 16)
     assert_eq!(b.qs[1], 9 | (8 << 4));
 }
+
+#[test]
+fn decode_block_matches_the_dequantizers_bit_for_bit() {
+    use wgpu_lab::formats::weights::{decode_block, decode_bytes, encode_bytes, WeightFormat};
+    let x = f32s("input_f32.bin");
+    for f in WeightFormat::ALL {
+        let bytes = encode_bytes(f, &x, QK).unwrap();
+        let want = decode_bytes(f, &bytes);
+        let mut block = [0f32; QK];
+        for (b, chunk) in bytes.chunks(f.bytes_per_block()).enumerate() {
+            decode_block(f, chunk, &mut block);
+            for (i, v) in block.iter().enumerate() {
+                assert_eq!(
+                    v.to_bits(),
+                    want[b * QK + i].to_bits(),
+                    "{} block {b}",
+                    f.name()
+                );
+            }
+        }
+    }
+}

@@ -270,13 +270,22 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
     let shape = Shape::new(req.m, req.n, req.k)?;
     shape.check(a.len(), w.len())?;
     let exact = matmul_f64(Layout::Nt, shape, a, w)?;
-    let cpu = if req.cpu_baseline {
-        Some(time_cpu(Layout::Nt, shape, a, w, req.runs.repeat.min(5))?)
+    let f32_cpu = if req.cpu_baseline {
+        Some(time_cpu(Layout::Nt, shape, a, w, req.runs.repeat.min(5))?.median)
     } else {
         None
     };
     let mut rows = Vec::new();
     for &precision in &req.precisions {
+        // The CPU baseline of this precision: the fast CPU path on the same stored
+        // (quantized) weights; f32 is the gemm crate.
+        let cpu = match (req.cpu_baseline, precision) {
+            (false, _) => None,
+            (true, Precision::Weights(WeightFormat::F32)) => f32_cpu,
+            (true, p) => {
+                crate::reference::cpu_fast::time_precision(p, a, w, shape, req.runs.repeat.min(3))?
+            }
+        };
         // A precision that cannot run here (over a limit, a device error) becomes a skipped
         // row with the reason; the others still run. A lost device stops the problem.
         let results = match run_one(ctx, req, precision, a, w) {
@@ -295,8 +304,8 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
                 row.gbps = row
                     .weight_bytes
                     .map(|b| b as f64 / (row.gpu_ms_median * 1e6));
-                row.cpu_ms = cpu.map(|c| c.median);
-                row.speedup_vs_cpu = cpu.map(|c| c.median / row.gpu_ms_median);
+                row.cpu_ms = cpu;
+                row.speedup_vs_cpu = cpu.map(|c| c / row.gpu_ms_median);
             }
             rows.push(row);
         }

@@ -170,25 +170,32 @@ fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
     }
 }
 
-/// The CPU baseline of a problem as a row on the CPU's roofline (f32, gemm crate).
+/// The CPU baseline of a row's precision as a row on the CPU's roofline (the gemm crate for
+/// f32, the fast CPU path on the stored weights otherwise).
 fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
     let ms = r.cpu_ms?;
     let flops = 2.0 * r.m as f64 * r.n as f64 * r.k as f64;
-    let bytes = 4.0 * (r.m * r.k + r.n * r.k + r.m * r.n) as f64;
+    let bytes = compulsory_bytes(r);
     let intensity = flops / bytes;
     let gflops = flops / (ms * 1e6);
     let roof = roofline(cpu, "f32", intensity);
     Some(SuiteRow {
         adapter: "cpu".into(),
         backend: "cpu".into(),
-        precision: "f32".into(),
-        kernel: "gemm-crate".into(),
+        precision: r.precision.clone(),
+        kernel: match r.precision.as_str() {
+            "f32" => "gemm-crate",
+            // No f16 arithmetic on the CPU: f16 weights with f32 accumulation stand in.
+            "f16acc" => "cpu-fast-f16w",
+            _ => "cpu-fast",
+        }
+        .into(),
         m: r.m,
         n: r.n,
         k: r.k,
         gpu_ms_median: ms,
         gflops,
-        gbps: Some((r.n * r.k * 4) as f64 / (ms * 1e6)),
+        gbps: r.weight_bytes.map(|b| b as f64 / (ms * 1e6)),
         intensity,
         roofline_gflops: roof,
         fraction_of_roofline: gflops / roof,
@@ -261,24 +268,37 @@ pub fn run(
             };
             match precision::run(ctx, &preq, &a, &w) {
                 Ok(rows) => {
-                    if let Some(cr) = rows.first().and_then(|r| cpu_row(r, &report.cpu)) {
-                        report.rows.push(cr);
+                    // One CPU row per precision (the gemv rows share their precision's).
+                    for r in rows.iter().filter(|r| r.kernel != "gemv") {
+                        if let Some(cr) = cpu_row(r, &report.cpu) {
+                            report.rows.push(cr);
+                        }
                     }
                     // The CPU baseline ran once per problem (with the first adapter): every
                     // adapter's rows compare with it.
-                    let cpu_ms = report
-                        .rows
+                    let cpu_ms = |precision: &str| {
+                        report
+                            .rows
+                            .iter()
+                            .find(|r| {
+                                r.adapter == "cpu"
+                                    && r.precision == precision
+                                    && (r.m, r.n, r.k) == (m, n, k)
+                            })
+                            .map(|r| r.gpu_ms_median)
+                    };
+                    let new: Vec<SuiteRow> = rows
                         .iter()
-                        .find(|r| r.adapter == "cpu" && (r.m, r.n, r.k) == (m, n, k))
-                        .map(|r| r.gpu_ms_median);
-                    report.rows.extend(rows.iter().map(|r| {
-                        let mut row = suite_row(r, &c);
-                        if row.cpu_ms.is_none() && row.skipped.is_none() {
-                            row.cpu_ms = cpu_ms;
-                            row.speedup_vs_cpu = cpu_ms.map(|ms| ms / row.gpu_ms_median);
-                        }
-                        row
-                    }));
+                        .map(|r| {
+                            let mut row = suite_row(r, &c);
+                            if row.cpu_ms.is_none() && row.skipped.is_none() {
+                                row.cpu_ms = cpu_ms(&row.precision);
+                                row.speedup_vs_cpu = row.cpu_ms.map(|ms| ms / row.gpu_ms_median);
+                            }
+                            row
+                        })
+                        .collect();
+                    report.rows.extend(new);
                 }
                 // Over a limit, a lost device, a hang: this problem fails with the reason
                 // and the sweep goes on.

@@ -168,6 +168,49 @@ pub fn decode_bytes(format: WeightFormat, b: &[u8]) -> Vec<f32> {
     }
 }
 
+/// Decodes one block of 32 values (ggml's layout, [`WeightFormat::bytes_per_block`] bytes)
+/// into `out`, without allocating; the same arithmetic as [`decode_bytes`].
+pub fn decode_block(format: WeightFormat, b: &[u8], out: &mut [f32; QK]) {
+    let h = |i: usize| f16::from_le_bytes([b[i], b[i + 1]]).to_f32();
+    match format {
+        WeightFormat::F32 => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+            }
+        }
+        WeightFormat::F16 => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = h(2 * i);
+            }
+        }
+        WeightFormat::Bf16 => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = bf16::from_le_bytes([b[2 * i], b[2 * i + 1]]).to_f32();
+            }
+        }
+        WeightFormat::Q8_0 => {
+            let d = h(0);
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = d * (b[2 + i] as i8) as f32;
+            }
+        }
+        WeightFormat::Q4_0 => {
+            let d = h(0);
+            for j in 0..QK / 2 {
+                out[j] = d * ((b[2 + j] & 0x0F) as i32 - 8) as f32;
+                out[j + QK / 2] = d * ((b[2 + j] >> 4) as i32 - 8) as f32;
+            }
+        }
+        WeightFormat::Q4_1 => {
+            let (d, m) = (h(0), h(2));
+            for j in 0..QK / 2 {
+                out[j] = d * (b[4 + j] & 0x0F) as f32 + m;
+                out[j + QK / 2] = d * (b[4 + j] >> 4) as f32 + m;
+            }
+        }
+    }
+}
+
 /// An n x k weight matrix in one format, rows of `k` values (k a multiple of 32), each row
 /// stored as ggml stores it: `k / 32` blocks of [`WeightFormat::bytes_per_block`] bytes.
 #[derive(Debug, Clone, PartialEq)]
