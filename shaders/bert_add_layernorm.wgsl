@@ -4,7 +4,7 @@
 #import bert_params
 
 override WG: u32 = 64u;
-#import row_reduce
+#import layernorm_row
 
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
@@ -28,14 +28,5 @@ fn main(
         x[base + i] = v;
         s += v;
     }
-    let mean = workgroup_sum(s, lid.x) / f32(p.h);
-    var s2 = 0.0;
-    for (var i = lid.x; i < p.h; i += WG) {
-        let d = x[base + i] - mean;
-        s2 += d * d;
-    }
-    let inv = inverseSqrt(workgroup_sum(s2, lid.x) / f32(p.h) + p.eps);
-    for (var i = lid.x; i < p.h; i += WG) {
-        x[base + i] = (x[base + i] - mean) * inv * gamma[i] + beta[i];
-    }
+    layernorm_row(base, s, lid.x);
 }

@@ -75,6 +75,10 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/bert_params.wgsl"),
     ),
     (
+        "layernorm_row",
+        include_str!("../shaders/shared/layernorm_row.wgsl"),
+    ),
+    (
         "row_reduce",
         include_str!("../shaders/shared/row_reduce.wgsl"),
     ),
