@@ -15,11 +15,7 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgpu-lab-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::tmp;
 
 #[test]
 fn bench_small_sweep_has_rooflines_and_every_output() {

@@ -11,11 +11,7 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgpu-lab-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::tmp;
 
 #[test]
 fn adapters_json_lists_features_and_limits() {

@@ -10,11 +10,7 @@ use wgpu_lab::kernels::matmul::{Kernel, Layout, MatmulOptions, PreparedMatmul, S
 use wgpu_lab::npy::{read_matrix, write_matrix, Matrix};
 use wgpu_lab::{Context, LabError};
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgpu-lab-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::tmp;
 
 /// Writes a .npy file with a hand-made header (version 1.0) and `body`.
 fn raw_npy(name: &str, header: &str, body: &[u8]) -> PathBuf {

@@ -17,11 +17,7 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgpu-lab-gguf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::tmp;
 
 #[test]
 fn reference_writer_file_reads_exactly() {

@@ -33,3 +33,10 @@ pub fn ctx() -> Option<&'static Context> {
         ),
     }
 }
+
+/// A path in this test process's own scratch folder (created on first use).
+pub fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgpu-lab-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    dir.join(name)
+}
