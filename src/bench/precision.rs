@@ -282,8 +282,15 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
         let cpu = match (req.cpu_baseline, precision) {
             (false, _) => None,
             (true, Precision::Weights(WeightFormat::F32)) => f32_cpu,
+            // One timed run for big problems: the block-decoding CPU paths run at tens of
+            // GFLOP/s, and at 4096^3 a few repeats per precision would dominate a sweep.
             (true, p) => {
-                crate::reference::cpu_fast::time_precision(p, a, w, shape, req.runs.repeat.min(3))?
+                let repeat = if shape.flops() > 1e10 {
+                    1
+                } else {
+                    req.runs.repeat.min(3)
+                };
+                crate::reference::cpu_fast::time_precision(p, a, w, shape, repeat)?
             }
         };
         // A precision that cannot run here (over a limit, a device error) becomes a skipped
