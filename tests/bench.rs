@@ -4,18 +4,12 @@
 
 mod common;
 
-use std::process::Command;
-
 use wgpu_lab::bench::precision::Precision;
 use wgpu_lab::bench::report;
 use wgpu_lab::bench::suite::{self, SuiteRequest};
 use wgpu_lab::bench::Runs;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
-}
-
-use common::tmp;
+use common::{bin, tmp};
 
 #[test]
 fn bench_small_sweep_has_rooflines_and_every_output() {

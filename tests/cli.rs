@@ -2,16 +2,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use wgpu_lab::npy::{read_matrix, write_matrix, Matrix};
 use wgpu_lab::rng::Rng;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
-}
-
-use common::tmp;
+use common::{bin, tmp};
 
 #[test]
 fn adapters_json_lists_features_and_limits() {

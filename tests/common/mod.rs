@@ -40,3 +40,8 @@ pub fn tmp(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir is writable");
     dir.join(name)
 }
+
+/// The `wgpu-lab` binary built for these tests.
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
+}
