@@ -171,3 +171,11 @@ fn bench_skips_a_precision_over_the_limit_and_goes_on() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn ceiling_copy_moves_the_right_bytes_and_reports_a_bandwidth() {
+    let Some(ctx) = common::ctx() else { return };
+    // gpu_bandwidth checks the copied pattern itself and fails if any word is wrong.
+    let gbps = wgpu_lab::bench::ceilings::gpu_bandwidth(ctx, 1 << 20).unwrap();
+    assert!(gbps.is_finite() && gbps > 0.0, "{gbps}");
+}

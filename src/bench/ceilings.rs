@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{LabError, Result};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer};
 use crate::gpu::{buffers, dispatch, Context};
@@ -56,7 +56,12 @@ pub fn gpu_bandwidth(ctx: &Context, bytes: u64) -> Result<f64> {
             bindings: vec![Binding::ReadOnly, Binding::ReadWrite],
         },
     )?;
-    let src = buffers::storage(ctx, "ceiling.src", bytes)?;
+    // A known pattern, checked after the timed runs: a copy that moved the wrong bytes (or
+    // none) is not a bandwidth.
+    let pattern: Vec<u32> = (0..(bytes / 4) as u32)
+        .map(|i| i.wrapping_mul(2654435761))
+        .collect();
+    let src = buffers::upload(ctx, "ceiling.src", &pattern)?;
     let dst = buffers::storage(ctx, "ceiling.dst", bytes)?;
     let group = gpu_pipeline::bind_group(ctx, &pipe, "ceiling_copy", &[&src, &dst])?;
     let grid = dispatch::grid(
@@ -68,6 +73,13 @@ pub fn gpu_bandwidth(ctx: &Context, bytes: u64) -> Result<f64> {
         pass.set_bind_group(0, &group, &[]);
         pass.dispatch_workgroups(grid.0, grid.1, 1);
     })?;
+    let copied: Vec<u32> = buffers::read(ctx, &dst, pattern.len())?;
+    if let Some(i) = copied.iter().zip(&pattern).position(|(a, b)| a != b) {
+        return Err(LabError::Readback(format!(
+            "ceiling_copy copied word {i} wrong ({:#x} instead of {:#x})",
+            copied[i], pattern[i]
+        )));
+    }
     Ok(2.0 * bytes as f64 / (ms * 1e6))
 }
 
