@@ -1,20 +1,12 @@
 // matmul_i8: W8A8. C = (Aq * Wq^T) * sa[row] * sw[col], int8 operands packed four per u32,
 // exact i32 accumulation with dot4() (imported: dot4I8Packed or the shift fallback).
+// With BLOCKS (the Rot32 scheme of src/formats/int8.rs) every 32 values have their own
+// scales: the exact i32 sum of each block is scaled by sa[row][b] * sw[col][b] and
+// accumulated in f32. BLOCKS is a const, so the per-row kernel compiles as before.
 // Register-blocked like matmul_wq: a workgroup is a row of WG_X invocations, each owning
 // TM activation rows x TN weight rows; 16 int8 per vec4<u32> load.
 #import dispatch
-
-// Keep in sync with `I8Params` in src/kernels/matmul_i8.rs.
-struct I8Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    kp: u32,
-    tiles_n: u32,
-    tiles: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
+#import int8_params
 
 override WG_X: u32 = 16u;
 
@@ -50,7 +42,19 @@ fn main(
         wrow[j] = min(col0 + j * WG_X, p.n - 1u) * k16;
     }
 
+    // BLOCKS: where each row's block scales start.
+    let blocks = p.kp / 32u;
+    var sarow: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) {
+        sarow[i] = min(row0 + i, p.m - 1u) * blocks;
+    }
+    var swrow: array<u32, TN>;
+    for (var j = 0u; j < TN; j++) {
+        swrow[j] = min(col0 + j * WG_X, p.n - 1u) * blocks;
+    }
+
     var acc: array<i32, TM * TN>;
+    var facc: array<f32, TM * TN>;
     for (var kk = 0u; kk < k16; kk++) {
         var wv: array<vec4<u32>, TN>;
         for (var j = 0u; j < TN; j++) {
@@ -64,6 +68,21 @@ fn main(
                     + dot4(av.w, w.w);
             }
         }
+        if BLOCKS && (kk & 1u) == 1u {
+            // A 32-value block is complete: scale its exact sum into the f32 accumulator.
+            let b = kk / 2u;
+            var s_w: array<f32, TN>;
+            for (var j = 0u; j < TN; j++) {
+                s_w[j] = sw[swrow[j] + b];
+            }
+            for (var i = 0u; i < TM; i++) {
+                let s_a = sa[sarow[i] + b];
+                for (var j = 0u; j < TN; j++) {
+                    facc[i * TN + j] += f32(acc[i * TN + j]) * (s_a * s_w[j]);
+                    acc[i * TN + j] = 0;
+                }
+            }
+        }
     }
 
     for (var i = 0u; i < TM; i++) {
@@ -72,7 +91,13 @@ fn main(
             for (var j = 0u; j < TN; j++) {
                 let col = col0 + j * WG_X;
                 if col < p.n {
-                    c[row * p.n + col] = epilogue(f32(acc[i * TN + j]) * sa[row] * sw[col], col);
+                    var v: f32;
+                    if BLOCKS {
+                        v = facc[i * TN + j];
+                    } else {
+                        v = f32(acc[i * TN + j]) * sa[row] * sw[col];
+                    }
+                    c[row * p.n + col] = epilogue(v, col);
                 }
             }
         }

@@ -3,19 +3,8 @@
 // per u32 (element 0 in the lowest byte) and the row's scale. Same arithmetic as
 // src/formats/int8.rs.
 #import dispatch
-
-// Keep in sync with `I8Params` in src/kernels/matmul_i8.rs.
-struct I8Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    // k padded to a multiple of 32; rows hold kp / 4 words.
-    kp: u32,
-    tiles_n: u32,
-    tiles: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
+#import int8_params
+#import round_half_away
 
 override WG: u32 = 64u;
 
@@ -25,11 +14,6 @@ override WG: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> xs: array<f32>;
 
 var<workgroup> partial: array<f32, WG>;
-
-fn round_half_away(v: f32) -> f32 {
-    let t = trunc(v);
-    return select(t, t + sign(v), abs(v - t) >= 0.5);
-}
 
 fn q8(row: u32, i: u32, inv: f32) -> u32 {
     var v = 0.0;

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use crate::error::{LabError, Result};
 use crate::formats::gguf::{self, Gguf, TensorData, Value};
-use crate::formats::weights::{decode_bytes, encode_bytes, WeightFormat, Weights};
+use crate::formats::quant_search::Quantizer;
+use crate::formats::weights::{decode_bytes, encode_bytes_with, WeightFormat, Weights};
 use crate::npy;
 
 fn gguf_err(e: gguf::GgufError) -> LabError {
@@ -12,16 +13,25 @@ fn gguf_err(e: gguf::GgufError) -> LabError {
 }
 
 /// Reads a 1-D to 4-D `.npy`, encodes it in `format` (rows along the last axis, as ggml
-/// expects) and writes a GGUF v3 file holding it as tensor `name`. Returns its dims.
+/// expects) by `quantizer` and writes a GGUF v3 file holding it as tensor `name`. Returns
+/// its dims. [`Quantizer::Imatrix`] is refused: a lone tensor has no activations to weigh by.
 pub fn quantize_npy(
     input: &Path,
     output: &Path,
     format: WeightFormat,
+    quantizer: Quantizer,
     name: &str,
 ) -> Result<Vec<u64>> {
+    if quantizer == Quantizer::Imatrix {
+        return Err(LabError::Shape(
+            "quantize: the imatrix quantizer needs a model's activations (embed/infer \
+             calibrate one); use reference or rmse for a lone tensor"
+                .into(),
+        ));
+    }
     let (shape, values) = npy::read_array(input, 1..=4)?;
     let row_len = *shape.last().expect("rank >= 1");
-    let bytes = encode_bytes(format, &values, row_len)?;
+    let bytes = encode_bytes_with(format, &values, row_len, quantizer, None)?;
     let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
     let metadata = vec![
         (

@@ -12,10 +12,12 @@ use wgpu_lab::bench::Runs;
 use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
 use wgpu_lab::convert;
 use wgpu_lab::formats::gguf::{ggml_type, Gguf};
+use wgpu_lab::formats::quant_search::Quantizer;
 use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::adapters::{self, AdapterSelector};
 use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
 use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};
+use wgpu_lab::model::calibrate;
 use wgpu_lab::model::gpu::GpuBert;
 use wgpu_lab::model::tokenize::Tokenizer;
 use wgpu_lab::model::BertWeights;
@@ -83,6 +85,10 @@ enum Command {
         /// Tensor name (default: the input's file stem).
         #[arg(long)]
         name: Option<String>,
+        /// Q4_0/Q4_1 quantizer: reference (ggml's rule, byte-identical) or rmse (scales
+        /// searched for the least squared error; same format).
+        #[arg(long, default_value = "reference")]
+        quantizer: String,
     },
     /// Decode one tensor of a GGUF file to a float32 .npy.
     Dequantize {
@@ -104,9 +110,13 @@ enum Command {
         /// Hugging Face model folder (config.json, model.safetensors, tokenizer.json).
         #[arg(long, default_value = DEFAULT_MODEL)]
         model: PathBuf,
-        /// Precision of the linear layers: f32, f16, bf16, int8, q8_0, q4_0, q4_1.
+        /// Precision of the linear layers: f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1.
         #[arg(long, default_value = "f32")]
         precision: String,
+        /// How Q4_0/Q4_1 weights are quantized: reference (ggml's rule), rmse (searched
+        /// scales), imatrix (searched, weighted by activations on calibration text).
+        #[arg(long, default_value = "imatrix")]
+        quantizer: String,
         /// Print JSON: {"adapter", "precision", "embeddings", "tokens"}.
         #[arg(long)]
         json: bool,
@@ -151,6 +161,10 @@ enum Command {
         /// Skip timing the CPU twin.
         #[arg(long)]
         no_cpu: bool,
+        /// Quantizers of Q4_0/Q4_1 weights (comma list or `all`): reference (ggml's rule),
+        /// rmse (searched scales), imatrix (searched, weighted by calibration activations).
+        #[arg(long, default_value = "imatrix")]
+        quantizer: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -218,7 +232,7 @@ struct MatmulArgs {
     /// Default: all, or regblock with --a.
     #[arg(long)]
     kernel: Option<String>,
-    /// Precision: f32, f16, f16acc, bf16, int8, q8_0, q4_0, q4_1, a comma list, or `all`.
+    /// Precision: f32, f16, f16acc, bf16, int8, int8rot, q8_0, q4_0, q4_1, a comma list, or `all`.
     /// Anything but f32 runs the precision kernels in the nt layout (weights B are n x k).
     #[arg(long, default_value = "f32")]
     precision: String,
@@ -300,14 +314,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             input,
             output,
             name,
+            quantizer,
         } => {
             let format = WeightFormat::parse(&format)?;
+            let quantizer = Quantizer::parse(&quantizer)?;
             let name = name.unwrap_or_else(|| {
                 input
                     .file_stem()
                     .map_or("tensor".into(), |s| s.to_string_lossy().into_owned())
             });
-            let dims = convert::quantize_npy(&input, &output, format, &name)?;
+            let dims = convert::quantize_npy(&input, &output, format, quantizer, &name)?;
             println!(
                 "wrote {} (tensor {name:?}, {}, dims {dims:?})",
                 output.display(),
@@ -327,9 +343,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Embed {
             model,
             precision,
+            quantizer,
             json,
             texts,
-        } => embed(&cli.select, &model, &precision, json, &texts),
+        } => embed(
+            &cli.select,
+            &model,
+            &precision,
+            Quantizer::parse(&quantizer)?,
+            json,
+            &texts,
+        ),
         Command::Infer {
             model,
             precision,
@@ -337,8 +361,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seq,
             repeat,
             no_cpu,
+            quantizer,
             json,
         } => {
+            let quantizers = if quantizer == "all" {
+                Quantizer::ALL.to_vec()
+            } else {
+                quantizer
+                    .split(',')
+                    .map(Quantizer::parse)
+                    .collect::<wgpu_lab::Result<Vec<_>>>()?
+            };
             let precisions = Precision::parse_list(&precision)?
                 .into_iter()
                 .filter(|p| {
@@ -356,6 +389,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 seq,
                 repeat,
                 cpu: !no_cpu,
+                quantizers,
             };
             let rows = bench_infer::run(&ctx, &model, &req)?;
             if json {
@@ -500,12 +534,13 @@ fn embed(
     select: &SelectArgs,
     model: &std::path::Path,
     precision: &str,
+    quantizer: Quantizer,
     json: bool,
     texts: &[String],
 ) -> Result<ExitCode> {
     let precision = match Precision::parse_list(precision)?.as_slice() {
         [p] if wgpu_lab::model::gpu::supported(*p) => *p,
-        _ => bail!("embed takes one of: f32, f16, bf16, int8, q8_0, q4_0, q4_1"),
+        _ => bail!("embed takes one of: f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1"),
     };
     bench_infer::check_model_dir(model)?;
     let weights = BertWeights::load(model)?;
@@ -522,7 +557,19 @@ fn embed(
         }
     }
     let ctx = Context::new(&select.selector()?)?;
-    let mut gpu = GpuBert::new(&ctx, &weights, precision)?;
+    let importance = match (quantizer, precision) {
+        (Quantizer::Imatrix, Precision::Weights(WeightFormat::Q4_0 | WeightFormat::Q4_1)) => {
+            Some(calibrate::calibrate(&weights, &tok)?)
+        }
+        _ => None,
+    };
+    let quantizer = if importance.is_none() && quantizer == Quantizer::Imatrix {
+        Quantizer::Reference // no block-4-bit weights: nothing to calibrate
+    } else {
+        quantizer
+    };
+    let mut gpu =
+        GpuBert::with_quantizer(&ctx, &weights, precision, quantizer, importance.as_ref())?;
     let emb = gpu.embed(&ctx, &enc.batch)?;
     let tokens: Vec<Vec<u32>> = (0..enc.batch.b)
         .map(|s| enc.batch.ids[s * enc.batch.t..][..enc.batch.lens[s] as usize].to_vec())

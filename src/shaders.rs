@@ -40,6 +40,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         "quantize_rows_i8",
         include_str!("../shaders/quantize_rows_i8.wgsl"),
     ),
+    (
+        "quantize_rot32_i8",
+        include_str!("../shaders/quantize_rot32_i8.wgsl"),
+    ),
 ];
 
 /// Shared modules by name, for `#import NAME`.
@@ -48,6 +52,14 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "matmul_scalar_io",
         include_str!("../shaders/shared/matmul_scalar_io.wgsl"),
+    ),
+    (
+        "int8_params",
+        include_str!("../shaders/shared/int8_params.wgsl"),
+    ),
+    (
+        "round_half_away",
+        include_str!("../shaders/shared/round_half_away.wgsl"),
     ),
     (
         "matmul_wq_params",

@@ -4,7 +4,9 @@
 mod common;
 
 use wgpu_lab::bench::precision::Precision;
-use wgpu_lab::formats::weights::WeightFormat;
+use wgpu_lab::formats::quant_search::Quantizer;
+use wgpu_lab::formats::weights::{WeightFormat, Weights};
+use wgpu_lab::model::calibrate;
 use wgpu_lab::model::gpu::GpuBert;
 use wgpu_lab::model::{Batch, BertConfig, BertWeights};
 use wgpu_lab::reference::bert;
@@ -80,6 +82,7 @@ fn tiny_bert_every_precision_stays_close() {
         (Precision::Weights(WeightFormat::F16), 0.9999),
         (Precision::Weights(WeightFormat::Bf16), 0.999),
         (Precision::Int8, 0.995),
+        (Precision::Int8Rot, 0.995),
         (Precision::Weights(WeightFormat::Q8_0), 0.999),
         (Precision::Weights(WeightFormat::Q4_0), 0.9),
         (Precision::Weights(WeightFormat::Q4_1), 0.9),
@@ -122,4 +125,98 @@ fn tiny_bert_refuses_bad_tokens_and_lengths() {
         .contains("positions"));
     assert!(Batch::from_sequences(&[vec![]]).is_err());
     assert!(GpuBert::new(ctx, &w, Precision::F16Acc).is_err());
+}
+
+/// The weights the GPU holds at `format` by `quantizer`, dequantized: the twin's operands.
+fn dequantized(
+    w: &BertWeights,
+    format: WeightFormat,
+    quantizer: Quantizer,
+    imp: Option<&calibrate::Importance>,
+) -> BertWeights {
+    let mut d = w.clone();
+    for (i, l) in d.layers.iter_mut().enumerate() {
+        let li = imp.map(|imp| &imp.layers[i]);
+        for (lin, col_imp) in [
+            (&mut l.qkv, li.map(|x| &x.qkv)),
+            (&mut l.out, li.map(|x| &x.out)),
+            (&mut l.up, li.map(|x| &x.up)),
+            (&mut l.down, li.map(|x| &x.down)),
+        ] {
+            let imp = col_imp.map(|v| v.as_slice());
+            lin.w = Weights::encode_with(format, lin.n, lin.k, &lin.w, quantizer, imp)
+                .unwrap()
+                .dequantize();
+        }
+    }
+    d
+}
+
+#[test]
+fn tiny_bert_searched_quantizers_match_their_dequantized_twin() {
+    let Some(ctx) = common::ctx() else { return };
+    let w = tiny();
+    // Importance from a calibration batch (not the test batch): per-column mean squares
+    // over real tokens only, so the padded batch equals its sequences run one by one,
+    // weighted by length.
+    let mut rng = Rng::new(21);
+    let seqs: Vec<Vec<u32>> = [20usize, 7, 33]
+        .iter()
+        .map(|&l| (0..l).map(|_| (rng.next_u64() % 97) as u32).collect())
+        .collect();
+    let imp = calibrate::importance(&w, &Batch::from_sequences(&seqs).unwrap()).unwrap();
+    assert_eq!((imp.tokens, imp.layers.len()), (60, 2));
+    assert!(imp
+        .layers
+        .iter()
+        .all(|l| l.qkv.len() == 64 && l.down.len() == 128));
+    let singles: Vec<_> = seqs
+        .iter()
+        .map(|s| {
+            calibrate::importance(&w, &Batch::from_sequences(std::slice::from_ref(s)).unwrap())
+        })
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for l in 0..2 {
+        for c in 0..128 {
+            let want: f64 = singles
+                .iter()
+                .map(|s| s.tokens as f64 * s.layers[l].down[c] as f64)
+                .sum::<f64>()
+                / 60.0;
+            let got = imp.layers[l].down[c] as f64;
+            assert!(got > 0.0 && (got - want).abs() <= 1e-5 * want, "[{l}][{c}]");
+        }
+    }
+    let b = batch(&[12, 30, 5], 9);
+    for format in [WeightFormat::Q4_0, WeightFormat::Q4_1] {
+        let reference = dequantized(&w, format, Quantizer::Reference, None);
+        for (q, i) in [(Quantizer::Rmse, None), (Quantizer::Imatrix, Some(&imp))] {
+            let twin_w = dequantized(&w, format, q, i);
+            assert_ne!(
+                twin_w.layers[0].up.w, reference.layers[0].up.w,
+                "{q:?} = reference"
+            );
+            let want = bert::forward(&twin_w, &b).unwrap();
+            let mut gpu =
+                GpuBert::with_quantizer(ctx, &w, Precision::Weights(format), q, i).unwrap();
+            let c = min_cosine(&gpu.embed(ctx, &b).unwrap(), &want);
+            assert!(
+                c >= 0.99999,
+                "{} {q:?}: min cosine {c} vs its twin",
+                format.name()
+            );
+        }
+    }
+    // imatrix without importance is refused with the reason.
+    let e = GpuBert::with_quantizer(
+        ctx,
+        &w,
+        Precision::Weights(WeightFormat::Q4_0),
+        Quantizer::Imatrix,
+        None,
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("importance"), "{e}");
 }

@@ -219,7 +219,7 @@ fn precision_all_json_has_every_documented_field() {
         .collect();
     assert_eq!(
         names,
-        ["f32", "f16", "f16acc", "bf16", "int8", "q8_0", "q4_0", "q4_1"]
+        ["f32", "f16", "f16acc", "bf16", "int8", "int8rot", "q8_0", "q4_0", "q4_1"]
     );
     for r in rows {
         for key in [
@@ -239,7 +239,8 @@ fn precision_all_json_has_every_documented_field() {
     }
     // 4-bit weights take about an eighth of f32's bytes (plus scales).
     let bytes = |i: usize| rows[i]["weight_bytes"].as_f64().unwrap();
-    assert!(bytes(6) < bytes(0) / 7.0);
+    assert!(bytes(7) < bytes(0) / 7.0); // q4_0
+    assert!(bytes(5) < bytes(0) / 3.5); // int8rot: int8 + a f32 scale per 32
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use wgpu_lab::convert;
 use wgpu_lab::formats::gguf::{self, Gguf, GgufError, TensorData, Value};
+use wgpu_lab::formats::quant_search::Quantizer;
 use wgpu_lab::formats::weights::{decode_bytes, encode_bytes, WeightFormat};
 use wgpu_lab::npy;
 use wgpu_lab::rng::Rng;
@@ -52,7 +53,7 @@ fn quantize_then_dequantize_round_trips_every_format() {
     npy::write_array(&input, &[4, 96], &x).unwrap();
     for format in WeightFormat::ALL {
         let file = tmp(&format!("x_{}.gguf", format.name()));
-        let dims = convert::quantize_npy(&input, &file, format, "x").unwrap();
+        let dims = convert::quantize_npy(&input, &file, format, Quantizer::Reference, "x").unwrap();
         assert_eq!(dims, vec![96, 4]);
         let out = tmp(&format!("x_{}.npy", format.name()));
         let shape = convert::dequantize_to_npy(&file, "x", &out).unwrap();
@@ -68,16 +69,65 @@ fn quantize_then_dequantize_round_trips_every_format() {
 }
 
 #[test]
+fn rmse_quantizer_writes_valid_q4_files_closer_than_the_reference() {
+    let mut rng = Rng::new(12);
+    let x = rng.vec_f32(8 * 128);
+    let input = tmp("r.npy");
+    npy::write_array(&input, &[8, 128], &x).unwrap();
+    for format in [WeightFormat::Q4_0, WeightFormat::Q4_1] {
+        let err = |q: Quantizer| -> f64 {
+            let (file, out) = (tmp(&format!("r_{q:?}.gguf")), tmp(&format!("r_{q:?}.npy")));
+            convert::quantize_npy(&input, &file, format, q, "r").unwrap();
+            convert::dequantize_to_npy(&file, "r", &out).unwrap();
+            let (_, y) = npy::read_array(&out, 2..=2).unwrap();
+            x.iter()
+                .zip(&y)
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum()
+        };
+        let (reference, rmse) = (err(Quantizer::Reference), err(Quantizer::Rmse));
+        assert!(
+            rmse < 0.97 * reference,
+            "{}: {rmse} vs {reference}",
+            format.name()
+        );
+    }
+    let e = convert::quantize_npy(
+        &input,
+        &tmp("i.gguf"),
+        WeightFormat::Q4_0,
+        Quantizer::Imatrix,
+        "i",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("activations"), "{e}");
+}
+
+#[test]
 fn quantize_refuses_rows_that_are_not_whole_blocks() {
     let input = tmp("odd.npy");
     npy::write_array(&input, &[2, 40], &[0.5; 80]).unwrap();
-    let e = convert::quantize_npy(&input, &tmp("odd.gguf"), WeightFormat::Q4_0, "o").unwrap_err();
+    let e = convert::quantize_npy(
+        &input,
+        &tmp("odd.gguf"),
+        WeightFormat::Q4_0,
+        Quantizer::Rmse,
+        "o",
+    )
+    .unwrap_err();
     assert!(
         e.to_string().contains("multiple of the block size 32"),
         "{e}"
     );
     // Float formats have no blocks: any row length is fine.
-    convert::quantize_npy(&input, &tmp("odd16.gguf"), WeightFormat::F16, "o").unwrap();
+    convert::quantize_npy(
+        &input,
+        &tmp("odd16.gguf"),
+        WeightFormat::F16,
+        Quantizer::Reference,
+        "o",
+    )
+    .unwrap();
 }
 
 /// Writes a small valid file and returns its bytes.

@@ -50,20 +50,22 @@ fn every_matmul_wq_format_validates() {
 }
 
 #[test]
-fn int8_kernels_validate_with_both_dot_products() {
-    for module in ["int8_dot_packed", "int8_dot_manual"] {
-        let defines = vec![
-            Define::U32("TM", 4),
-            Define::U32("TN", 4),
-            Define::Import(module.into()),
-            Define::Import("epilogue_none".into()),
-        ];
-        validate(module, &shaders::assemble("matmul_i8", &defines).unwrap());
+fn int8_kernels_validate_with_both_dot_products_and_schemes() {
+    use wgpu_lab::formats::int8::Int8Scheme;
+    use wgpu_lab::kernels::epilogue::Epilogue;
+    use wgpu_lab::kernels::matmul_i8::{matmul_spec, quantize_spec, Dot4};
+    for scheme in [Int8Scheme::PerRow, Int8Scheme::Rot32] {
+        for dot4 in [Dot4::Packed, Dot4::Manual] {
+            let spec = matmul_spec(WqKernel::default_for(64), dot4, scheme, Epilogue::None);
+            let name = format!("matmul_i8 {scheme:?} {dot4:?}");
+            validate(&name, &shaders::assemble(spec.stem, &spec.defines).unwrap());
+        }
+        let spec = quantize_spec(scheme);
+        validate(
+            spec.stem,
+            &shaders::assemble(spec.stem, &spec.defines).unwrap(),
+        );
     }
-    validate(
-        "quantize_rows_i8",
-        &shaders::assemble("quantize_rows_i8", &[]).unwrap(),
-    );
 }
 
 #[test]
@@ -82,7 +84,8 @@ fn every_epilogue_validates_in_every_linear_kernel() {
                 &shaders::assemble(spec.stem, &spec.defines).unwrap(),
             );
         }
-        let spec = matmul_spec(WqKernel::default_for(8), Dot4::Manual, e);
+        let scheme = wgpu_lab::formats::int8::Int8Scheme::PerRow;
+        let spec = matmul_spec(WqKernel::default_for(8), Dot4::Manual, scheme, e);
         validate(
             &format!("i8 {e:?}"),
             &shaders::assemble(spec.stem, &spec.defines).unwrap(),
@@ -128,6 +131,7 @@ fn every_kernel_file_is_reachable() {
             "matmul_i8" => vec![
                 Define::U32("TM", 2),
                 Define::U32("TN", 2),
+                Define::Bool("BLOCKS", true),
                 Define::Import("int8_dot_manual".into()),
                 Define::Import("epilogue_none".into()),
             ],

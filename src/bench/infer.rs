@@ -8,8 +8,11 @@ use serde::Serialize;
 
 use crate::bench::precision::Precision;
 use crate::error::{LabError, Result};
+use crate::formats::quant_search::Quantizer;
+use crate::formats::weights::WeightFormat;
 use crate::gpu::timing::{GpuTimer, TimingSource};
 use crate::gpu::Context;
+use crate::model::calibrate;
 use crate::model::gpu::GpuBert;
 use crate::model::tokenize::Tokenizer;
 use crate::model::{Batch, BertWeights};
@@ -67,6 +70,9 @@ pub struct InferRequest {
     pub repeat: usize,
     /// Time the CPU twin too.
     pub cpu: bool,
+    /// Quantizers of the Q4_0/Q4_1 weights: one row per quantizer for those precisions
+    /// (the others do not depend on it).
+    pub quantizers: Vec<Quantizer>,
 }
 
 /// One row of the `infer` table.
@@ -76,6 +82,9 @@ pub struct InferRow {
     pub adapter: String,
     /// Precision of the linear layers.
     pub precision: String,
+    /// Quantizer of Q4_0/Q4_1 weights (`reference`, `rmse`, `imatrix`); None for the
+    /// precisions it does not apply to.
+    pub quantizer: Option<Quantizer>,
     /// Sentences per batch.
     pub batch: usize,
     /// Padded tokens per sequence.
@@ -167,10 +176,32 @@ pub fn run(ctx: &Context, dir: &Path, req: &InferRequest) -> Result<Vec<InferRow
     } else {
         None
     };
+    let searched = |p: Precision| {
+        matches!(
+            p,
+            Precision::Weights(WeightFormat::Q4_0 | WeightFormat::Q4_1)
+        )
+    };
+    let importance = if req.quantizers.contains(&Quantizer::Imatrix)
+        && req.precisions.iter().any(|&p| searched(p))
+    {
+        Some(calibrate::calibrate(&weights, &tok)?)
+    } else {
+        None
+    };
     let timer = GpuTimer::new(ctx);
     let mut rows = Vec::new();
-    for &p in &req.precisions {
-        let mut gpu = GpuBert::new(ctx, &weights, p)?;
+    let runs = req.precisions.iter().flat_map(|&p| {
+        let qs: Vec<Option<Quantizer>> = if searched(p) {
+            req.quantizers.iter().map(|&q| Some(q)).collect()
+        } else {
+            vec![None]
+        };
+        qs.into_iter().map(move |q| (p, q))
+    });
+    for (p, quantizer) in runs {
+        let q = quantizer.unwrap_or_default();
+        let mut gpu = GpuBert::with_quantizer(ctx, &weights, p, q, importance.as_ref())?;
         // The first forward pass pays the driver's shader compilation: time it apart.
         let t0 = Instant::now();
         let got = gpu.embed(ctx, &accuracy_batch)?;
@@ -189,6 +220,7 @@ pub fn run(ctx: &Context, dir: &Path, req: &InferRequest) -> Result<Vec<InferRow
         rows.push(InferRow {
             adapter: ctx.summary.name.clone(),
             precision: p.name().to_string(),
+            quantizer,
             batch: batch.b,
             seq: batch.t,
             tokens,

@@ -11,7 +11,7 @@ use crate::compare::{
     TOL_WQ_KERNEL_REL_FROBENIUS,
 };
 use crate::error::{LabError, Result};
-use crate::formats::int8::quantize_rows;
+use crate::formats::int8::{quantize_rows_with, Int8Scheme};
 use crate::formats::weights::{WeightFormat, Weights};
 use crate::gpu::Context;
 use crate::kernels::matmul::{Layout, Shape};
@@ -34,16 +34,20 @@ pub enum Precision {
     F16Acc,
     /// W8A8: int8 weights per channel, int8 activations per row, i32 accumulation.
     Int8,
+    /// W8A8 with Hadamard-rotated 32-value blocks, a scale per block for weights and
+    /// activations (`formats::int8::Int8Scheme::Rot32`): the accurate int8.
+    Int8Rot,
 }
 
 impl Precision {
     /// Every precision, in table order.
-    pub const ALL: [Precision; 8] = [
+    pub const ALL: [Precision; 9] = [
         Precision::Weights(WeightFormat::F32),
         Precision::Weights(WeightFormat::F16),
         Precision::F16Acc,
         Precision::Weights(WeightFormat::Bf16),
         Precision::Int8,
+        Precision::Int8Rot,
         Precision::Weights(WeightFormat::Q8_0),
         Precision::Weights(WeightFormat::Q4_0),
         Precision::Weights(WeightFormat::Q4_1),
@@ -55,6 +59,16 @@ impl Precision {
             Precision::Weights(f) => f.name(),
             Precision::F16Acc => "f16acc",
             Precision::Int8 => "int8",
+            Precision::Int8Rot => "int8rot",
+        }
+    }
+
+    /// The int8 scheme of a W8A8 precision.
+    pub fn int8_scheme(self) -> Option<Int8Scheme> {
+        match self {
+            Precision::Int8 => Some(Int8Scheme::PerRow),
+            Precision::Int8Rot => Some(Int8Scheme::Rot32),
+            _ => None,
         }
     }
 
@@ -239,17 +253,18 @@ fn run_one(
             row.weight_bytes = Some(p.weight_bytes);
             Ok(mark(vec![(row, Some(c))]))
         }
-        Precision::Int8 => {
-            let wq = quantize_rows(w, n, k)?;
+        Precision::Int8 | Precision::Int8Rot => {
+            let scheme = precision.int8_scheme().expect("an int8 precision");
+            let wq = quantize_rows_with(w, n, k, scheme)?;
             let dot4 = Dot4::best(ctx);
             let p = PreparedMatmulI8::new(ctx, kernel, dot4, a, m, &wq)?;
             // The reference multiplies the activations as the GPU quantized them (they can
             // differ from the CPU's by a step; see formats::int8).
-            quantize_rows(a, m, k)?; // the same input checks as the GPU path, with messages
+            quantize_rows_with(a, m, k, scheme)?; // the GPU path's input checks, with messages
             p.run(ctx, None)?;
             let reference = matmul_i8_f64(&p.read_activations(ctx)?, &wq)?;
             let config = format!("{kernel:?} {dot4:?}");
-            let id = MatmulRow::new(ctx, "i8", config, "int8", Layout::Nt, shape);
+            let id = MatmulRow::new(ctx, "i8", config, precision.name(), Layout::Nt, shape);
             let (mut row, c) = row_of(
                 ctx,
                 id,

@@ -339,6 +339,7 @@ pub fn run(
                 seq: None,
                 repeat: req.runs.repeat,
                 cpu: true,
+                quantizers: vec![crate::formats::quant_search::Quantizer::Imatrix],
             };
             report.model.extend(infer::run(ctx, dir, &ireq)?);
             checkpoint(&report)?;

@@ -115,7 +115,10 @@ pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in rows {
         cells.push(vec![
-            r.precision.clone(),
+            match r.quantizer {
+                Some(q) => format!("{} ({})", r.precision, q.name()),
+                None => r.precision.clone(),
+            },
             format!("{} x {}", r.batch, r.seq),
             format!(
                 "{:.2} ({:.2}-{:.2})",

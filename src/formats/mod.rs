@@ -3,4 +3,5 @@
 pub mod gguf;
 pub mod int8;
 pub mod quant;
+pub mod quant_search;
 pub mod weights;

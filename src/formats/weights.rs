@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::error::{LabError, Result};
 use crate::formats::quant::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
+use crate::formats::quant_search::{self, Quantizer};
 
 /// How weights are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -109,6 +110,21 @@ impl WeightFormat {
 /// Encodes `values` (rows of `row_len`) in `format`, ggml's byte layout, no padding:
 /// quantized formats need whole blocks per row.
 pub fn encode_bytes(format: WeightFormat, values: &[f32], row_len: usize) -> Result<Vec<u8>> {
+    encode_bytes_with(format, values, row_len, Quantizer::Reference, None)
+}
+
+/// [`encode_bytes`] with a choice of quantizer for Q4_0 and Q4_1 (see
+/// `formats::quant_search`); `importance` (one weight per column, `row_len` long) is needed
+/// by [`Quantizer::Imatrix`] and ignored otherwise. Q8_0 always uses ggml's reference rule:
+/// its error is already ~0.4% of the weights' and a search buys almost nothing there (as in
+/// llama.cpp); float formats have nothing to choose.
+pub fn encode_bytes_with(
+    format: WeightFormat,
+    values: &[f32],
+    row_len: usize,
+    quantizer: Quantizer,
+    importance: Option<&[f32]>,
+) -> Result<Vec<u8>> {
     if row_len == 0 || values.len() % row_len != 0 {
         return Err(LabError::Shape(format!(
             "{} values do not make rows of {row_len}",
@@ -122,6 +138,19 @@ pub fn encode_bytes(format: WeightFormat, values: &[f32], row_len: usize) -> Res
         )));
     }
     let quant = |e: quant::QuantError| LabError::Shape(format!("{}: {e}", format.name()));
+    let searched = matches!(format, WeightFormat::Q4_0 | WeightFormat::Q4_1);
+    let importance = match (quantizer, importance) {
+        _ if !searched => None,
+        (Quantizer::Reference, _) => None,
+        (Quantizer::Rmse, _) => Some(None),
+        (Quantizer::Imatrix, Some(imp)) if imp.len() == row_len => Some(Some(imp)),
+        (Quantizer::Imatrix, imp) => {
+            return Err(LabError::Shape(format!(
+                "imatrix quantizer: needs one importance value per column ({row_len}), got {}",
+                imp.map_or(0, |i| i.len())
+            )))
+        }
+    };
     Ok(match format {
         WeightFormat::F32 => bytemuck::cast_slice(values).to_vec(),
         WeightFormat::F16 => values
@@ -135,12 +164,22 @@ pub fn encode_bytes(format: WeightFormat, values: &[f32], row_len: usize) -> Res
         WeightFormat::Q8_0 => {
             bytemuck::cast_slice(&quant::quantize_q8_0(values).map_err(quant)?).to_vec()
         }
-        WeightFormat::Q4_0 => {
-            bytemuck::cast_slice(&quant::quantize_q4_0(values).map_err(quant)?).to_vec()
-        }
-        WeightFormat::Q4_1 => {
-            bytemuck::cast_slice(&quant::quantize_q4_1(values).map_err(quant)?).to_vec()
-        }
+        WeightFormat::Q4_0 => bytemuck::cast_slice(
+            &match importance {
+                None => quant::quantize_q4_0(values),
+                Some(imp) => quant_search::quantize_q4_0_search(values, imp),
+            }
+            .map_err(quant)?,
+        )
+        .to_vec(),
+        WeightFormat::Q4_1 => bytemuck::cast_slice(
+            &match importance {
+                None => quant::quantize_q4_1(values),
+                Some(imp) => quant_search::quantize_q4_1_search(values, imp),
+            }
+            .map_err(quant)?,
+        )
+        .to_vec(),
     })
 }
 
@@ -230,6 +269,19 @@ impl Weights {
     /// 32 (exact: zeros add nothing to a dot product); quantized formats refuse a `k` that
     /// is not a whole number of blocks, since ggml's formats have no partial blocks.
     pub fn encode(format: WeightFormat, n: usize, k: usize, w: &[f32]) -> Result<Self> {
+        Self::encode_with(format, n, k, w, Quantizer::Reference, None)
+    }
+
+    /// [`Weights::encode`] with a choice of quantizer; `importance` (k values) as in
+    /// [`encode_bytes_with`].
+    pub fn encode_with(
+        format: WeightFormat,
+        n: usize,
+        k: usize,
+        w: &[f32],
+        quantizer: Quantizer,
+        importance: Option<&[f32]>,
+    ) -> Result<Self> {
         if n == 0 || k == 0 || w.len() != n * k {
             return Err(LabError::Shape(format!(
                 "weights: {} values for n={n} x k={k}",
@@ -257,7 +309,7 @@ impl Weights {
                 .collect::<Vec<f32>>();
             &padded
         };
-        let bytes = encode_bytes(format, values, kp)?;
+        let bytes = encode_bytes_with(format, values, kp, quantizer, importance)?;
         Ok(Self {
             format,
             n,

@@ -1,11 +1,13 @@
-//! W8A8 matmul (`matmul_i8`): activations quantized per row on the GPU
-//! (`quantize_rows_i8`), weights per output channel, exact i32 accumulation with
-//! `dot4I8Packed` (or a shift-and-multiply fallback), f32 output.
+//! W8A8 matmul (`matmul_i8`): activations quantized on the GPU, exact i32 accumulation with
+//! `dot4I8Packed` (or a shift-and-multiply fallback), f32 output. Two schemes
+//! (`formats::int8::Int8Scheme`): per-row scales (`quantize_rows_i8`, weights per output
+//! channel) and Hadamard-rotated 32-value blocks with a scale each (`quantize_rot32_i8`,
+//! `matmul_i8` with `BLOCKS`).
 
 use std::sync::Arc;
 
 use crate::error::{LabError, Result};
-use crate::formats::int8::Int8Rows;
+use crate::formats::int8::{Int8Rows, Int8Scheme};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
@@ -42,7 +44,7 @@ impl Dot4 {
 }
 
 /// Parameters of both int8 shaders.
-/// Keep in sync with `I8Params` in shaders/quantize_rows_i8.wgsl and shaders/matmul_i8.wgsl.
+/// Keep in sync with `I8Params` in shaders/shared/int8_params.wgsl.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct I8Params {
@@ -79,10 +81,14 @@ const MATMUL_BINDINGS: [Binding; 6] = [
 /// Workgroup size of `quantize_rows_i8`.
 const QUANTIZE_WG: u32 = 64;
 
-/// The pipeline of `quantize_rows_i8` (bindings: params, x, xq, xs).
-pub fn quantize_spec() -> PipelineSpec<'static> {
+/// The activation quantizer of `scheme` (bindings: params, x, xq, xs): `quantize_rows_i8`
+/// (one workgroup per row) or `quantize_rot32_i8` (one invocation per block).
+pub fn quantize_spec(scheme: Int8Scheme) -> PipelineSpec<'static> {
     PipelineSpec {
-        stem: "quantize_rows_i8",
+        stem: match scheme {
+            Int8Scheme::PerRow => "quantize_rows_i8",
+            Int8Scheme::Rot32 => "quantize_rot32_i8",
+        },
         defines: vec![],
         entry: "main",
         constants: vec![("WG", QUANTIZE_WG as f64)],
@@ -90,12 +96,26 @@ pub fn quantize_spec() -> PipelineSpec<'static> {
     }
 }
 
+/// Workgroups of the activation quantizer of `scheme` for `m` rows of `kp` stored values.
+pub fn quantize_workgroups(scheme: Int8Scheme, m: usize, kp: usize) -> u64 {
+    match scheme {
+        Int8Scheme::PerRow => m as u64,
+        Int8Scheme::Rot32 => (m * kp / 32).div_ceil(QUANTIZE_WG as usize) as u64,
+    }
+}
+
 /// The pipeline of `matmul_i8` (bindings: params, xq, xs, wq, sw, c, then the epilogue's
 /// bias if any).
-pub fn matmul_spec(kernel: WqKernel, dot4: Dot4, epilogue: Epilogue) -> PipelineSpec<'static> {
+pub fn matmul_spec(
+    kernel: WqKernel,
+    dot4: Dot4,
+    scheme: Int8Scheme,
+    epilogue: Epilogue,
+) -> PipelineSpec<'static> {
     let mut defines = vec![
         Define::U32("TM", kernel.tm),
         Define::U32("TN", kernel.tn),
+        Define::Bool("BLOCKS", scheme == Int8Scheme::Rot32),
         Define::Import(dot4.module().into()),
     ];
     defines.extend(epilogue.defines(MATMUL_BINDINGS.len() as u32));
@@ -114,6 +134,8 @@ pub struct PreparedMatmulI8 {
     pub kernel: WqKernel,
     /// Dot-product flavour.
     pub dot4: Dot4,
+    /// Scale groups of weights and activations.
+    pub scheme: Int8Scheme,
     /// Activation rows.
     pub m: usize,
     /// Weight rows.
@@ -152,8 +174,10 @@ impl PreparedMatmulI8 {
                 a.len()
             )));
         }
-        let (quantize, q_ms) = gpu_pipeline::build(ctx, &quantize_spec())?;
-        let (matmul, m_ms) = gpu_pipeline::build(ctx, &matmul_spec(kernel, dot4, Epilogue::None))?;
+        let scheme = weights.scheme;
+        let (quantize, q_ms) = gpu_pipeline::build(ctx, &quantize_spec(scheme))?;
+        let spec = matmul_spec(kernel, dot4, scheme, Epilogue::None);
+        let (matmul, m_ms) = gpu_pipeline::build(ctx, &spec)?;
         let (bm, bn) = kernel.block();
         let tiles_n = n.div_ceil(bn as usize);
         let tiles = m.div_ceil(bm as usize) * tiles_n;
@@ -170,7 +194,11 @@ impl PreparedMatmulI8 {
         let u = buffers::uniform(ctx, "matmul_i8.params", &params)?;
         let x = buffers::upload(ctx, "matmul_i8.x", a)?;
         let xq = buffers::storage(ctx, "matmul_i8.xq", (m * kp) as u64)?;
-        let xs = buffers::storage(ctx, "matmul_i8.xs", (m * 4) as u64)?;
+        let xs = buffers::storage(
+            ctx,
+            "matmul_i8.xs",
+            (m * weights.scales_per_row() * 4) as u64,
+        )?;
         let wq = buffers::upload(ctx, "matmul_i8.wq", &weights.words)?;
         let sw = buffers::upload(ctx, "matmul_i8.sw", &weights.scales)?;
         let c = buffers::storage(ctx, "matmul_i8.c", (m * n * 4) as u64)?;
@@ -181,6 +209,7 @@ impl PreparedMatmulI8 {
         Ok(Self {
             kernel,
             dot4,
+            scheme,
             m,
             n,
             k,
@@ -196,7 +225,7 @@ impl PreparedMatmulI8 {
             xq,
             xs,
             c,
-            quantize_grid: dispatch::grid(m as u64, max)?,
+            quantize_grid: dispatch::grid(quantize_workgroups(scheme, m, kp), max)?,
             matmul_grid: dispatch::grid(tiles as u64, max)?,
         })
     }
@@ -206,12 +235,17 @@ impl PreparedMatmulI8 {
     /// differ from the CPU's by one step).
     pub fn read_activations(&self, ctx: &Context) -> Result<Int8Rows> {
         let kp = self.k.div_ceil(32) * 32;
+        let per_row = match self.scheme {
+            Int8Scheme::PerRow => 1,
+            Int8Scheme::Rot32 => kp / 32,
+        };
         Ok(Int8Rows {
+            scheme: self.scheme,
             rows: self.m,
             k: self.k,
             kp,
             words: buffers::read(ctx, &self.xq, self.m * kp / 4)?,
-            scales: buffers::read(ctx, &self.xs, self.m)?,
+            scales: buffers::read(ctx, &self.xs, self.m * per_row)?,
         })
     }
 }

@@ -2,8 +2,8 @@
 //! attention, the output linear, residual and LayerNorm, the FFN up (GELU) and down linears,
 //! residual and LayerNorm; then mean pooling and L2 normalisation. One compute pass per
 //! batch, activations resident on the GPU, read back only at the end. The linear layers run
-//! at the chosen precision (`matmul_wq` for weight formats, `quantize_rows_i8` and
-//! `matmul_i8` for W8A8); everything else is f32. Same steps, same order as
+//! at the chosen precision (`matmul_wq` for weight formats, `quantize_rows_i8` or
+//! `quantize_rot32_i8` and `matmul_i8` for W8A8); everything else is f32. Same steps, same order as
 //! `reference::bert`.
 
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use crate::bench::precision::Precision;
 use crate::error::{LabError, Result};
-use crate::formats::int8::quantize_rows;
+use crate::formats::int8::{quantize_rows_with, Int8Scheme};
+use crate::formats::quant_search::Quantizer;
 use crate::formats::weights::Weights;
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
@@ -19,6 +20,7 @@ use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_i8::{self, Dot4, I8Params};
 use crate::kernels::matmul_wq::{WqKernel, WqParams, WqVariant};
+use crate::model::calibrate::Importance;
 use crate::model::weights::{Linear, Norm};
 use crate::model::{Batch, BertConfig, BertWeights};
 use crate::shaders::Define;
@@ -61,7 +63,7 @@ pub fn supported(precision: Precision) -> bool {
 enum LinearWeights {
     /// Weights in a storage format, decoded by `matmul_wq`.
     Formatted { w: wgpu::Buffer, s: wgpu::Buffer },
-    /// int8 weights with per-channel scales for `matmul_i8`.
+    /// int8 weights with their scales (per channel or per block) for `matmul_i8`.
     Int8 { w: wgpu::Buffer, s: wgpu::Buffer },
 }
 
@@ -138,6 +140,8 @@ pub struct GpuBert {
     pub config: BertConfig,
     /// Precision of the linear layers.
     pub precision: Precision,
+    /// Quantizer of Q4_0/Q4_1 weights (the others do not depend on it).
+    pub quantizer: Quantizer,
     /// Bytes of linear-layer weights on the GPU (embeddings and norms excluded: f32 always).
     pub linear_bytes: u64,
     /// Bytes of all weights on the GPU.
@@ -167,10 +171,13 @@ fn upload_linear(
     l: &Linear,
     precision: Precision,
     epilogue: Epilogue,
+    quantizer: Quantizer,
+    importance: Option<&[f32]>,
 ) -> Result<GpuLinear> {
     let (weights, bytes) = match precision {
-        Precision::Int8 => {
-            let q = quantize_rows(&l.w, l.n, l.k)?;
+        Precision::Int8 | Precision::Int8Rot => {
+            let scheme = precision.int8_scheme().expect("an int8 precision");
+            let q = quantize_rows_with(&l.w, l.n, l.k, scheme)?;
             (
                 LinearWeights::Int8 {
                     w: buffers::upload(ctx, "bert.w8", &q.words)?,
@@ -180,7 +187,7 @@ fn upload_linear(
             )
         }
         Precision::Weights(format) => {
-            let wt = Weights::encode(format, l.n, l.k, &l.w)?;
+            let wt = Weights::encode_with(format, l.n, l.k, &l.w, quantizer, importance)?;
             let (w, s) = wt.gpu_words();
             let bytes = if format.is_block_quantized() {
                 wt.bytes.len() as u64
@@ -199,7 +206,7 @@ fn upload_linear(
             return Err(LabError::UnknownName {
                 kind: "model precision",
                 name: "f16acc".into(),
-                expected: "f32, f16, bf16, int8, q8_0, q4_0, q4_1".into(),
+                expected: "f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1".into(),
             })
         }
     };
@@ -229,17 +236,41 @@ fn row_spec(stem: &'static str, bindings: Vec<Binding>) -> PipelineSpec<'static>
 }
 
 impl GpuBert {
-    /// Uploads the weights, converting the linear layers to `precision`, and builds the
-    /// pipelines.
+    /// Uploads the weights, converting the linear layers to `precision` (block formats by
+    /// ggml's reference quantizers), and builds the pipelines.
     pub fn new(ctx: &Context, w: &BertWeights, precision: Precision) -> Result<Self> {
+        Self::with_quantizer(ctx, w, precision, Quantizer::Reference, None)
+    }
+
+    /// [`GpuBert::new`] with a choice of quantizer for Q4_0/Q4_1 weights;
+    /// [`Quantizer::Imatrix`] needs the activation importance from `model::calibrate`.
+    pub fn with_quantizer(
+        ctx: &Context,
+        w: &BertWeights,
+        precision: Precision,
+        quantizer: Quantizer,
+        importance: Option<&Importance>,
+    ) -> Result<Self> {
         let c = w.config.clone();
+        if quantizer == Quantizer::Imatrix
+            && importance.is_none_or(|i| i.layers.len() != w.layers.len())
+        {
+            return Err(LabError::Shape(
+                "imatrix quantizer: needs the importance of every layer (model::calibrate)".into(),
+            ));
+        }
         c.check().map_err(LabError::Shape)?;
         let start = Instant::now();
         use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
         let build = |spec: PipelineSpec| gpu_pipeline::build(ctx, &spec).map(|(p, _)| p);
         let linear_spec = |e: Epilogue| -> PipelineSpec<'static> {
             match precision {
-                Precision::Int8 => matmul_i8::matmul_spec(LINEAR_KERNEL, Dot4::best(ctx), e),
+                Precision::Int8 | Precision::Int8Rot => matmul_i8::matmul_spec(
+                    LINEAR_KERNEL,
+                    Dot4::best(ctx),
+                    precision.int8_scheme().expect("an int8 precision"),
+                    e,
+                ),
                 Precision::Weights(f) => WqVariant::Regblock(LINEAR_KERNEL).spec(f, e),
                 Precision::F16Acc => WqVariant::Regblock(LINEAR_KERNEL)
                     .spec(crate::formats::weights::WeightFormat::F32, e),
@@ -255,20 +286,24 @@ impl GpuBert {
             pool: build(row_spec("bert_pool", vec![U, R, R, W]))?,
             bias: build(linear_spec(Epilogue::Bias))?,
             bias_gelu: build(linear_spec(Epilogue::BiasGelu))?,
-            quantize: match precision {
-                Precision::Int8 => Some(build(matmul_i8::quantize_spec())?),
-                _ => None,
+            quantize: match precision.int8_scheme() {
+                Some(scheme) => Some(build(matmul_i8::quantize_spec(scheme))?),
+                None => None,
             },
         };
         let pipeline_ms = start.elapsed().as_secs_f64() * 1e3;
         let mut layers = Vec::with_capacity(w.layers.len());
-        for l in &w.layers {
+        for (i, l) in w.layers.iter().enumerate() {
+            let imp = importance.map(|imp| &imp.layers[i]);
+            let up_linear = |lin: &Linear, e: Epilogue, imp: Option<&Vec<f32>>| {
+                upload_linear(ctx, lin, precision, e, quantizer, imp.map(|v| v.as_slice()))
+            };
             layers.push(GpuLayer {
-                qkv: upload_linear(ctx, &l.qkv, precision, Epilogue::Bias)?,
-                out: upload_linear(ctx, &l.out, precision, Epilogue::Bias)?,
+                qkv: up_linear(&l.qkv, Epilogue::Bias, imp.map(|i| &i.qkv))?,
+                out: up_linear(&l.out, Epilogue::Bias, imp.map(|i| &i.out))?,
                 ln1: norm_buffers(ctx, &l.ln1)?,
-                up: upload_linear(ctx, &l.up, precision, Epilogue::BiasGelu)?,
-                down: upload_linear(ctx, &l.down, precision, Epilogue::Bias)?,
+                up: up_linear(&l.up, Epilogue::BiasGelu, imp.map(|i| &i.up))?,
+                down: up_linear(&l.down, Epilogue::Bias, imp.map(|i| &i.down))?,
                 ln2: norm_buffers(ctx, &l.ln2)?,
             });
         }
@@ -299,6 +334,7 @@ impl GpuBert {
             pipeline_ms,
             max_rows,
             precision,
+            quantizer,
             config: c,
         })
     }
@@ -390,10 +426,13 @@ impl GpuBert {
         let tmp = st("bert.tmp", rows * h)?;
         let up = st("bert.up", rows * f)?;
         let out = st("bert.out", b * h)?;
-        let int8 = if self.pipes.quantize.is_some() {
-            Some((st("bert.xq", rows * f / 4)?, st("bert.xs", rows)?))
-        } else {
-            None
+        // Scales: one per row, or one per 32 values of the widest input (the FFN's).
+        let int8 = match self.precision.int8_scheme() {
+            Some(Int8Scheme::PerRow) => Some((st("bert.xq", rows * f / 4)?, st("bert.xs", rows)?)),
+            Some(Int8Scheme::Rot32) => {
+                Some((st("bert.xq", rows * f / 4)?, st("bert.xs", rows * f / 32)?))
+            }
+            None => None,
         };
         let bg = |p: &wgpu::ComputePipeline, label: &str, bufs: &[&wgpu::Buffer]| {
             gpu_pipeline::bind_group(ctx, p, label, bufs)
@@ -507,12 +546,15 @@ impl GpuBert {
         };
         q.write_buffer(&acts.params, 0, bytemuck::bytes_of(&params));
         let max = ctx.limits().max_compute_workgroups_per_dimension;
-        let int8 = self.pipes.quantize.is_some();
+        let int8 = self.precision.int8_scheme();
         let mut grids = Vec::new();
+        let mut quantize_grids = Vec::new();
         for l in &self.layers {
             for lin in [&l.qkv, &l.out, &l.up, &l.down] {
                 let (tiles_n, tiles) = WqVariant::Regblock(LINEAR_KERNEL).tiles(rows, lin.n);
-                if int8 {
+                if let Some(scheme) = int8 {
+                    let wgs = matmul_i8::quantize_workgroups(scheme, rows, lin.k);
+                    quantize_grids.push(dispatch::grid(wgs, max)?);
                     let p = I8Params {
                         m: rows as u32,
                         n: lin.n as u32,
@@ -552,6 +594,7 @@ impl GpuBert {
             };
             run(&pipes.embed, &g.embed, row_grid);
             let mut gi = grids.iter();
+            let mut qi = quantize_grids.iter();
             for (lg, l) in g.layers.iter().zip(&self.layers) {
                 let linears = [
                     (&lg.qkv, &l.qkv),
@@ -562,7 +605,11 @@ impl GpuBert {
                 for (i, (groups, lin)) in linears.into_iter().enumerate() {
                     let grid = *gi.next().expect("one grid per linear");
                     if let (Some(qg), Some(qp)) = (&groups.quantize, &pipes.quantize) {
-                        run(qp, qg, row_grid);
+                        run(
+                            qp,
+                            qg,
+                            *qi.next().expect("one quantize grid per int8 linear"),
+                        );
                     }
                     let pipe = match lin.epilogue {
                         Epilogue::BiasGelu => &pipes.bias_gelu,

@@ -1,6 +1,7 @@
 //! A real network on the GPU: sentence-transformers' all-MiniLM-L6-v2 (a 6-layer BERT) with
 //! its linear layers at any precision, and its CPU twin in `reference::bert`.
 
+pub mod calibrate;
 pub mod config;
 pub mod gpu;
 pub mod tokenize;

@@ -117,17 +117,44 @@ pub fn pool_normalize(x: &[f32], batch: &Batch, h: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The linear layers of an encoder layer, in the order the forward pass meets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinearSite {
+    /// Fused Q/K/V projection (input: the layer input).
+    Qkv,
+    /// Attention output projection (input: the attention result).
+    Out,
+    /// FFN up-projection (input: the attention block's output).
+    Up,
+    /// FFN down-projection (input: the GELU output).
+    Down,
+}
+
 /// The whole encoder and pooling: one unit-length embedding per sequence.
 pub fn forward(w: &BertWeights, batch: &Batch) -> Result<Vec<Vec<f32>>> {
+    forward_observed(w, batch, &mut |_, _, _| {})
+}
+
+/// [`forward`], showing `observe(layer, site, input rows)` each linear layer's input (all
+/// b*t rows, padding included): calibration reads activations through it.
+pub fn forward_observed(
+    w: &BertWeights,
+    batch: &Batch,
+    observe: &mut dyn FnMut(usize, LinearSite, &[f32]),
+) -> Result<Vec<Vec<f32>>> {
     let c = &w.config;
     let (h, rows) = (c.hidden_size, batch.b * batch.t);
     let mut x = embed(w, batch);
-    for l in &w.layers {
+    for (i, l) in w.layers.iter().enumerate() {
+        observe(i, LinearSite::Qkv, &x);
         let qkv = linear(&x, rows, &l.qkv, false)?;
         let a = attention(&qkv, batch, c.num_attention_heads, h);
+        observe(i, LinearSite::Out, &a);
         let o = linear(&a, rows, &l.out, false)?;
         add_layer_norm(&mut x, &o, &l.ln1, h, c.layer_norm_eps);
+        observe(i, LinearSite::Up, &x);
         let up = linear(&x, rows, &l.up, true)?;
+        observe(i, LinearSite::Down, &up);
         let down = linear(&up, rows, &l.down, false)?;
         add_layer_norm(&mut x, &down, &l.ln2, h, c.layer_norm_eps);
     }

@@ -6,7 +6,7 @@
 
 use crate::bench::precision::Precision;
 use crate::error::Result;
-use crate::formats::int8::{quantize_rows, Int8Rows};
+use crate::formats::int8::{quantize_rows_with, Int8Rows};
 use crate::formats::quant::QK;
 use crate::formats::weights::{decode_block, WeightFormat, Weights};
 use crate::kernels::matmul::{Layout, Shape};
@@ -98,6 +98,7 @@ pub fn matmul_wq_cpu(a: &[f32], m: usize, w: &Weights) -> Vec<f32> {
 
 fn i8_cols(aq: &Int8Rows, wq: &Int8Rows, c0: usize, c1: usize, out: &mut [f32]) {
     let width = c1 - c0;
+    let (g, groups) = (aq.group_len(), aq.scales_per_row());
     let unpack = |x: &Int8Rows, r: usize| -> Vec<i8> {
         bytemuck::cast_slice::<u32, i8>(&x.words[r * x.kp / 4..(r + 1) * x.kp / 4]).to_vec()
     };
@@ -105,15 +106,20 @@ fn i8_cols(aq: &Int8Rows, wq: &Int8Rows, c0: usize, c1: usize, out: &mut [f32]) 
     for col in c0..c1 {
         let wr = unpack(wq, col);
         for (r, ar) in arows.iter().enumerate() {
-            let dot: i32 = ar.iter().zip(&wr).map(|(x, y)| *x as i32 * *y as i32).sum();
-            out[r * width + col - c0] = dot as f32 * aq.scales[r] * wq.scales[col];
+            let mut v = 0f32;
+            for (b, (xa, xw)) in ar.chunks_exact(g).zip(wr.chunks_exact(g)).enumerate() {
+                let dot: i32 = xa.iter().zip(xw).map(|(x, y)| *x as i32 * *y as i32).sum();
+                v += dot as f32 * (aq.scales[r * groups + b] * wq.scales[col * groups + b]);
+            }
+            out[r * width + col - c0] = v;
         }
     }
 }
 
-/// W8A8 on the CPU: activations quantized per row like the GPU's, exact i32 dot products.
+/// W8A8 on the CPU: activations quantized in the weights' scheme like the GPU's, exact i32
+/// dot products per scale group.
 pub fn matmul_i8_cpu(a: &[f32], m: usize, k: usize, wq: &Int8Rows) -> Result<Vec<f32>> {
-    let aq = quantize_rows(a, m, k)?;
+    let aq = quantize_rows_with(a, m, k, wq.scheme)?;
     Ok(par_cols(m, wq.rows, &|c0, c1, out| {
         i8_cols(&aq, wq, c0, c1, out)
     }))
@@ -147,7 +153,10 @@ pub fn time_precision(
             }
             Prepared::Wq(wt, ap)
         }
-        Precision::Int8 => Prepared::I8(quantize_rows(w, n, k)?),
+        Precision::Int8 | Precision::Int8Rot => {
+            let scheme = precision.int8_scheme().expect("an int8 precision");
+            Prepared::I8(quantize_rows_with(w, n, k, scheme)?)
+        }
         // No f16-arithmetic CPU path: the f16 weights path stands in, labelled by the caller.
         Precision::F16Acc => {
             let wt = Weights::encode(WeightFormat::F16, n, k, w)?;
