@@ -65,6 +65,8 @@ pub struct AdapterSummary {
     pub packed_4x8_dot: bool,
     /// Largest storage-buffer binding, bytes.
     pub max_storage_buffer_binding_size: u64,
+    /// Largest uniform buffer binding, bytes.
+    pub max_uniform_buffer_binding_size: u64,
     /// Largest buffer, bytes.
     pub max_buffer_size: u64,
     /// Workgroup (shared) memory, bytes.
@@ -102,6 +104,7 @@ impl AdapterSummary {
                 .wgsl_language_features()
                 .contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct),
             max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
+            max_uniform_buffer_binding_size: l.max_uniform_buffer_binding_size,
             max_buffer_size: l.max_buffer_size,
             max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
             max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
