@@ -179,3 +179,72 @@ fn ceiling_copy_moves_the_right_bytes_and_reports_a_bandwidth() {
     let gbps = wgpu_lab::bench::ceilings::gpu_bandwidth(ctx, 1 << 20).unwrap();
     assert!(gbps.is_finite() && gbps > 0.0, "{gbps}");
 }
+
+#[test]
+fn bench_survives_a_device_lost_mid_sweep_and_keeps_what_it_measured() {
+    if common::ctx().is_none() {
+        return;
+    }
+    // A device of its own: this test destroys it.
+    let ctx = wgpu_lab::Context::new(&wgpu_lab::AdapterSelector {
+        adapter: std::env::var("WGPU_LAB_TEST_ADAPTER").ok(),
+        ..Default::default()
+    })
+    .unwrap();
+    let req = SuiteRequest {
+        sizes: vec![32, 48],
+        precisions: Precision::parse_list("f32,q8_0").unwrap(),
+        gemv: false,
+        model: None,
+        runs: Runs {
+            warmup: 0,
+            repeat: 1,
+        },
+        tune: Default::default(),
+    };
+    let ctxs = [ctx];
+    let mut problems = 0;
+    let mut saved = Vec::new();
+    // Lose the device just before the second problem.
+    let report = suite::run(
+        &ctxs,
+        &req,
+        &mut |label| {
+            if label.contains(" on ") && !label.starts_with("ceilings") {
+                problems += 1;
+                if problems == 2 {
+                    ctxs[0].device.destroy();
+                }
+            }
+        },
+        &mut |r| {
+            saved.push(r.rows.len());
+            Ok(())
+        },
+    )
+    .unwrap();
+    // The first problem measured and passed; the second failed with the reason.
+    let first: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| r.m == 32 && r.adapter != "cpu")
+        .collect();
+    assert!(
+        !first.is_empty() && first.iter().all(|r| r.passed),
+        "{first:?}"
+    );
+    let second: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| r.m == 48 && r.adapter != "cpu")
+        .collect();
+    assert!(
+        !second.is_empty() && second.iter().all(|r| !r.passed),
+        "{second:?}"
+    );
+    let why = second[0].skipped.as_deref().unwrap_or("");
+    assert!(why.to_lowercase().contains("lost"), "reason: {why}");
+    // Results were saved after each problem, the first ones before the loss.
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    assert!(saved[0] > 0 && saved[1] > saved[0], "{saved:?}");
+}

@@ -113,6 +113,10 @@ impl Context {
         let v = pollster::block_on(validation.pop());
         let o = pollster::block_on(oom.pop());
         if let Some(source) = v.or(o) {
+            // A lost device shows up first as validation errors on everything after it;
+            // its lost callback runs on the next poll. Report the loss, the real cause.
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            self.check_lost()?;
             return Err(LabError::Wgpu {
                 during: during.to_string(),
                 source,
