@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use plotters::element::ComposedElement;
 use plotters::prelude::*;
 
 use crate::bench::suite::{SuiteReport, SuiteRow};
@@ -105,17 +106,32 @@ pub fn csv(report: &SuiteReport) -> String {
     out
 }
 
-const COLORS: [RGBColor; 9] = [
+/// One color per precision (in `Precision::ALL` order), the same on every device and chart.
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
+    RGBColor(23, 190, 207),
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
 ];
+
+fn precision_color(name: &str) -> RGBColor {
+    let i = crate::bench::precision::Precision::ALL
+        .iter()
+        .position(|p| p.name() == name)
+        .unwrap_or(COLORS.len() - 1);
+    COLORS[i % COLORS.len()]
+}
+
+/// Chart size: the plot on the left, the legend in a column of its own on the right (18
+/// series inside the plot hid the data).
+const CHART: (u32, u32) = (1180, 620);
+const LEGEND_W: u32 = 330;
 
 fn plot_err(e: impl std::fmt::Display) -> LabError {
     LabError::Shape(format!("drawing a chart: {e}"))
@@ -138,8 +154,121 @@ fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
-/// GEMM throughput per precision against size, one line per (adapter, precision, kernel),
-/// log-log; the CPU baseline is a line too.
+/// Devices in first-seen order: each gets a marker shape (and the CPU a dashed line).
+fn devices(rows: &[&SuiteRow]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in rows {
+        if !out.contains(&r.device()) {
+            out.push(r.device());
+        }
+    }
+    out
+}
+
+/// Precisions in table order, those present in `rows`.
+fn precisions(rows: &[&SuiteRow]) -> Vec<String> {
+    crate::bench::precision::Precision::ALL
+        .iter()
+        .map(|p| p.name().to_string())
+        .filter(|n| rows.iter().any(|r| r.precision == *n))
+        .collect()
+}
+
+/// A filled polygon with an outline, drawn at a point.
+type Marker<C, DB> = ComposedElement<C, DB, Polygon<(i32, i32)>, PathElement<(i32, i32)>>;
+
+/// A marker at `at` (data coordinates in a chart, pixels in a plain area): shape 0 circle
+/// (an octagon), 1 triangle, 2 square, 3+ diamond.
+fn marker<C: Clone, DB: DrawingBackend>(at: C, shape: usize, color: RGBColor) -> Marker<C, DB> {
+    let r = 4;
+    let pts = match shape {
+        0 => vec![
+            (-2, -4),
+            (2, -4),
+            (4, -2),
+            (4, 2),
+            (2, 4),
+            (-2, 4),
+            (-4, 2),
+            (-4, -2),
+        ],
+        1 => vec![(0, -r - 1), (-r - 1, r), (r + 1, r)],
+        2 => vec![(-r, -r), (r, -r), (r, r), (-r, r)],
+        _ => vec![(0, -r - 1), (r + 1, 0), (0, r + 1), (-r - 1, 0)],
+    };
+    let mut outline = pts.clone();
+    outline.push(pts[0]);
+    EmptyElement::at(at)
+        + Polygon::new(pts, color.filled())
+        + PathElement::new(outline, BLACK.mix(0.5).stroke_width(1))
+}
+
+/// The legend column: a color per precision, then a marker (and line) style per device.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    precisions: &[String],
+    devices: &[String],
+    lines: bool,
+    extra: &[(String, RGBAColor)],
+) -> Result<()> {
+    let font = ("sans-serif", 14).into_font();
+    let bold = ("sans-serif", 15).into_font().style(FontStyle::Bold);
+    let mut y = 50;
+    let text = |t: &str, x: i32, y: i32, f: &FontDesc| {
+        area.draw(&Text::new(t.to_string(), (x, y - 7), f.clone()))
+            .map_err(plot_err)
+    };
+    text("precision (color)", 10, y, &bold)?;
+    for p in precisions {
+        y += 20;
+        let c = precision_color(p);
+        area.draw(&Rectangle::new([(12, y - 5), (32, y + 5)], c.filled()))
+            .map_err(plot_err)?;
+        text(p, 40, y, &font)?;
+    }
+    y += 34;
+    text("device (marker)", 10, y, &bold)?;
+    for (i, d) in devices.iter().enumerate() {
+        y += 20;
+        if lines {
+            let style = BLACK.mix(0.6).stroke_width(2);
+            if d == "cpu" {
+                for x0 in (8..36).step_by(8) {
+                    area.draw(&PathElement::new(vec![(x0, y), (x0 + 4, y)], style))
+                        .map_err(plot_err)?;
+                }
+            } else {
+                area.draw(&PathElement::new(vec![(8, y), (36, y)], style))
+                    .map_err(plot_err)?;
+            }
+        }
+        area.draw(&marker((22, y), i, RGBColor(60, 60, 60)))
+            .map_err(plot_err)?;
+        let label = if d == "cpu" && lines {
+            "cpu (dashed)".to_string()
+        } else {
+            d.clone()
+        };
+        text(&label, 40, y, &font)?;
+    }
+    if !extra.is_empty() {
+        y += 34;
+        text("measured ceilings", 10, y, &bold)?;
+        for (name, color) in extra {
+            y += 20;
+            area.draw(&PathElement::new(
+                vec![(8, y), (36, y)],
+                color.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+            text(name, 40, y, &font)?;
+        }
+    }
+    Ok(())
+}
+
+/// GEMM throughput per precision against size, log-log: a line per (device, precision,
+/// kernel), colored by precision, marked by device, the CPU baseline dashed.
 pub fn throughput_svg(report: &SuiteReport, path: &Path) -> Result<()> {
     let rows: Vec<&SuiteRow> = ok_rows(report).into_iter().filter(|r| r.m == r.n).collect();
     let (y0, y1) = range(rows.iter().map(|r| r.gflops));
@@ -153,9 +282,10 @@ pub fn throughput_svg(report: &SuiteReport, path: &Path) -> Result<()> {
     } else {
         (x0 - 0.5, x1 + 0.5)
     };
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    let root = SVGBackend::new(path, CHART).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
-    let mut chart = ChartBuilder::on(&root)
+    let (left, right) = root.split_horizontally(CHART.0 - LEGEND_W);
+    let mut chart = ChartBuilder::on(&left)
         .caption(
             "GEMM throughput per precision (m = n = k)",
             ("sans-serif", 22),
@@ -179,39 +309,40 @@ pub fn throughput_svg(report: &SuiteReport, path: &Path) -> Result<()> {
         })
         .y_label_formatter(&|v| fmt_num(*v))
         .x_desc("matrix size n (m = n = k), log scale")
-        .y_desc("throughput, GFLOP/s (GOP/s for int8)")
+        .y_desc("throughput, GFLOP/s (GOP/s for int8), log scale")
         .draw()
         .map_err(plot_err)?;
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let devs = devices(&rows);
+    // (device, precision, kernel) -> points.
+    type Key = (String, String, String);
+    let mut series: Vec<(Key, Vec<(f64, f64)>)> = Vec::new();
     for r in &rows {
-        let name = format!("{} {} ({})", r.precision, r.kernel, r.device());
+        let key = (r.device(), r.precision.clone(), r.kernel.clone());
         let pt = ((r.n as f64).log2(), r.gflops);
-        match series.iter_mut().find(|(n, _)| *n == name) {
+        match series.iter_mut().find(|(k, _)| *k == key) {
             Some((_, pts)) => pts.push(pt),
-            None => series.push((name, vec![pt])),
+            None => series.push((key, vec![pt])),
         }
     }
-    for (i, (name, mut pts)) in series.into_iter().enumerate() {
+    for ((device, precision, _), mut pts) in series {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let color = COLORS[i % COLORS.len()];
+        let color = precision_color(&precision);
+        let style = color.stroke_width(2);
+        if device == "cpu" {
+            chart
+                .draw_series(DashedLineSeries::new(pts.clone(), 6, 4, style))
+                .map_err(plot_err)?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(pts.clone(), style))
+                .map_err(plot_err)?;
+        }
+        let shape = devs.iter().position(|d| *d == device).unwrap_or(0);
         chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(plot_err)?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .draw_series(pts.into_iter().map(|p| marker(p, shape, color)))
             .map_err(plot_err)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(plot_err)?;
+    legend(&right, &precisions(&rows), &devs, true, &[])?;
     root.present().map_err(plot_err)
 }
 
@@ -235,8 +366,9 @@ fn short(adapter: &str) -> String {
         .to_string()
 }
 
-/// The roofline: each device's measured bandwidth slope and arithmetic peaks, and every
-/// row as a point at (intensity, throughput), log-log.
+/// The roofline: each device's measured bandwidth slope and arithmetic peaks (gray lines),
+/// and every row as a point at (intensity, throughput), colored by precision, marked by
+/// device, log-log.
 pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
     let rows = ok_rows(report);
     // One roof per device and arithmetic: f32 (and f16, int8 where measured).
@@ -263,9 +395,10 @@ pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
             .chain(peaks.iter().map(|p| p.2))
             .chain(peaks.iter().map(|p| p.1 * 0.1)),
     );
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    let root = SVGBackend::new(path, CHART).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
-    let mut chart = ChartBuilder::on(&root)
+    let (left, right) = root.split_horizontally(CHART.0 - LEGEND_W);
+    let mut chart = ChartBuilder::on(&left)
         .caption(
             "Roofline: measured ceilings and every row",
             ("sans-serif", 22),
@@ -282,10 +415,11 @@ pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
         .y_labels(12)
         .x_label_formatter(&|v| fmt_num(*v))
         .y_label_formatter(&|v| fmt_num(*v))
-        .x_desc("arithmetic intensity, FLOP per byte of compulsory traffic")
-        .y_desc("throughput, GFLOP/s (GOP/s for int8)")
+        .x_desc("arithmetic intensity, FLOP per byte of compulsory traffic, log scale")
+        .y_desc("throughput, GFLOP/s (GOP/s for int8), log scale")
         .draw()
         .map_err(plot_err)?;
+    let mut roofs = Vec::new();
     for (i, (name, bw, top)) in peaks.iter().enumerate() {
         let color = BLACK.mix(if i == 0 {
             0.35
@@ -300,39 +434,21 @@ pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
         ];
         chart
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(plot_err)?
-            .label(format!("{name}: {bw:.1} GB/s, peak {top:.0} GFLOP/s"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+            .map_err(plot_err)?;
+        roofs.push((format!("{name}: {bw:.1} GB/s, {top:.0} G/s"), color));
     }
-    let mut names: Vec<String> = Vec::new();
-    for r in &rows {
-        let name = format!("{} ({})", r.precision, r.device());
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    for (i, name) in names.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let pts: Vec<(f64, f64)> = rows
-            .iter()
-            .filter(|r| format!("{} ({})", r.precision, r.device()) == *name)
-            .map(|r| (r.intensity, r.gflops))
-            .collect();
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-            .map_err(plot_err)?
-            .label(name.clone())
-            .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
-    }
+    let devs = devices(&rows);
     chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
+        .draw_series(rows.iter().map(|r| {
+            let shape = devs.iter().position(|d| *d == r.device()).unwrap_or(0);
+            marker(
+                (r.intensity, r.gflops),
+                shape,
+                precision_color(&r.precision),
+            )
+        }))
         .map_err(plot_err)?;
+    legend(&right, &precisions(&rows), &devs, false, &roofs)?;
     root.present().map_err(plot_err)
 }
 
