@@ -446,6 +446,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         rejected.to_string(),
                     ]);
                 }
+                // The weight formats' GEMV kernel: workgroup size and rows per workgroup.
+                let runs = Runs { warmup: 1, repeat };
+                let (trials, best) = tune::tune_gemv(&ctx, p, runs)?;
+                if !trials.is_empty() {
+                    if let Some(b) = best {
+                        tuned.insert(tune::gemv_key(p), b.kernel);
+                    }
+                    cells.push(vec![
+                        p.name().into(),
+                        "Gemv (gemv kernel)".into(),
+                        best.map_or("none passed".into(), |b| format!("{:?}", b.kernel)),
+                        best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
+                        trials.len().to_string(),
+                        trials.iter().filter(|t| !t.passed).count().to_string(),
+                    ]);
+                }
             }
             cache.adapters.insert(tune::adapter_key(&ctx), tuned);
             cache.save(&path)?;

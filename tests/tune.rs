@@ -9,7 +9,7 @@ use wgpu_lab::bench::tune::{self, ShapeClass, Trial, TuneCache};
 use wgpu_lab::bench::{measure, Runs};
 use wgpu_lab::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
 use wgpu_lab::formats::weights::{WeightFormat, Weights};
-use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, WqKernel};
+use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, WqKernel, WqVariant};
 use wgpu_lab::reference::matmul_wq::matmul_wq_f64;
 use wgpu_lab::rng::Rng;
 
@@ -17,31 +17,35 @@ fn k(wg_x: u32, tm: u32, tn: u32) -> WqKernel {
     WqKernel { wg_x, tm, tn }
 }
 
+fn v(wg_x: u32, tm: u32, tn: u32) -> WqVariant {
+    WqVariant::Regblock(k(wg_x, tm, tn))
+}
+
 #[test]
 fn choose_never_picks_a_failing_candidate() {
     let trials = [
         Trial {
-            kernel: k(8, 1, 1),
+            kernel: v(8, 1, 1),
             ms: 0.001,
             passed: false,
         },
         Trial {
-            kernel: k(16, 2, 2),
+            kernel: v(16, 2, 2),
             ms: 2.0,
             passed: true,
         },
         Trial {
-            kernel: k(32, 4, 4),
+            kernel: v(32, 4, 4),
             ms: 1.5,
             passed: true,
         },
         Trial {
-            kernel: k(64, 4, 4),
+            kernel: v(64, 4, 4),
             ms: f64::NAN,
             passed: true,
         },
     ];
-    assert_eq!(tune::choose(&trials).unwrap().kernel, k(32, 4, 4));
+    assert_eq!(tune::choose(&trials).unwrap().kernel, v(32, 4, 4));
     assert!(tune::choose(&trials[..1]).is_none());
 }
 
@@ -69,7 +73,7 @@ fn trial(
     let want = matmul_wq_f64(a, m, k, reference_weights).unwrap();
     let passed = ErrorStats::compare(&c, &want).passes(TOL_WQ_KERNEL_REL_FROBENIUS);
     Trial {
-        kernel,
+        kernel: WqVariant::Regblock(kernel),
         ms: if wrong.is_some() { 1e-9 } else { t.gpu.median },
         passed,
     }
@@ -93,7 +97,7 @@ fn a_deliberately_wrong_candidate_is_rejected() {
         trials.push(trial(kernel, &a, &good, None));
     }
     let best = tune::choose(&trials).expect("two candidates pass");
-    assert!(best.passed && best.kernel != k(8, 2, 2));
+    assert!(best.passed && best.kernel != v(8, 2, 2));
 }
 
 #[test]
@@ -117,6 +121,51 @@ fn tune_one_validates_every_candidate_and_picks_a_passing_one() {
 }
 
 #[test]
+fn gemv_kernel_is_tuned_within_limits_and_used_when_cached() {
+    let Some(ctx) = common::ctx() else { return };
+    let runs = Runs {
+        warmup: 0,
+        repeat: 1,
+    };
+    let p = Precision::Weights(WeightFormat::Q4_0);
+    let (trials, best) = tune::tune_gemv(ctx, p, runs).unwrap();
+    let candidates = tune::gemv_candidates(ctx);
+    assert_eq!(trials.len(), candidates.len());
+    assert!(candidates.len() >= 8, "{candidates:?}");
+    assert!(trials.iter().all(|t| t.passed), "{trials:?}");
+    let best = best.unwrap();
+    assert!(matches!(best.kernel, WqVariant::Gemv { .. }));
+    // Precisions without a GEMV kernel have nothing to tune.
+    assert!(tune::tune_gemv(ctx, Precision::Int8, runs)
+        .unwrap()
+        .0
+        .is_empty());
+    // A cached GEMV configuration is the one that runs, and says so.
+    let odd = WqVariant::Gemv { wg: 32, rows: 8 };
+    let req = PrecisionRequest {
+        m: 1,
+        n: 77,
+        k: 96,
+        precisions: vec![p],
+        kernel: None,
+        runs,
+        cpu_baseline: false,
+        tuned: tune::Tuned::from([(tune::gemv_key(p), odd)]),
+    };
+    let mut rng = Rng::new(9);
+    let rows = precision::run(ctx, &req, &rng.vec_f32(96), &rng.vec_f32(77 * 96)).unwrap();
+    let g = rows.iter().find(|r| r.kernel == "gemv").unwrap();
+    assert!(
+        g.config.contains("wg: 32")
+            && g.config.contains("rows: 8")
+            && g.config.ends_with("(tuned)"),
+        "{}",
+        g.config
+    );
+    assert!(g.passed);
+}
+
+#[test]
 fn cache_round_trips_and_a_corrupt_one_is_ignored() {
     let dir = std::env::temp_dir().join(format!("wgpu-lab-tune-{}", std::process::id()));
     let path = dir.join("tune.json");
@@ -125,12 +174,32 @@ fn cache_round_trips_and_a_corrupt_one_is_ignored() {
         .adapters
         .entry("gpu | vulkan | driver 1".into())
         .or_default()
-        .insert("q4_0/gemv".into(), k(32, 1, 2));
+        .insert("q4_0/gemv".into(), v(32, 1, 2));
+    cache
+        .adapters
+        .get_mut("gpu | vulkan | driver 1")
+        .unwrap()
+        .insert(
+            "q4_0/gemv-kernel".into(),
+            WqVariant::Gemv { wg: 128, rows: 2 },
+        );
     cache.save(&path).unwrap();
     let back = TuneCache::load(&path);
+    let entry = &back.adapters["gpu | vulkan | driver 1"];
+    assert_eq!(entry["q4_0/gemv"], v(32, 1, 2));
     assert_eq!(
-        back.adapters["gpu | vulkan | driver 1"]["q4_0/gemv"],
-        k(32, 1, 2)
+        entry["q4_0/gemv-kernel"],
+        WqVariant::Gemv { wg: 128, rows: 2 }
+    );
+    // A cache written before GEMV tuning (register blocks as bare objects) still loads.
+    std::fs::write(
+        &path,
+        r#"{"adapters": {"a | b | c": {"f32/gemm": {"wg_x": 16, "tm": 4, "tn": 2}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        TuneCache::load(&path).adapters["a | b | c"]["f32/gemm"],
+        v(16, 4, 2)
     );
     std::fs::write(&path, "{ not json").unwrap();
     assert!(TuneCache::load(&path).adapters.is_empty());
@@ -145,7 +214,7 @@ fn tuned_configuration_is_used_and_labelled() {
     let mut tuned = tune::Tuned::new();
     tuned.insert(
         tune::entry_key(Precision::Weights(WeightFormat::F16), ShapeClass::Gemm),
-        k(8, 3, 2),
+        v(8, 3, 2),
     );
     let mut rng = Rng::new(5);
     let (m, n, kk) = (6, 40, 64);

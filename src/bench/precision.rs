@@ -173,23 +173,25 @@ fn run_one(
 ) -> Result<Vec<(MatmulRow, Option<Vec<f32>>)>> {
     let (m, n, k) = (req.m, req.n, req.k);
     let shape = Shape::new(m, n, k)?;
-    let tuned = req
-        .tuned
-        .get(&crate::bench::tune::entry_key(
-            precision,
-            crate::bench::tune::ShapeClass::of(m),
-        ))
-        .copied();
+    let tuned = crate::bench::tune::tuned_kernel(
+        &req.tuned,
+        precision,
+        crate::bench::tune::ShapeClass::of(m),
+    );
+    let tuned_gemv = crate::bench::tune::tuned_gemv(&req.tuned, precision);
     let kernel = req
         .kernel
         .or(tuned)
         .unwrap_or_else(|| WqKernel::default_for(m));
     let mark = |mut rows: Vec<(MatmulRow, Option<Vec<f32>>)>| {
-        if req.kernel.is_none() && tuned.is_some() {
-            for (r, _) in rows.iter_mut() {
-                if r.kernel != "gemv" {
-                    r.config.push_str(" (tuned)");
-                }
+        for (r, _) in rows.iter_mut() {
+            let from_cache = if r.kernel == "gemv" {
+                tuned_gemv.is_some()
+            } else {
+                req.kernel.is_none() && tuned.is_some()
+            };
+            if from_cache {
+                r.config.push_str(" (tuned)");
             }
         }
         rows
@@ -214,7 +216,7 @@ fn run_one(
             };
             let mut variants = vec![WqVariant::Regblock(kernel)];
             if m == 1 {
-                variants.push(WqVariant::GEMV);
+                variants.push(tuned_gemv.unwrap_or(WqVariant::GEMV));
             }
             variants
                 .into_iter()

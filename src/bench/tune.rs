@@ -1,5 +1,6 @@
 //! Per-adapter autotuning: search the register-block configurations of the precision
-//! kernels for each shape class, validate every candidate against its reference, keep the
+//! kernels for each shape class, and the workgroup size and rows per workgroup of the GEMV
+//! kernel of the weight formats; validate every candidate against its reference, keep the
 //! fastest that passes, and remember it in a cache keyed by adapter, backend and driver.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use crate::bench::precision::{self, Precision, PrecisionRequest};
 use crate::bench::Runs;
 use crate::error::{LabError, Result};
 use crate::gpu::Context;
-use crate::kernels::matmul_wq::WqKernel;
+use crate::kernels::matmul_wq::{WqKernel, WqVariant};
 
 /// Shape classes tuned separately: the compute-bound GEMM and the memory-bound GEMV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +66,30 @@ pub fn candidates(class: ShapeClass) -> Vec<WqKernel> {
     v
 }
 
+/// Candidate `gemv_wq` configurations: workgroup sizes 32..256 (a warp to a few on GPUs)
+/// times 1..8 weight rows per workgroup, within the adapter's invocation and
+/// workgroup-memory limits (the reduction holds WG x ROWS f32).
+pub fn gemv_candidates(ctx: &Context) -> Vec<WqVariant> {
+    let l = ctx.limits();
+    let mut v = Vec::new();
+    for wg in [32u32, 64, 128, 256] {
+        for rows in [1u32, 2, 4, 8] {
+            if wg <= l.max_compute_invocations_per_workgroup
+                && wg <= l.max_compute_workgroup_size_x
+                && wg * rows * 4 <= l.max_compute_workgroup_storage_size
+            {
+                v.push(WqVariant::Gemv { wg, rows });
+            }
+        }
+    }
+    v
+}
+
 /// One measured candidate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Trial {
     /// The configuration.
-    pub kernel: WqKernel,
+    pub kernel: WqVariant,
     /// Median time, ms.
     pub ms: f64,
     /// Whether its output passed validation.
@@ -86,8 +106,9 @@ pub fn choose(trials: &[Trial]) -> Option<Trial> {
         .copied()
 }
 
-/// The tuned configurations of one adapter: "precision/class" -> kernel.
-pub type Tuned = BTreeMap<String, WqKernel>;
+/// The tuned configurations of one adapter: "precision/class" -> register block, and
+/// "precision/gemv-kernel" -> the GEMV kernel's configuration.
+pub type Tuned = BTreeMap<String, WqVariant>;
 
 /// The cache file: adapter key ("name | backend | driver") -> its tuned configurations.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -107,6 +128,27 @@ pub fn adapter_key(ctx: &Context) -> String {
 /// The entry key of a precision and class.
 pub fn entry_key(p: Precision, class: ShapeClass) -> String {
     format!("{}/{}", p.name(), class.name())
+}
+
+/// The entry key of a weight format's GEMV kernel.
+pub fn gemv_key(p: Precision) -> String {
+    format!("{}/gemv-kernel", p.name())
+}
+
+/// The tuned register block of a precision and class, if any.
+pub fn tuned_kernel(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<WqKernel> {
+    match tuned.get(&entry_key(p, class)) {
+        Some(WqVariant::Regblock(k)) => Some(*k),
+        _ => None,
+    }
+}
+
+/// The tuned GEMV kernel of a precision, if any.
+pub fn tuned_gemv(tuned: &Tuned, p: Precision) -> Option<WqVariant> {
+    match tuned.get(&gemv_key(p)) {
+        Some(g @ WqVariant::Gemv { .. }) => Some(*g),
+        _ => None,
+    }
 }
 
 /// The platform's cache file: `$XDG_CACHE_HOME/wgpu-lab/tune.json`, else
@@ -160,12 +202,9 @@ impl TuneCache {
             .unwrap_or_default()
     }
 
-    /// The tuned kernel for this adapter, precision and problem, if any.
+    /// The tuned register block for this adapter, precision and problem, if any.
     pub fn lookup(&self, ctx: &Context, p: Precision, m: usize) -> Option<WqKernel> {
-        self.adapters
-            .get(&adapter_key(ctx))?
-            .get(&entry_key(p, ShapeClass::of(m)))
-            .copied()
+        tuned_kernel(self.adapters.get(&adapter_key(ctx))?, p, ShapeClass::of(m))
     }
 }
 
@@ -199,7 +238,44 @@ pub fn tune_one(
             .filter(|r| r.kernel != "gemv" && r.skipped.is_none())
         {
             trials.push(Trial {
-                kernel,
+                kernel: WqVariant::Regblock(kernel),
+                ms: row.gpu_ms_median,
+                passed: row.passed,
+            });
+        }
+    }
+    let best = choose(&trials);
+    Ok((trials, best))
+}
+
+/// Tunes the GEMV kernel of a weight format (other precisions have none: empty result):
+/// every candidate of [`gemv_candidates`] is validated and timed on the GEMV class problem.
+pub fn tune_gemv(ctx: &Context, p: Precision, runs: Runs) -> Result<(Vec<Trial>, Option<Trial>)> {
+    if !matches!(p, Precision::Weights(_)) {
+        return Ok((Vec::new(), None));
+    }
+    let (m, n, k) = ShapeClass::Gemv.problem();
+    let mut rng = crate::rng::Rng::new(7);
+    let a = rng.vec_f32(m * k);
+    let w = rng.vec_f32(n * k);
+    let mut trials = Vec::new();
+    for gemv in gemv_candidates(ctx) {
+        let req = PrecisionRequest {
+            m,
+            n,
+            k,
+            precisions: vec![p],
+            kernel: None,
+            runs,
+            cpu_baseline: false,
+            tuned: Tuned::from([(gemv_key(p), gemv)]),
+        };
+        for row in precision::run(ctx, &req, &a, &w)?
+            .into_iter()
+            .filter(|r| r.kernel == "gemv" && r.skipped.is_none())
+        {
+            trials.push(Trial {
+                kernel: gemv,
                 ms: row.gpu_ms_median,
                 passed: row.passed,
             });

@@ -53,8 +53,10 @@ impl WqKernel {
     }
 }
 
-/// The kernel that runs a weights-in-any-format product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The kernel that runs a weights-in-any-format product. Serialised untagged (a register
+/// block's or a GEMV's own fields), as the tune cache stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum WqVariant {
     /// `matmul_wq`: register blocks, any m.
     Regblock(WqKernel),
@@ -127,7 +129,8 @@ impl WqVariant {
         }
     }
 
-    fn invocations(&self) -> u32 {
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> u32 {
         match *self {
             WqVariant::Regblock(k) => k.wg_x,
             WqVariant::Gemv { wg, .. } => wg,
