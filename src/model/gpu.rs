@@ -426,11 +426,16 @@ impl GpuBert {
         let tmp = st("bert.tmp", rows * h)?;
         let up = st("bert.up", rows * f)?;
         let out = st("bert.out", b * h)?;
-        // Scales: one per row, or one per 32 values of the widest input (the FFN's).
+        // Sized for the widest linear input (the FFN's in BERT; hidden if it were wider):
+        // int8 values four per word, and one scale per row or per 32 values.
+        let widest = f.max(h);
         let int8 = match self.precision.int8_scheme() {
-            Some(Int8Scheme::PerRow) => Some((st("bert.xq", rows * f / 4)?, st("bert.xs", rows)?)),
-            Some(Int8Scheme::Rot32) => {
-                Some((st("bert.xq", rows * f / 4)?, st("bert.xs", rows * f / 32)?))
+            Some(scheme) => {
+                let scales = match scheme {
+                    Int8Scheme::PerRow => rows,
+                    Int8Scheme::Rot32 => rows * widest / 32,
+                };
+                Some((st("bert.xq", rows * widest / 4)?, st("bert.xs", scales)?))
             }
             None => None,
         };
