@@ -24,6 +24,14 @@ pub enum QuantError {
         /// The length given.
         len: usize,
     },
+    /// An importance vector (one weight per column) that does not fit the rows.
+    #[error(
+        "importance has {len} values; it needs one per column of a row, in whole blocks of {QK}"
+    )]
+    ImportanceLength {
+        /// The length given.
+        len: usize,
+    },
     /// A NaN or infinity in the input.
     #[error("value {value} at index {index} is not finite; quantization needs finite input")]
     NonFinite {

@@ -96,7 +96,10 @@ fn check<'a>(
     }
     if let Some(imp) = importance {
         if imp.is_empty() || imp.len() % QK != 0 || x.len() % imp.len() != 0 {
-            return Err(QuantError::NotBlockMultiple { len: imp.len() });
+            return Err(QuantError::ImportanceLength { len: imp.len() });
+        }
+        if let Some((index, &value)) = imp.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(QuantError::NonFinite { index, value });
         }
     }
     Ok(x.chunks_exact(QK).enumerate().map(move |(b, blk)| {
@@ -343,7 +346,10 @@ mod tests {
             quantize_q4_1_search(&x, None).unwrap_err(),
             QuantError::NonFinite { index: 33, .. }
         ));
-        assert!(quantize_q4_0_search(&[1.0; 64], Some(&[1.0; 48])).is_err());
+        assert_eq!(
+            quantize_q4_0_search(&[1.0; 64], Some(&[1.0; 48])).unwrap_err(),
+            QuantError::ImportanceLength { len: 48 }
+        );
         // A block of zeros and a constant block stay the reference's.
         let z = quantize_q4_0_search(&[0.0; 32], None).unwrap();
         assert_eq!(z, quant::quantize_q4_0(&[0.0; 32]).unwrap());
