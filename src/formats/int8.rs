@@ -6,20 +6,21 @@
 //!   its own scale. H is orthogonal and symmetric, so (aH)·(wH) = a·w: weights and
 //!   activations rotated alike give the same product, while the rotation spreads a block's
 //!   outliers over all 32 values (the idea of QuaRot/QuIP#) and the block scales confine
-//!   what remains. On all-MiniLM-L6-v2 this is what brings W8A8 to 0.9997 minimum cosine,
-//!   where per-row scales give 0.9946 (docs/results/minilm-lavapipe.md).
+//!   what remains. On all-MiniLM-L6-v2 this is what brings W8A8 to 0.99966 minimum cosine,
+//!   where per-row scales give 0.99457 (docs/results/minilm-lavapipe.md).
 //!
 //! The rotation is a fast Walsh–Hadamard transform in f32 with a fixed butterfly order
 //! (stride 1, 2, 4, 8, 16; `a + b` then `a - b`), then one multiply by 1/sqrt(32); the GPU
 //! (`shaders/quantize_rot32_i8.wgsl`) does the same operations in the same order.
 //!
-//! The same arithmetic runs on the GPU (`shaders/quantize_rows_i8.wgsl`): s = amax / 127 in
-//! f32, then x * (1 / s) rounded half away from zero, as ggml's `roundf` does. WGSL only
-//! promises division to 2.5 ULP, so on some GPUs (an NVIDIA H100 here) the scale can differ
-//! from the CPU's in its last bits and a value on a rounding boundary lands one step away.
-//! The W8A8 kernel is therefore validated against the activations the GPU itself produced,
-//! and the GPU quantizer against this one within one step. Rows are padded with zeros to `kp` values (a multiple
-//! of 32) and packed four to a u32, element 0 in the lowest byte.
+//! The same arithmetic runs on the GPU (`shaders/quantize_rows_i8.wgsl`,
+//! `quantize_rot32_i8.wgsl`): s = amax / 127 in f32, then x * (1 / s) rounded half away from
+//! zero, as ggml's `roundf` does. WGSL only promises division to 2.5 ULP, so on some GPUs
+//! (an NVIDIA H100 here) the scale can differ from the CPU's in its last bits and a value on
+//! a rounding boundary lands one step away. The W8A8 kernel is therefore validated against
+//! the activations the GPU itself produced, and the GPU quantizer against this one within
+//! one step. Rows are padded with zeros to `kp` values (a multiple of 32) before any
+//! rotation and packed four to a u32, element 0 in the lowest byte.
 
 use serde::Serialize;
 
