@@ -762,6 +762,8 @@ fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
         println!("{}", report::json(&result));
     } else {
         print!("{}", report::rows_table(&result.rows));
+        println!("\nside by side (best kernel of each precision, per device):");
+        print!("{}", report::side_by_side(&result.rows));
         if !result.model.is_empty() {
             print!("{}", table::infer_table(&result.model));
         }

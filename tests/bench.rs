@@ -96,6 +96,34 @@ fn bench_small_sweep_has_rooflines_and_every_output() {
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("Measured ceilings") && md.contains("roofline.svg"));
+    // Side by side: a column group per device (the CPU and the adapter), a line per problem
+    // and precision, the GEMV lines naming the faster of the adapter's two kernels.
+    let side = md
+        .split("## Side by side")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a side-by-side section");
+    let header = side.lines().find(|l| l.starts_with("| m x n x k")).unwrap();
+    assert!(header.contains("cpu: kernel"), "{header}");
+    assert_eq!(header.matches(": kernel").count(), 2, "{header}");
+    let lines: Vec<&str> = side
+        .lines()
+        .filter(|l| l.starts_with("| 1x64x64"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{side}");
+    let best_gemv = |precision: &str| -> f64 {
+        rows.iter()
+            .filter(|r| {
+                r["adapter"] != "cpu" && r["precision"] == precision && r["m"] == 1 && r["n"] == 64
+            })
+            .map(|r| r["gflops"].as_f64().unwrap())
+            .fold(0.0, f64::max)
+    };
+    for line in lines {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let gpu_gflops: f64 = cells[7].parse().unwrap();
+        assert!((gpu_gflops - best_gemv(cells[2])).abs() < 0.01, "{line}");
+    }
 }
 
 #[test]

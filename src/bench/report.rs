@@ -483,6 +483,8 @@ pub fn markdown(report: &SuiteReport, charts: &[(&str, &str)]) -> String {
         "-".into(),
     ]);
     md += &render(&cells);
+    md += "\n## Side by side: the best kernel of each precision, per device\n\n";
+    md += &side_by_side(&report.rows);
     md += "\n## Rows\n\n";
     md += &rows_table(&report.rows);
     for (title, file) in charts {
@@ -493,6 +495,55 @@ pub fn markdown(report: &SuiteReport, charts: &[(&str, &str)]) -> String {
         md += &crate::bench::table::infer_table(&report.model);
     }
     md
+}
+
+/// One line per (problem, precision), one column group per device (each adapter and the
+/// CPU): the fastest passing kernel there, its GFLOP/s and its fraction of that device's
+/// roofline. `-` where the device has no passing row (skipped, failed or not run).
+pub fn side_by_side(rows: &[SuiteRow]) -> String {
+    let ok: Vec<&SuiteRow> = rows
+        .iter()
+        .filter(|r| r.skipped.is_none() && r.passed && r.gflops.is_finite())
+        .collect();
+    let mut devices: Vec<String> = Vec::new();
+    let mut keys: Vec<(usize, usize, usize, String)> = Vec::new();
+    for r in rows {
+        if !devices.contains(&r.device()) {
+            devices.push(r.device());
+        }
+        let key = (r.m, r.n, r.k, r.precision.clone());
+        if r.precision != "all" && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let mut header = vec!["m x n x k".to_string(), "precision".to_string()];
+    for d in &devices {
+        header.push(format!("{d}: kernel"));
+        header.push("GFLOP/s".into());
+        header.push("of roofline".into());
+    }
+    let mut cells = vec![header];
+    for (m, n, k, precision) in &keys {
+        let mut line = vec![format!("{m}x{n}x{k}"), precision.clone()];
+        for d in &devices {
+            let best = ok
+                .iter()
+                .filter(|r| {
+                    r.device() == *d && (r.m, r.n, r.k) == (*m, *n, *k) && r.precision == *precision
+                })
+                .max_by(|a, b| a.gflops.total_cmp(&b.gflops));
+            match best {
+                Some(r) => line.extend([
+                    r.kernel.clone(),
+                    format!("{:.2}", r.gflops),
+                    format!("{:.1}%", 100.0 * r.fraction_of_roofline),
+                ]),
+                None => line.extend(["-".to_string(), "-".into(), "-".into()]),
+            }
+        }
+        cells.push(line);
+    }
+    render(&cells)
 }
 
 /// The rows as an aligned table.
