@@ -23,7 +23,7 @@ pub fn quantize_npy(
     name: &str,
 ) -> Result<Vec<u64>> {
     if quantizer == Quantizer::Imatrix {
-        return Err(LabError::Shape(
+        return Err(LabError::InvalidArgument(
             "quantize: the imatrix quantizer needs a model's activations (embed/infer \
              calibrate one); use reference or rmse for a lone tensor"
                 .into(),

@@ -45,6 +45,9 @@ pub enum LabError {
     /// A matrix dimension was zero or inconsistent with the data given.
     #[error("invalid shape: {0}")]
     Shape(String),
+    /// A combination of options that cannot work, with what to do instead.
+    #[error("{0}")]
+    InvalidArgument(String),
 
     /// A problem too large for the adapter even after splitting the work.
     #[error("{what} needs {asked} bytes but the adapter's {limit_name} is {limit} bytes")]

@@ -145,7 +145,7 @@ pub fn encode_bytes_with(
         (Quantizer::Rmse, _) => Some(None),
         (Quantizer::Imatrix, Some(imp)) if imp.len() == row_len => Some(Some(imp)),
         (Quantizer::Imatrix, imp) => {
-            return Err(LabError::Shape(format!(
+            return Err(LabError::InvalidArgument(format!(
                 "imatrix quantizer: needs one importance value per column ({row_len}), got {}",
                 imp.map_or(0, |i| i.len())
             )))

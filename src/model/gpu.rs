@@ -255,7 +255,7 @@ impl GpuBert {
         if quantizer == Quantizer::Imatrix
             && importance.is_none_or(|i| i.layers.len() != w.layers.len())
         {
-            return Err(LabError::Shape(
+            return Err(LabError::InvalidArgument(
                 "imatrix quantizer: needs the importance of every layer (model::calibrate)".into(),
             ));
         }
