@@ -132,7 +132,9 @@ pub enum LinearSite {
 
 /// The whole encoder and pooling: one unit-length embedding per sequence.
 pub fn forward(w: &BertWeights, batch: &Batch) -> Result<Vec<Vec<f32>>> {
-    forward_observed(w, batch, &mut |_, _, _| {})
+    forward_with(w, batch, &mut |_, _, x, rows, l, gelu| {
+        linear(x, rows, l, gelu)
+    })
 }
 
 /// [`forward`], showing `observe(layer, site, input rows)` each linear layer's input (all
@@ -142,20 +144,34 @@ pub fn forward_observed(
     batch: &Batch,
     observe: &mut dyn FnMut(usize, LinearSite, &[f32]),
 ) -> Result<Vec<Vec<f32>>> {
+    forward_with(w, batch, &mut |layer, site, x, rows, l, gelu| {
+        observe(layer, site, x);
+        linear(x, rows, l, gelu)
+    })
+}
+
+/// One linear layer of [`forward_with`]: (layer, site, input rows, row count, weights,
+/// GELU after) -> output rows.
+pub type LinearFn<'a> =
+    dyn FnMut(usize, LinearSite, &[f32], usize, &Linear, bool) -> Result<Vec<f32>> + 'a;
+
+/// [`forward`] with every linear layer computed by `linear_fn`: twins of quantized GPU
+/// paths put their own arithmetic there (e.g. int8 activations), the rest stays the same.
+pub fn forward_with(
+    w: &BertWeights,
+    batch: &Batch,
+    linear_fn: &mut LinearFn,
+) -> Result<Vec<Vec<f32>>> {
     let c = &w.config;
     let (h, rows) = (c.hidden_size, batch.b * batch.t);
     let mut x = embed(w, batch);
     for (i, l) in w.layers.iter().enumerate() {
-        observe(i, LinearSite::Qkv, &x);
-        let qkv = linear(&x, rows, &l.qkv, false)?;
+        let qkv = linear_fn(i, LinearSite::Qkv, &x, rows, &l.qkv, false)?;
         let a = attention(&qkv, batch, c.num_attention_heads, h);
-        observe(i, LinearSite::Out, &a);
-        let o = linear(&a, rows, &l.out, false)?;
+        let o = linear_fn(i, LinearSite::Out, &a, rows, &l.out, false)?;
         add_layer_norm(&mut x, &o, &l.ln1, h, c.layer_norm_eps);
-        observe(i, LinearSite::Up, &x);
-        let up = linear(&x, rows, &l.up, true)?;
-        observe(i, LinearSite::Down, &up);
-        let down = linear(&up, rows, &l.down, false)?;
+        let up = linear_fn(i, LinearSite::Up, &x, rows, &l.up, true)?;
+        let down = linear_fn(i, LinearSite::Down, &up, rows, &l.down, false)?;
         add_layer_norm(&mut x, &down, &l.ln2, h, c.layer_norm_eps);
     }
     Ok(pool_normalize(&x, batch, h))
