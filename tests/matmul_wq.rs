@@ -163,4 +163,23 @@ fn cpu_fast_paths_work_on_the_stored_weights() {
     let got = matmul_i8_cpu(&a, m, k, &wq).unwrap();
     let want = matmul_i8_f64(&quantize_rows(&a, m, k).unwrap(), &wq).unwrap();
     assert!(ErrorStats::compare(&got, &want).passes(1e-5));
+    // f16 accumulation: within the f16acc bound of the f64 product of the f16 operands, and
+    // visibly not f32 accumulation (its error is far above f32 rounding at this k).
+    use wgpu_lab::compare::TOL_F16ACC_KERNEL_REL_FROBENIUS;
+    use wgpu_lab::reference::cpu_fast::matmul_f16acc_cpu;
+    use wgpu_lab::reference::matmul_f16acc::matmul_f16acc_f64;
+    let k = 1000;
+    let (a, w) = (rng.vec_f32(m * k), rng.vec_f32(n * k));
+    let got = matmul_f16acc_cpu(&a, &w, m, n, k);
+    let e = ErrorStats::compare(&got, &matmul_f16acc_f64(&a, &w, m, n, k).unwrap());
+    assert!(
+        e.passes(TOL_F16ACC_KERNEL_REL_FROBENIUS),
+        "{}",
+        e.describe(n, 2e-2)
+    );
+    assert!(
+        e.rel_frobenius > 1e-4,
+        "f16 accumulation error {}",
+        e.rel_frobenius
+    );
 }

@@ -185,8 +185,6 @@ fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
         precision: r.precision.clone(),
         kernel: match r.precision.as_str() {
             "f32" => "gemm-crate",
-            // No f16 arithmetic on the CPU: f16 weights with f32 accumulation stand in.
-            "f16acc" => "cpu-fast-f16w",
             _ => "cpu-fast",
         }
         .into(),
