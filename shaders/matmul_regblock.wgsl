@@ -6,15 +6,18 @@
 // across the SIMD lanes (one load and a broadcast on CPU adapters, a broadcast on GPUs),
 // and lane i reads B columns next to lane i+1's.
 // Each invocation accumulates TM rows x TN column groups (TN vec4s in nn, TN columns in nt)
-// in registers. TM and TN come from the variant prefix (src/kernels/matmul.rs).
+// in registers. TM, TN and the element type ELEM come from the variant prefix: ELEM = f32
+// for the f32 kernels (src/kernels/matmul.rs), ELEM = f16 with f16 operands for the f16acc
+// precision (src/kernels/matmul_f16acc.rs: A, B and the accumulators in half precision).
 #import dispatch
 #import matmul_params
 #import regblock_rows
 
 override WG_X: u32 = 16u;
 
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-// B (binding 2) and load_b() come from the prefix: regblock_b_f32 or regblock_b_f16.
+@group(0) @binding(1) var<storage, read> a: array<vec4<ELEM>>;
+// B (binding 2) and load_b() -> vec4<ELEM> come from the prefix: regblock_b_f32,
+// regblock_b_f16 (f16 storage unpacked to f32) or regblock_b_f16acc (f16 arithmetic).
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 // Layout nn: B is k x n, stored (k4*4) x (ldb/4) vec4s. Lane owns columns
@@ -38,9 +41,9 @@ fn main_nn(
     let arow = block_rows(row0, p.m, lda4);
     let bcol = block_cols(col4, ldb4, 1u);
 
-    var acc: array<vec4<f32>, TM * TN>;
+    var acc: array<vec4<ELEM>, TM * TN>;
     for (var kq = 0u; kq < k4; kq++) {
-        var bv: array<vec4<f32>, 4 * TN>;
+        var bv: array<vec4<ELEM>, 4 * TN>;
         for (var s = 0u; s < 4u; s++) {
             for (var j = 0u; j < TN; j++) {
                 bv[s * TN + j] = load_b((kq * 4u + s) * ldb4 + bcol[j]);
@@ -67,7 +70,7 @@ fn main_nn(
                 let v = acc[i * TN + j];
                 for (var e = 0u; e < 4u; e++) {
                     if col + e < p.n {
-                        c[row * p.n + col + e] = v[e];
+                        c[row * p.n + col + e] = f32(v[e]);
                     }
                 }
             }
@@ -95,9 +98,9 @@ fn main_nt(
     let arow = block_rows(row0, p.m, lda4);
     let brow = block_cols(col0, p.n, ldb4);
 
-    var acc: array<vec4<f32>, TM * TN>;
+    var acc: array<vec4<ELEM>, TM * TN>;
     for (var kq = 0u; kq < lda4; kq++) {
-        var bv: array<vec4<f32>, TN>;
+        var bv: array<vec4<ELEM>, TN>;
         for (var j = 0u; j < TN; j++) {
             bv[j] = load_b(brow[j] + kq);
         }
@@ -116,7 +119,7 @@ fn main_nt(
                 let col = col0 + j * WG_X;
                 if col < p.n {
                     let v = acc[i * TN + j];
-                    c[row * p.n + col] = (v.x + v.y) + (v.z + v.w);
+                    c[row * p.n + col] = f32((v.x + v.y) + (v.z + v.w));
                 }
             }
         }

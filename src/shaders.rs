@@ -33,10 +33,6 @@ pub const KERNELS: &[(&str, &str)] = &[
     ("bert_pool", include_str!("../shaders/bert_pool.wgsl")),
     ("matmul_i8", include_str!("../shaders/matmul_i8.wgsl")),
     (
-        "matmul_f16acc",
-        include_str!("../shaders/matmul_f16acc.wgsl"),
-    ),
-    (
         "quantize_rows_i8",
         include_str!("../shaders/quantize_rows_i8.wgsl"),
     ),
@@ -133,6 +129,10 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "weights_q4_1",
         include_str!("../shaders/shared/weights_q4_1.wgsl"),
+    ),
+    (
+        "regblock_b_f16acc",
+        include_str!("../shaders/shared/regblock_b_f16acc.wgsl"),
     ),
     (
         "matmul_params",

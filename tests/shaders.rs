@@ -94,6 +94,17 @@ fn every_epilogue_validates_in_every_linear_kernel() {
 }
 
 #[test]
+fn regblock_validates_with_f16_elements_for_f16acc() {
+    for k in [WqKernel::default_for(1), WqKernel::default_for(64)] {
+        let spec = wgpu_lab::kernels::matmul_f16acc::spec(k);
+        validate(
+            &format!("f16acc {k:?}"),
+            &shaders::assemble(spec.stem, &spec.defines).unwrap(),
+        );
+    }
+}
+
+#[test]
 fn ceiling_fma_validates_in_f16_too() {
     let defines = vec![
         Define::Enable("f16"),
@@ -127,7 +138,6 @@ fn every_kernel_file_is_reachable() {
             "bert_attention" => vec![Define::U32("HD4", 8)],
             "ceiling_fma" => vec![Define::Alias("ELEM", "f32"), Define::U32("ITERS", 4)],
             "ceiling_dot4" => vec![Define::U32("ITERS", 4)],
-            "matmul_f16acc" => vec![Define::U32("TM", 2), Define::U32("TN", 2)],
             "matmul_i8" => vec![
                 Define::U32("TM", 2),
                 Define::U32("TN", 2),

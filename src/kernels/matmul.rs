@@ -227,6 +227,7 @@ impl Kernel {
             Kernel::Regblock { tm, tn, .. } => vec![
                 Define::U32("TM", tm),
                 Define::U32("TN", tn),
+                Define::Alias("ELEM", "f32"),
                 Define::Import(
                     if b_f16 {
                         "regblock_b_f16"

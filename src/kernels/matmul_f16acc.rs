@@ -1,4 +1,6 @@
-//! f16 x f16 matmul with f16 accumulation (`matmul_f16acc`, nt layout): needs SHADER_F16.
+//! f16 x f16 matmul with f16 accumulation (the f16acc precision, nt layout): needs
+//! SHADER_F16. It is `matmul_regblock`'s nt entry point with the element type f16 (operands,
+//! accumulators and arithmetic), B read through `regblock_b_f16acc`.
 
 use std::sync::Arc;
 
@@ -8,27 +10,9 @@ use crate::error::{LabError, Result};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::matmul::MatmulParams;
 use crate::kernels::matmul_wq::WqKernel;
 use crate::shaders::Define;
-
-/// Parameters of `matmul_f16acc`.
-/// Keep in sync with `F16AccParams` in shaders/matmul_f16acc.wgsl.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct F16AccParams {
-    /// Activation rows.
-    pub m: u32,
-    /// Weight rows.
-    pub n: u32,
-    /// k padded to a multiple of 4.
-    pub kp: u32,
-    /// Workgroup tiles along n.
-    pub tiles_n: u32,
-    /// Workgroup tiles in all.
-    pub tiles: u32,
-    /// Padding to 32 bytes.
-    pub _pad: [u32; 3],
-}
 
 const BINDINGS: [Binding; 4] = [
     Binding::Uniform,
@@ -36,6 +20,24 @@ const BINDINGS: [Binding; 4] = [
     Binding::ReadOnly,
     Binding::ReadWrite,
 ];
+
+/// The pipeline: `matmul_regblock`'s nt entry point with ELEM = f16 (bindings: params, A,
+/// W, C, as the f32 kernels).
+pub fn spec(kernel: WqKernel) -> PipelineSpec<'static> {
+    PipelineSpec {
+        stem: "matmul_regblock",
+        defines: vec![
+            Define::Enable("f16"),
+            Define::U32("TM", kernel.tm),
+            Define::U32("TN", kernel.tn),
+            Define::Alias("ELEM", "f16"),
+            Define::Import("regblock_b_f16acc".into()),
+        ],
+        entry: "main_nt",
+        constants: vec![("WG_X", kernel.wg_x as f64)],
+        bindings: BINDINGS.to_vec(),
+    }
+}
 
 /// Rounds rows of `k` values to f16, padding each to `kp` with zeros.
 pub fn to_f16_rows(x: &[f32], rows: usize, k: usize, kp: usize) -> Vec<f16> {
@@ -93,27 +95,20 @@ impl PreparedMatmulF16Acc {
                 w.len()
             )));
         }
-        let (pipeline, pipeline_ms) = gpu_pipeline::build(
-            ctx,
-            &PipelineSpec {
-                stem: "matmul_f16acc",
-                defines: vec![Define::U32("TM", kernel.tm), Define::U32("TN", kernel.tn)],
-                entry: "main",
-                constants: vec![("WG_X", kernel.wg_x as f64)],
-                bindings: BINDINGS.to_vec(),
-            },
-        )?;
+        let (pipeline, pipeline_ms) = gpu_pipeline::build(ctx, &spec(kernel))?;
         let kp = k.div_ceil(4) * 4;
         let (bm, bn) = kernel.block();
         let tiles_n = n.div_ceil(bn as usize);
         let tiles = m.div_ceil(bm as usize) * tiles_n;
-        let params = F16AccParams {
+        let params = MatmulParams {
             m: m as u32,
             n: n as u32,
-            kp: kp as u32,
+            k: kp as u32,
             tiles_n: tiles_n as u32,
             tiles: tiles as u32,
-            _pad: [0; 3],
+            lda: kp as u32,
+            ldb: kp as u32,
+            _pad: 0,
         };
         let u = buffers::uniform(ctx, "matmul_f16acc.params", &params)?;
         let a_buf = buffers::upload(ctx, "matmul_f16acc.a", &to_f16_rows(a, m, k, kp))?;
