@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use wgpu::util::DeviceExt;
+
 use crate::error::{LabError, Result};
 use crate::gpu::Context;
 
@@ -44,18 +46,17 @@ pub fn upload<T: bytemuck::Pod>(ctx: &Context, label: &str, data: &[T]) -> Resul
     } else {
         bytes
     };
-    // Created unmapped and filled through the queue (not `create_buffer_init`): on a device
-    // that was lost a moment ago, mapping at creation panics inside wgpu before the loss is
-    // reported; this way the loss comes back as an error from the scope or the next wait.
+    // Filled at creation (a host copy, so no upload lands in a later timed submission).
+    // On a device lost a moment ago, mapping at creation panics inside wgpu before the loss
+    // is reported: ask for it first.
+    ctx.check_lost_now()?;
     ctx.scoped(&format!("creating buffer {label}"), || {
-        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: contents.len() as u64,
-            usage: STORAGE,
-            mapped_at_creation: false,
-        });
-        ctx.queue.write_buffer(&buffer, 0, contents);
-        buffer
+        ctx.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: STORAGE,
+            })
     })
 }
 
@@ -74,16 +75,14 @@ pub fn storage(ctx: &Context, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
 
 /// Creates a uniform buffer holding one `#[repr(C)]` parameter block.
 pub fn uniform<T: bytemuck::Pod>(ctx: &Context, label: &str, value: &T) -> Result<wgpu::Buffer> {
-    let contents = bytemuck::bytes_of(value);
+    ctx.check_lost_now()?; // see `upload`
     ctx.scoped(&format!("creating uniform {label}"), || {
-        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: (contents.len() as u64).div_ceil(16) * 16,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        ctx.queue.write_buffer(&buffer, 0, contents);
-        buffer
+        ctx.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
     })
 }
 

@@ -103,6 +103,13 @@ impl Context {
         }
     }
 
+    /// [`Context::check_lost`] after a non-blocking poll: a device lost a moment ago (for
+    /// example destroyed) reports it through a callback that runs on the next poll.
+    pub fn check_lost_now(&self) -> Result<()> {
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.check_lost()
+    }
+
     /// Runs `f` inside validation and out-of-memory error scopes; a captured error becomes
     /// [`LabError::Wgpu`] naming `during`.
     pub fn scoped<T>(&self, during: &str, f: impl FnOnce() -> T) -> Result<T> {
@@ -113,10 +120,9 @@ impl Context {
         let v = pollster::block_on(validation.pop());
         let o = pollster::block_on(oom.pop());
         if let Some(source) = v.or(o) {
-            // A lost device shows up first as validation errors on everything after it;
-            // its lost callback runs on the next poll. Report the loss, the real cause.
-            let _ = self.device.poll(wgpu::PollType::Poll);
-            self.check_lost()?;
+            // A lost device shows up first as validation errors on everything after it:
+            // report the loss, the real cause.
+            self.check_lost_now()?;
             return Err(LabError::Wgpu {
                 during: during.to_string(),
                 source,
