@@ -123,6 +123,10 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/weights_q8_0.wgsl"),
     ),
     (
+        "nibbles_q4",
+        include_str!("../shaders/shared/nibbles_q4.wgsl"),
+    ),
+    (
         "weights_q4_0",
         include_str!("../shaders/shared/weights_q4_0.wgsl"),
     ),
