@@ -13,7 +13,7 @@ override WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read_write> xq: array<u32>;
 @group(0) @binding(3) var<storage, read_write> xs: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
+#import row_reduce
 
 fn q8(row: u32, i: u32, inv: f32) -> u32 {
     var v = 0.0;
@@ -37,15 +37,7 @@ fn main(
     for (var i = lid.x; i < p.k; i += WG) {
         amax = max(amax, abs(x[row * p.k + i]));
     }
-    partial[lid.x] = amax;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s /= 2u) {
-        if lid.x < s {
-            partial[lid.x] = max(partial[lid.x], partial[lid.x + s]);
-        }
-        workgroupBarrier();
-    }
-    let scale = partial[0] / 127.0;
+    let scale = workgroup_max(amax, lid.x) / 127.0;
     let inv = select(0.0, 1.0 / scale, scale != 0.0);
     let words = p.kp / 4u;
     for (var w = lid.x; w < words; w += WG) {
