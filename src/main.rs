@@ -395,10 +395,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!(
-                    "adapter: {} ({}, {})",
-                    ctx.summary.name, ctx.summary.backend, ctx.summary.driver
-                );
+                print_adapter(&ctx);
                 print!("{}", table::infer_table(&rows));
                 println!(
                     "cosine: against the f32 CPU twin over {} varied sentences; first run includes \
@@ -523,10 +520,7 @@ fn print_precision_rows(
     if json {
         println!("{}", serde_json::to_string_pretty(rows)?);
     } else {
-        println!(
-            "adapter: {} ({}, {})",
-            ctx.summary.name, ctx.summary.backend, ctx.summary.driver
-        );
+        print_adapter(ctx);
         print!("{}", table::precision_table(rows));
         println!(
             "kernel err: vs f64 over the operands the kernel actually multiplies (dequantized \
@@ -951,10 +945,7 @@ fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!(
-            "adapter: {} ({}, {})",
-            ctx.summary.name, ctx.summary.backend, ctx.summary.driver
-        );
+        print_adapter(&ctx);
         print!("{}", table::matmul_table(&rows));
         for r in &rows {
             if let Some(p) = r.pipeline_ms {
@@ -974,4 +965,10 @@ fn matmul(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         eprintln!("error: validation failed for at least one kernel (see the pass column)");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The line naming the adapter above every table, so numbers are never read without it.
+fn print_adapter(ctx: &Context) {
+    let a = &ctx.summary;
+    println!("adapter: {} ({}, {})", a.name, a.backend, a.driver);
 }
