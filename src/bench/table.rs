@@ -22,7 +22,6 @@ pub fn matmul_table(rows: &[MatmulRow]) -> String {
     for r in rows {
         cells.push(vec![
             r.kernel.clone(),
-            r.precision.clone(),
             r.layout.name().to_string(),
             format!("{}x{}x{}", r.m, r.n, r.k),
             format!(
@@ -140,8 +139,17 @@ pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
 }
 
 /// Aligns a grid of cells as a Markdown table; the first row is the header.
+///
+/// Every row must have as many cells as the header: a row that does not is a bug in the
+/// caller (its cells would sit under the wrong headings), so it panics rather than pad.
 pub fn render(cells: &[Vec<String>]) -> String {
-    let cols = cells.iter().map(|r| r.len()).max().unwrap_or(0);
+    let cols = cells.first().map_or(0, Vec::len);
+    if let Some(bad) = cells.iter().find(|r| r.len() != cols) {
+        panic!(
+            "table row has {} cells for {cols} headings: {bad:?}",
+            bad.len()
+        );
+    }
     let width: Vec<usize> = (0..cols)
         .map(|c| {
             cells
