@@ -5,11 +5,11 @@
 
 use anyhow::Result;
 use wgpu_lab::bench::infer::{check_model_dir, cosine};
-use wgpu_lab::bench::precision::Precision;
+use wgpu_lab::formats::bert::BertWeights;
+use wgpu_lab::formats::precision::Precision;
 use wgpu_lab::formats::weights::WeightFormat;
-use wgpu_lab::model::gpu::GpuBert;
-use wgpu_lab::model::tokenize::Tokenizer;
-use wgpu_lab::model::BertWeights;
+use wgpu_lab::model::bert::gpu::GpuBert;
+use wgpu_lab::model::bert::tokenize::Tokenizer;
 use wgpu_lab::{AdapterSelector, Context};
 
 fn main() -> Result<()> {

@@ -38,6 +38,26 @@ pub const TOL_I8_KERNEL_REL_FROBENIUS: f64 = 1e-5;
 /// kernels stay at 1e-5.
 pub const TOL_F16ACC_KERNEL_REL_FROBENIUS: f64 = 2e-2;
 
+/// A CPU baseline that rounds activations (and its output) to f16 (`gemm`'s f16 path)
+/// against the f64 product over the f32 activations and f16 weights, relative Frobenius.
+///
+/// Rounding to f16 costs at most 2^-12 relative per value (about 2^-12/sqrt(3) RMS): once
+/// for each activation, once for each output; f32 accumulation inside adds nothing at this
+/// scale. The two add to ~2e-4 relative; 2e-3 leaves ~10x headroom and catches a wrong
+/// stride or transpose (O(1) errors).
+pub const TOL_CPU_BASELINE_F16_REL_FROBENIUS: f64 = 2e-3;
+
+/// A CPU baseline that quantizes activations to 8 bits per 32-value block (candle's and
+/// ggml's q8_0/q8_1 `vec_dot` path) against the f64 product over the f32 activations and
+/// the dequantized weights, relative Frobenius.
+///
+/// The step is max|a|/127 per block, the rounding error uniform within half a step: an RMS
+/// of max/(127·sqrt(12)), about 0.4% of the RMS of uniform activations; the products'
+/// errors are independent, so the output's relative error is of that order too (measured
+/// 0.3-0.5% on the test's inputs). 2e-2 leaves ~5x headroom and catches a wrong block or
+/// scale (O(1) errors).
+pub const TOL_CPU_BASELINE_Q8_ACT_REL_FROBENIUS: f64 = 2e-2;
+
 /// Errors of a result against its reference.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct ErrorStats {

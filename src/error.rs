@@ -136,6 +136,15 @@ pub enum LabError {
         message: String,
     },
 
+    /// A CPU baseline library (candle) refused or failed an operation.
+    #[error("CPU baseline {library}: {message}")]
+    CpuBaseline {
+        /// The library.
+        library: &'static str,
+        /// Its error.
+        message: String,
+    },
+
     /// Plain I/O on a named file.
     #[error("{path}: {source}")]
     Io {

@@ -4,10 +4,10 @@
 
 mod common;
 
-use wgpu_lab::bench::precision::Precision;
 use wgpu_lab::bench::report;
 use wgpu_lab::bench::suite::{self, SuiteRequest};
-use wgpu_lab::bench::Runs;
+use wgpu_lab::formats::precision::Precision;
+use wgpu_lab::gpu::measure::Runs;
 
 use common::{bin, tmp};
 

@@ -3,13 +3,13 @@
 
 mod common;
 
-use wgpu_lab::bench::precision::Precision;
+use wgpu_lab::formats::bert::{Batch, BertConfig, BertWeights};
 use wgpu_lab::formats::int8::quantize_rows_with;
+use wgpu_lab::formats::precision::Precision;
 use wgpu_lab::formats::quant_search::Quantizer;
 use wgpu_lab::formats::weights::{WeightFormat, Weights};
-use wgpu_lab::model::calibrate;
-use wgpu_lab::model::gpu::GpuBert;
-use wgpu_lab::model::{Batch, BertConfig, BertWeights};
+use wgpu_lab::model::bert::calibrate;
+use wgpu_lab::model::bert::gpu::GpuBert;
 use wgpu_lab::reference::bert;
 use wgpu_lab::reference::matmul_i8::matmul_i8_f64;
 use wgpu_lab::rng::Rng;

@@ -248,7 +248,7 @@ fn llama_cpp_file_reads_and_multiplies() {
     let Some(ctx) = common::ctx() else { return };
     let mut rng = Rng::new(1);
     let a = rng.vec_f32(3 * 576);
-    let runs = wgpu_lab::bench::Runs {
+    let runs = wgpu_lab::gpu::measure::Runs {
         warmup: 0,
         repeat: 1,
     };

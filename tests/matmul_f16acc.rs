@@ -3,8 +3,8 @@
 
 mod common;
 
-use wgpu_lab::bench::GpuOp;
 use wgpu_lab::compare::{ErrorStats, TOL_F16ACC_KERNEL_REL_FROBENIUS};
+use wgpu_lab::gpu::measure::GpuOp;
 use wgpu_lab::kernels::matmul_f16acc::PreparedMatmulF16Acc;
 use wgpu_lab::kernels::matmul_wq::WqKernel;
 use wgpu_lab::reference::matmul_f16acc::matmul_f16acc_f64;

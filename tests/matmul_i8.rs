@@ -4,11 +4,11 @@
 
 mod common;
 
-use wgpu_lab::bench::GpuOp;
 use wgpu_lab::compare::{ErrorStats, TOL_I8_KERNEL_REL_FROBENIUS};
 use wgpu_lab::formats::int8::{
     hadamard32, quantize_rows, quantize_rows_with, round_half_away, Int8Scheme,
 };
+use wgpu_lab::gpu::measure::GpuOp;
 use wgpu_lab::kernels::matmul_i8::{Dot4, PreparedMatmulI8};
 use wgpu_lab::kernels::matmul_wq::WqKernel;
 use wgpu_lab::reference::matmul_i8::matmul_i8_f64;

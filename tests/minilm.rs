@@ -7,13 +7,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use wgpu_lab::bench::precision::Precision;
+use wgpu_lab::formats::bert::{Batch, BertWeights};
+use wgpu_lab::formats::precision::Precision;
 use wgpu_lab::formats::quant_search::Quantizer;
 use wgpu_lab::formats::weights::WeightFormat;
-use wgpu_lab::model::calibrate;
-use wgpu_lab::model::gpu::GpuBert;
-use wgpu_lab::model::tokenize::Tokenizer;
-use wgpu_lab::model::{Batch, BertWeights};
+use wgpu_lab::model::bert::calibrate;
+use wgpu_lab::model::bert::gpu::GpuBert;
+use wgpu_lab::model::bert::tokenize::Tokenizer;
 use wgpu_lab::reference::bert;
 
 fn model_dir() -> PathBuf {

@@ -4,11 +4,12 @@
 
 mod common;
 
-use wgpu_lab::bench::precision::{self, Precision, PrecisionRequest};
+use wgpu_lab::bench::precision::{self, PrecisionRequest};
 use wgpu_lab::bench::tune::{self, ShapeClass, Trial, TuneCache};
-use wgpu_lab::bench::{measure, Runs};
 use wgpu_lab::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
+use wgpu_lab::formats::precision::Precision;
 use wgpu_lab::formats::weights::{WeightFormat, Weights};
+use wgpu_lab::gpu::measure::{measure, Runs};
 use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, WqKernel, WqVariant};
 use wgpu_lab::reference::matmul_wq::matmul_wq_f64;
 use wgpu_lab::rng::Rng;

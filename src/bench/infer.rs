@@ -6,16 +6,16 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::bench::precision::Precision;
 use crate::error::{LabError, Result};
+use crate::formats::bert::{Batch, BertWeights};
+use crate::formats::precision::Precision;
 use crate::formats::quant_search::Quantizer;
 use crate::formats::weights::WeightFormat;
 use crate::gpu::timing::{GpuTimer, TimingSource};
 use crate::gpu::Context;
-use crate::model::calibrate;
-use crate::model::gpu::GpuBert;
-use crate::model::tokenize::Tokenizer;
-use crate::model::{Batch, BertWeights};
+use crate::model::bert::calibrate;
+use crate::model::bert::gpu::GpuBert;
+use crate::model::bert::tokenize::Tokenizer;
 use crate::reference::bert;
 use crate::stats::Summary;
 

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::bench::{measure, Runs, Timed};
 use crate::compare::{ErrorStats, TOL_F32_REL_FROBENIUS};
 use crate::error::Result;
+use crate::gpu::measure::{measure, Runs, Timed};
 use crate::gpu::timing::TimingSource;
 use crate::gpu::Context;
 use crate::kernels::matmul::{Kernel, Layout, MatmulOptions, PreparedMatmul, Shape};
@@ -66,6 +66,8 @@ pub struct MatmulRow {
     pub cpu_ms: Option<f64>,
     /// cpu_ms / gpu_ms_median.
     pub speedup_vs_cpu: Option<f64>,
+    /// The library behind cpu_ms (see `reference::cpu_baseline`).
+    pub cpu_impl: Option<String>,
     /// Relative Frobenius error against the f64 reference.
     pub rel_err: f64,
     /// Largest absolute error.
@@ -122,6 +124,7 @@ impl MatmulRow {
             gflops: f64::NAN,
             cpu_ms: None,
             speedup_vs_cpu: None,
+            cpu_impl: None,
             rel_err: f64::NAN,
             max_abs_err: f64::NAN,
             tolerance: f64::NAN,

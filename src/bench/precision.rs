@@ -2,95 +2,26 @@
 //! stored (and the product computed) at every precision; each row keeps the kernel's own
 //! error apart from what the precision costs.
 
-use serde::Serialize;
-
-use crate::bench::matmul::{time_cpu, MatmulRow};
-use crate::bench::{measure, GpuOp, Runs, Timed};
+use crate::bench::matmul::MatmulRow;
 use crate::compare::{
     ErrorStats, TOL_F16ACC_KERNEL_REL_FROBENIUS, TOL_I8_KERNEL_REL_FROBENIUS,
     TOL_WQ_KERNEL_REL_FROBENIUS,
 };
 use crate::error::{LabError, Result};
-use crate::formats::int8::{quantize_rows_with, Int8Scheme};
-use crate::formats::weights::{WeightFormat, Weights};
+use crate::formats::int8::quantize_rows_with;
+use crate::formats::precision::Precision;
+use crate::formats::weights::Weights;
+use crate::gpu::measure::{measure, GpuOp, Runs, Timed};
 use crate::gpu::Context;
 use crate::kernels::matmul::{Layout, Shape};
 use crate::kernels::matmul_f16acc::PreparedMatmulF16Acc;
 use crate::kernels::matmul_i8::{Dot4, PreparedMatmulI8};
 use crate::kernels::matmul_wq::{PreparedMatmulWq, WqKernel, WqVariant};
+use crate::reference::cpu_baseline;
 use crate::reference::matmul::matmul_f64;
 use crate::reference::matmul_f16acc::matmul_f16acc_f64;
 use crate::reference::matmul_i8::matmul_i8_f64;
 use crate::reference::matmul_wq::matmul_wq_f64;
-
-/// A precision of the benchmark: how weights (and possibly activations) are stored and
-/// what the kernel accumulates in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Precision {
-    /// f32 activations, weights in this format, f32 accumulation (`matmul_wq`).
-    Weights(WeightFormat),
-    /// f16 activations and weights, f16 accumulation (`matmul_f16acc`, SHADER_F16).
-    F16Acc,
-    /// W8A8: int8 weights per channel, int8 activations per row, i32 accumulation.
-    Int8,
-    /// W8A8 with Hadamard-rotated 32-value blocks, a scale per block for weights and
-    /// activations (`formats::int8::Int8Scheme::Rot32`): the accurate int8.
-    Int8Rot,
-}
-
-impl Precision {
-    /// Every precision, in table order.
-    pub const ALL: [Precision; 9] = [
-        Precision::Weights(WeightFormat::F32),
-        Precision::Weights(WeightFormat::F16),
-        Precision::F16Acc,
-        Precision::Weights(WeightFormat::Bf16),
-        Precision::Int8,
-        Precision::Int8Rot,
-        Precision::Weights(WeightFormat::Q8_0),
-        Precision::Weights(WeightFormat::Q4_0),
-        Precision::Weights(WeightFormat::Q4_1),
-    ];
-
-    /// Name on the command line and in tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::Weights(f) => f.name(),
-            Precision::F16Acc => "f16acc",
-            Precision::Int8 => "int8",
-            Precision::Int8Rot => "int8rot",
-        }
-    }
-
-    /// The int8 scheme of a W8A8 precision.
-    pub fn int8_scheme(self) -> Option<Int8Scheme> {
-        match self {
-            Precision::Int8 => Some(Int8Scheme::PerRow),
-            Precision::Int8Rot => Some(Int8Scheme::Rot32),
-            _ => None,
-        }
-    }
-
-    /// Parses one name, or `all`.
-    pub fn parse_list(s: &str) -> Result<Vec<Precision>> {
-        if s == "all" {
-            return Ok(Self::ALL.to_vec());
-        }
-        s.split(',')
-            .map(|name| {
-                Self::ALL
-                    .into_iter()
-                    .find(|p| p.name() == name)
-                    .ok_or_else(|| LabError::UnknownName {
-                        kind: "precision",
-                        name: name.into(),
-                        expected: format!("{}, all", Self::ALL.map(|p| p.name()).join(", ")),
-                    })
-            })
-            .collect()
-    }
-}
 
 /// What to run: A (m x k) times W^T (W n x k) at each precision.
 #[derive(Debug, Clone)]
@@ -287,28 +218,23 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
     let shape = Shape::new(req.m, req.n, req.k)?;
     shape.check(a.len(), w.len())?;
     let exact = matmul_f64(Layout::Nt, shape, a, w)?;
-    let f32_cpu = if req.cpu_baseline {
-        Some(time_cpu(Layout::Nt, shape, a, w, req.runs.repeat.min(5))?.median)
-    } else {
-        None
-    };
     let mut rows = Vec::new();
     for &precision in &req.precisions {
-        // The CPU baseline of this precision: the fast CPU path on the same stored
-        // (quantized) weights; f32 is the gemm crate.
-        let cpu = match (req.cpu_baseline, precision) {
-            (false, _) => None,
-            (true, Precision::Weights(WeightFormat::F32)) => f32_cpu,
-            // One timed run for big problems: the block-decoding CPU paths run at tens of
-            // GFLOP/s, and at 4096^3 a few repeats per precision would dominate a sweep.
-            (true, p) => {
-                let repeat = if shape.flops() > 1e10 {
-                    1
-                } else {
-                    req.runs.repeat.min(3)
-                };
-                crate::reference::cpu_fast::time_precision(p, a, w, shape, repeat)?
+        // The CPU baseline of this precision: the library a user would pick for it, on the
+        // same inputs (`reference::cpu_baseline`). One timed run for big problems: at
+        // 4096^3 a few repeats per precision would dominate a sweep.
+        let cpu = if req.cpu_baseline {
+            let repeat = if shape.flops() > 1e10 {
+                1
+            } else {
+                req.runs.repeat.clamp(1, 5)
+            };
+            match cpu_baseline::prepare(precision, a, w, shape)? {
+                Some(b) => Some((b.time(repeat)?.median, b.library)),
+                None => None,
             }
+        } else {
+            None
         };
         // A precision that cannot run here (over a limit, a device error) becomes a skipped
         // row with the reason; the others still run. A lost device stops the problem.
@@ -328,8 +254,9 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
                 row.gbps = row
                     .weight_bytes
                     .map(|b| b as f64 / (row.gpu_ms_median * 1e6));
-                row.cpu_ms = cpu;
-                row.speedup_vs_cpu = cpu.map(|c| c / row.gpu_ms_median);
+                row.cpu_ms = cpu.map(|c| c.0);
+                row.cpu_impl = cpu.map(|c| c.1.to_string());
+                row.speedup_vs_cpu = row.cpu_ms.map(|c| c / row.gpu_ms_median);
             }
             rows.push(row);
         }

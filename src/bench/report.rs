@@ -8,7 +8,7 @@ use plotters::element::ComposedElement;
 use plotters::prelude::*;
 
 use crate::bench::suite::{SuiteReport, SuiteRow};
-use crate::bench::table::render;
+use crate::bench::table::{note_row, render};
 use crate::error::{LabError, Result};
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> LabError + '_ {
@@ -121,7 +121,7 @@ const COLORS: [RGBColor; 10] = [
 ];
 
 fn precision_color(name: &str) -> RGBColor {
-    let i = crate::bench::precision::Precision::ALL
+    let i = crate::formats::precision::Precision::ALL
         .iter()
         .position(|p| p.name() == name)
         .unwrap_or(COLORS.len() - 1);
@@ -167,7 +167,7 @@ fn devices(rows: &[&SuiteRow]) -> Vec<String> {
 
 /// Precisions in table order, those present in `rows`.
 fn precisions(rows: &[&SuiteRow]) -> Vec<String> {
-    crate::bench::precision::Precision::ALL
+    crate::formats::precision::Precision::ALL
         .iter()
         .map(|p| p.name().to_string())
         .filter(|n| rows.iter().any(|r| r.precision == *n))
@@ -568,13 +568,10 @@ pub fn rows_table(rows: &[SuiteRow]) -> String {
     for r in rows {
         let shape = format!("{}x{}x{}", r.m, r.n, r.k);
         if let Some(why) = &r.skipped {
-            cells.push(vec![
-                r.device(),
-                r.precision.clone(),
-                r.kernel.clone(),
-                shape,
-                format!("skipped: {why}"),
-            ]);
+            cells.push(note_row(
+                vec![r.device(), r.precision.clone(), r.kernel.clone(), shape],
+                &format!("skipped: {why}"),
+            ));
             continue;
         }
         cells.push(vec![

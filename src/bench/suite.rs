@@ -9,9 +9,10 @@ use serde::Serialize;
 use crate::bench::ceilings::{self, Ceilings};
 use crate::bench::infer::{self, InferRequest, InferRow};
 use crate::bench::matmul::MatmulRow;
-use crate::bench::precision::{self, Precision, PrecisionRequest};
-use crate::bench::Runs;
+use crate::bench::precision::{self, PrecisionRequest};
 use crate::error::Result;
+use crate::formats::precision::Precision;
+use crate::gpu::measure::Runs;
 use crate::gpu::Context;
 
 /// What to sweep.
@@ -183,11 +184,7 @@ fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
         adapter: "cpu".into(),
         backend: "cpu".into(),
         precision: r.precision.clone(),
-        kernel: match r.precision.as_str() {
-            "f32" => "gemm-crate",
-            _ => "cpu-fast",
-        }
-        .into(),
+        kernel: r.cpu_impl.clone().unwrap_or_else(|| "-".into()),
         m: r.m,
         n: r.n,
         k: r.k,
@@ -331,7 +328,7 @@ pub fn run(
                     .precisions
                     .iter()
                     .copied()
-                    .filter(|p| crate::model::gpu::supported(*p))
+                    .filter(|p| crate::model::bert::gpu::supported(*p))
                     .collect(),
                 batch: 8,
                 seq: None,

@@ -53,6 +53,7 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
         "weights MiB",
         "vs f32",
         "vs CPU",
+        "CPU library",
         "kernel err",
         "tol",
         "quant err",
@@ -63,9 +64,10 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
     for r in rows {
         let shape = format!("{}x{}x{}", r.m, r.n, r.k);
         if let Some(why) = &r.skipped {
-            let mut row = vec![r.precision.clone(), r.kernel.clone(), shape];
-            row.push(format!("skipped: {why}"));
-            cells.push(row);
+            cells.push(note_row(
+                vec![r.precision.clone(), r.kernel.clone(), shape],
+                &format!("skipped: {why}"),
+            ));
             continue;
         }
         cells.push(vec![
@@ -83,6 +85,7 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
             }),
             opt(r.speedup_vs_f32, &|v| format!("{v:.2}x")),
             opt(r.speedup_vs_cpu, &|v| format!("{v:.2}x")),
+            r.cpu_impl.clone().unwrap_or_else(|| "-".into()),
             format!("{:.2e}", r.rel_err),
             format!("{:.0e}", r.tolerance),
             opt(r.quant_rel_err, &|v| format!("{v:.2e}")),
@@ -138,13 +141,29 @@ pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
     render(&cells)
 }
 
+/// Marks the last cell of a [`note_row`]: it spans the columns left after the leading cells.
+const NOTE_MARK: char = '\u{1}';
+
+/// A row whose leading cells sit under the first headings and whose `note` (a skip reason)
+/// runs across every column after them, instead of being squeezed into one.
+pub fn note_row(mut lead: Vec<String>, note: &str) -> Vec<String> {
+    lead.push(format!("{NOTE_MARK}{note}"));
+    lead
+}
+
+fn is_note(cell: &str) -> bool {
+    cell.starts_with(NOTE_MARK)
+}
+
 /// Aligns a grid of cells as a Markdown table; the first row is the header.
 ///
-/// Every row must have as many cells as the header: a row that does not is a bug in the
-/// caller (its cells would sit under the wrong headings), so it panics rather than pad.
+/// Every row must have as many cells as the header, except a [`note_row`], whose note spans
+/// the rest: a row that is neither is a bug in the caller (its cells would sit under the
+/// wrong headings), so it panics rather than pad.
 pub fn render(cells: &[Vec<String>]) -> String {
     let cols = cells.first().map_or(0, Vec::len);
-    if let Some(bad) = cells.iter().find(|r| r.len() != cols) {
+    let spans = |r: &Vec<String>| r.len() <= cols && r.last().is_some_and(|c| is_note(c));
+    if let Some(bad) = cells.iter().find(|r| r.len() != cols && !spans(r)) {
         panic!(
             "table row has {} cells for {cols} headings: {bad:?}",
             bad.len()
@@ -154,7 +173,8 @@ pub fn render(cells: &[Vec<String>]) -> String {
         .map(|c| {
             cells
                 .iter()
-                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .filter_map(|r| r.get(c).filter(|s| !is_note(s)))
+                .map(|s| s.chars().count())
                 .max()
                 .unwrap_or(0)
         })
@@ -163,6 +183,12 @@ pub fn render(cells: &[Vec<String>]) -> String {
         let mut s = String::from("|");
         for (c, w) in width.iter().enumerate() {
             let cell = row.get(c).map_or("", |s| s.as_str());
+            if let Some(note) = cell.strip_prefix(NOTE_MARK) {
+                // One cell across the remaining columns (Markdown renders the rest empty).
+                let rest: usize = width[c..].iter().map(|w| w + 3).sum::<usize>() - 3;
+                s.push_str(&format!(" {note:<rest$} |"));
+                break;
+            }
             s.push_str(&format!(" {cell:<w$} |"));
         }
         s.push('\n');
@@ -181,4 +207,28 @@ pub fn render(cells: &[Vec<String>]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_row_spans_the_rest_and_does_not_widen_columns() {
+        let cells = vec![
+            vec!["a".to_string(), "bb".into(), "c".into(), "d".into()],
+            vec!["1".to_string(), "2".into(), "3".into(), "4".into()],
+            note_row(vec!["x".into()], "skipped: a long reason here"),
+        ];
+        let out = render(&cells);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "| a | bb | c | d |");
+        assert_eq!(lines[3], "| x | skipped: a long reason here |");
+    }
+
+    #[test]
+    #[should_panic(expected = "cells for 2 headings")]
+    fn a_short_row_without_a_note_is_a_bug() {
+        render(&[vec!["a".into(), "b".into()], vec!["1".into()]]);
+    }
 }

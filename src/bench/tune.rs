@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::precision::{self, Precision, PrecisionRequest};
-use crate::bench::Runs;
+use crate::bench::precision::{self, PrecisionRequest};
 use crate::error::{LabError, Result};
+use crate::formats::precision::Precision;
+use crate::gpu::measure::Runs;
 use crate::gpu::Context;
 use crate::kernels::matmul_wq::{WqKernel, WqVariant};
 

@@ -1,7 +1,10 @@
-//! Data formats: ggml's block-quantized layouts (and, later, GGUF files).
+//! Data formats: ggml's block-quantized layouts, int8 rows, weights in every format, GGUF
+//! files, and the precision vocabulary.
 
+pub mod bert;
 pub mod gguf;
 pub mod int8;
+pub mod precision;
 pub mod quant;
 pub mod quant_search;
 pub mod weights;

@@ -133,7 +133,28 @@ fn device_type_name(t: wgpu::DeviceType) -> &'static str {
 
 /// A fresh instance over every backend compiled in (honouring `WGPU_BACKEND` etc.).
 pub fn new_instance() -> wgpu::Instance {
+    quiet_headless_probe();
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// On a headless machine (no `XDG_RUNTIME_DIR`: no desktop session), turns off Mesa's
+/// device-select Vulkan layer, which otherwise tries to connect to a Wayland display at
+/// instance creation and prints `error: XDG_RUNTIME_DIR is invalid or not set` for every
+/// instance. The layer only reorders GPUs for a display server; wgpu-lab ranks adapters
+/// itself. Sets `NODEVICE_SELECT=1` (the layer's own switch) once, unless the user set it.
+fn quiet_headless_probe() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if cfg!(target_os = "linux")
+            && std::env::var_os("XDG_RUNTIME_DIR").is_none()
+            && std::env::var_os("NODEVICE_SELECT").is_none()
+        {
+            // A write races only with C code reading the environment on another thread:
+            // Rust's own reads take std's environment lock, and the C readers here (the
+            // Vulkan loader, EGL) run inside instance creation, which waits for this Once.
+            std::env::set_var("NODEVICE_SELECT", "1");
+        }
+    });
 }
 
 /// Every adapter on every backend, in a stable order (backend, then name).

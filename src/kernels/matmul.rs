@@ -594,7 +594,7 @@ pub fn matmul(
     prepared.read(ctx)
 }
 
-impl crate::bench::GpuOp for PreparedMatmul {
+impl crate::gpu::measure::GpuOp for PreparedMatmul {
     fn poison(&self, ctx: &Context) {
         PreparedMatmul::poison(self, ctx)
     }

@@ -135,7 +135,7 @@ impl PreparedMatmulF16Acc {
     }
 }
 
-impl crate::bench::GpuOp for PreparedMatmulF16Acc {
+impl crate::gpu::measure::GpuOp for PreparedMatmulF16Acc {
     fn poison(&self, ctx: &Context) {
         buffers::poison(ctx, &self.c);
     }

@@ -250,7 +250,7 @@ impl PreparedMatmulI8 {
     }
 }
 
-impl crate::bench::GpuOp for PreparedMatmulI8 {
+impl crate::gpu::measure::GpuOp for PreparedMatmulI8 {
     fn poison(&self, ctx: &Context) {
         buffers::poison(ctx, &self.c);
         buffers::poison(ctx, &self.xs);

@@ -320,7 +320,7 @@ impl PreparedMatmulWq {
     }
 }
 
-impl crate::bench::GpuOp for PreparedMatmulWq {
+impl crate::gpu::measure::GpuOp for PreparedMatmulWq {
     fn poison(&self, ctx: &Context) {
         PreparedMatmulWq::poison(self, ctx)
     }

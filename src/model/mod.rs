@@ -1,52 +1,5 @@
-//! A real network on the GPU: sentence-transformers' all-MiniLM-L6-v2 (a 6-layer BERT) with
-//! its linear layers at any precision, and its CPU twin in `reference::bert`.
+//! Real networks on the GPU, one folder per architecture: `bert` (all-MiniLM-L6-v2, a sentence
+//! encoder). Each has its CPU twin in `reference/` under the same name; the checkpoint data
+//! they share lives in `formats/`.
 
-pub mod calibrate;
-pub mod config;
-pub mod gpu;
-pub mod tokenize;
-pub mod weights;
-
-pub use config::BertConfig;
-pub use weights::BertWeights;
-
-/// A padded batch of token sequences: `b` sequences of up to `t` tokens, row-major
-/// (`ids[s * t + i]`), right-padded with 0; `lens[s]` tokens of sequence `s` are real.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Batch {
-    /// Sequences.
-    pub b: usize,
-    /// Padded length.
-    pub t: usize,
-    /// b x t token ids.
-    pub ids: Vec<u32>,
-    /// Real tokens per sequence (>= 1).
-    pub lens: Vec<u32>,
-}
-
-impl Batch {
-    /// Builds a batch from token sequences (each non-empty), padding to the longest.
-    pub fn from_sequences(seqs: &[Vec<u32>]) -> crate::Result<Self> {
-        let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        if seqs.is_empty() || seqs.iter().any(|s| s.is_empty()) {
-            return Err(crate::LabError::Shape(
-                "a batch needs at least one sequence, each with at least one token".into(),
-            ));
-        }
-        let mut ids = vec![0u32; seqs.len() * t];
-        for (i, s) in seqs.iter().enumerate() {
-            ids[i * t..i * t + s.len()].copy_from_slice(s);
-        }
-        Ok(Self {
-            b: seqs.len(),
-            t,
-            ids,
-            lens: seqs.iter().map(|s| s.len() as u32).collect(),
-        })
-    }
-
-    /// Real (unpadded) tokens in the batch.
-    pub fn tokens(&self) -> usize {
-        self.lens.iter().map(|&l| l as usize).sum()
-    }
-}
+pub mod bert;

@@ -3,9 +3,9 @@
 //! `gemm` crate for the linear layers. The truth GPU embeddings are compared with.
 
 use crate::error::Result;
+use crate::formats::bert::weights::{Linear, Norm};
+use crate::formats::bert::{Batch, BertWeights};
 use crate::kernels::matmul::{Layout, Shape};
-use crate::model::weights::{Linear, Norm};
-use crate::model::{Batch, BertWeights};
 use crate::reference::matmul::matmul_cpu_fast;
 
 /// Exact GELU: x/2 (1 + erf(x / sqrt 2)).

@@ -1,6 +1,7 @@
 //! CPU twins of the GPU kernels, one module per kernel family, same names as `kernels`.
 
 pub mod bert;
+pub mod cpu_baseline;
 pub mod cpu_fast;
 pub mod matmul;
 pub mod matmul_f16acc;

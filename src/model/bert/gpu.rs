@@ -9,9 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::bench::precision::Precision;
 use crate::error::{LabError, Result};
+use crate::formats::bert::weights::{Linear, Norm};
+use crate::formats::bert::{Batch, BertConfig, BertWeights};
 use crate::formats::int8::{quantize_rows_with, Int8Scheme};
+use crate::formats::precision::Precision;
 use crate::formats::quant_search::Quantizer;
 use crate::formats::weights::Weights;
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
@@ -20,9 +22,7 @@ use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_i8::{self, Dot4, I8Params};
 use crate::kernels::matmul_wq::{WqKernel, WqParams, WqVariant};
-use crate::model::calibrate::Importance;
-use crate::model::weights::{Linear, Norm};
-use crate::model::{Batch, BertConfig, BertWeights};
+use crate::model::bert::calibrate::Importance;
 use crate::shaders::Define;
 
 /// Parameters of the bert_* shaders.

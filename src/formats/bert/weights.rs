@@ -6,7 +6,7 @@ use std::path::Path;
 use safetensors::SafeTensors;
 
 use crate::error::{LabError, Result};
-use crate::model::BertConfig;
+use crate::formats::bert::BertConfig;
 use crate::rng::Rng;
 
 /// One linear layer, `nn.Linear` layout: y = x W^T + b, W is `n x k`.

@@ -8,8 +8,8 @@
 //! the test fixtures', so accuracy is never measured on what the quantizer was fitted to.
 
 use crate::error::Result;
-use crate::model::tokenize::Tokenizer;
-use crate::model::{Batch, BertWeights};
+use crate::formats::bert::{Batch, BertWeights};
+use crate::model::bert::tokenize::Tokenizer;
 use crate::reference::bert::{self, LinearSite};
 
 /// Calibration sentences: varied topics, lengths, punctuation, a little non-English.

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{LabError, Result};
-use crate::model::Batch;
+use crate::formats::bert::Batch;
 
 /// sentence-transformers' default when `sentence_bert_config.json` does not say.
 pub const DEFAULT_MAX_SEQ: usize = 256;

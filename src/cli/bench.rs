@@ -1,0 +1,272 @@
+//! `bench` (the sweep over sizes x precisions on one or every adapter) and `tune` (the
+//! kernel-configuration search whose cache the other commands read).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use wgpu_lab::bench::infer as bench_infer;
+use wgpu_lab::bench::{report, suite, table, tune};
+use wgpu_lab::formats::precision::Precision;
+use wgpu_lab::gpu::adapters::{self, AdapterSelector};
+use wgpu_lab::gpu::measure::Runs;
+use wgpu_lab::Context;
+
+use super::{tune_cache, SelectArgs};
+
+#[derive(Args)]
+/// Options of `bench`.
+pub struct BenchArgs {
+    /// The fast sweep (sizes 256, 512; f32, f16, int8, q8_0, q4_0; GEMV too; 3 runs).
+    #[arg(long)]
+    pub quick: bool,
+    /// GEMM sizes (m = n = k), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
+    pub sizes: Vec<usize>,
+    /// Precisions (comma list) or `all`.
+    #[arg(long, default_value = "all")]
+    pub precision: String,
+    /// Add the GEMV sweep (m = 1, n = k = size).
+    #[arg(long)]
+    pub gemv: bool,
+    /// Add all-MiniLM-L6-v2's infer rows from this model folder.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Timed runs per row.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Warm-up runs per row.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Write the whole report as JSON (`-` for standard output).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the rows as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write the throughput chart as SVG (and the roofline beside it, `*-roofline.svg`).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write a Markdown report with its charts into this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json).
+    #[arg(long)]
+    pub tune_cache: Option<PathBuf>,
+}
+
+/// Options of `tune`.
+#[derive(Args)]
+pub struct TuneArgs {
+    /// Precisions (comma list) or `all`.
+    #[arg(long, default_value = "all")]
+    pub precision: String,
+    /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json).
+    #[arg(long)]
+    pub tune_cache: Option<PathBuf>,
+    /// Timed runs per candidate.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+}
+
+fn roofline_path(plot: &std::path::Path) -> PathBuf {
+    let stem = plot
+        .file_stem()
+        .map_or("bench".into(), |s| s.to_string_lossy().into_owned());
+    plot.with_file_name(format!("{stem}-roofline.svg"))
+}
+
+/// Runs the sweep, writes the outputs asked for, prints the tables.
+pub fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let mut req = if args.quick {
+        suite::SuiteRequest::quick()
+    } else {
+        suite::SuiteRequest {
+            sizes: args.sizes.clone(),
+            precisions: Precision::parse_list(&args.precision)?,
+            gemv: args.gemv,
+            model: None,
+            runs: Runs {
+                warmup: args.warmup,
+                repeat: args.repeat,
+            },
+            tune: Default::default(),
+        }
+    };
+    req.model = args.model.clone();
+    req.tune = tune_cache(&args.tune_cache);
+    if let Some(m) = &req.model {
+        bench_infer::check_model_dir(m)?;
+    }
+    if req.sizes.contains(&0) {
+        bail!("sizes must be >= 1");
+    }
+    // Every output must be writable before the sweep starts, not after it.
+    let json_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
+    let mut outputs: Vec<PathBuf> = Vec::new();
+    if let Some(p) = args.json.as_ref().filter(|_| !json_stdout) {
+        outputs.push(p.clone());
+    }
+    outputs.extend(args.csv.clone());
+    if let Some(p) = &args.plot {
+        outputs.push(p.clone());
+        outputs.push(roofline_path(p));
+    }
+    if let Some(dir) = &args.report {
+        outputs.push(dir.join("report.md"));
+    }
+    for p in &outputs {
+        report::check_writable(p)?;
+    }
+    let ctxs = if select.adapter.as_deref() == Some("all") {
+        let mut v = Vec::new();
+        for a in adapters::list_adapters() {
+            let sel = AdapterSelector {
+                adapter: Some(a.index.to_string()),
+                ..Default::default()
+            };
+            match Context::new(&sel) {
+                Ok(c) => v.push(c),
+                Err(e) => eprintln!("note: skipping {}: {e}", a.one_line()),
+            }
+        }
+        if v.is_empty() {
+            return Err(wgpu_lab::LabError::NoAdapter {
+                backend_note: String::new(),
+            }
+            .into());
+        }
+        v
+    } else {
+        vec![Context::new(&select.selector()?)?]
+    };
+    let total = (suite::problems(&req).len() + 1 + req.model.is_some() as usize) * ctxs.len();
+    let bar = if json_stdout || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} eta {eta} {msg}")
+            .expect("valid template"),
+    );
+    let mut started = false;
+    let mut tick = |label: &str| {
+        if started {
+            bar.inc(1);
+        }
+        started = true;
+        bar.set_message(label.to_string());
+    };
+    let write_all = |r: &suite::SuiteReport| -> wgpu_lab::Result<()> {
+        if let Some(p) = args.json.as_ref().filter(|_| !json_stdout) {
+            report::write(p, &report::json(r))?;
+        }
+        if let Some(p) = &args.csv {
+            report::write(p, &report::csv(r))?;
+        }
+        Ok(())
+    };
+    let mut checkpoint = |r: &suite::SuiteReport| write_all(r);
+    let result = suite::run(&ctxs, &req, &mut tick, &mut checkpoint)?;
+    bar.finish_and_clear();
+    write_all(&result)?;
+    if let Some(p) = &args.plot {
+        report::throughput_svg(&result, p)?;
+        report::roofline_svg(&result, &roofline_path(p))?;
+    }
+    if let Some(dir) = &args.report {
+        report::throughput_svg(&result, &dir.join("throughput.svg"))?;
+        report::roofline_svg(&result, &dir.join("roofline.svg"))?;
+        let md = report::markdown(
+            &result,
+            &[
+                ("Throughput per precision", "throughput.svg"),
+                ("Roofline", "roofline.svg"),
+            ],
+        );
+        report::write(&dir.join("report.md"), &md)?;
+        report::write(&dir.join("results.json"), &report::json(&result))?;
+    }
+    if json_stdout {
+        println!("{}", report::json(&result));
+    } else {
+        print!("{}", report::rows_table(&result.rows));
+        println!("\nside by side (best kernel of each precision, per device):");
+        print!("{}", report::side_by_side(&result.rows));
+        if !result.model.is_empty() {
+            print!("{}", table::infer_table(&result.model));
+        }
+    }
+    if result.all_passed() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: validation failed for at least one row (see the pass column)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Tunes each precision and shape class on the selected adapter and saves the cache.
+pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
+    let TuneArgs {
+        precision,
+        tune_cache: path,
+        repeat,
+    } = args;
+    let path = path.unwrap_or_else(tune::default_path);
+    let ctx = Context::new(&select.selector()?)?;
+    let mut cache = tune::TuneCache::load(&path);
+    let mut tuned = cache.for_adapter(&ctx);
+    let mut cells = vec![[
+        "precision",
+        "class",
+        "chosen",
+        "ms",
+        "candidates",
+        "rejected",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for p in Precision::parse_list(&precision)? {
+        for class in [tune::ShapeClass::Gemm, tune::ShapeClass::Gemv] {
+            let runs = Runs { warmup: 1, repeat };
+            let (trials, best) = tune::tune_one(&ctx, p, class, runs)?;
+            let rejected = trials.iter().filter(|t| !t.passed).count();
+            if let Some(b) = best {
+                tuned.insert(tune::entry_key(p, class), b.kernel);
+            }
+            cells.push(vec![
+                p.name().into(),
+                format!("{class:?}"),
+                best.map_or("none passed".into(), |b| format!("{:?}", b.kernel)),
+                best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
+                trials.len().to_string(),
+                rejected.to_string(),
+            ]);
+        }
+        // The weight formats' GEMV kernel: workgroup size and rows per workgroup.
+        let runs = Runs { warmup: 1, repeat };
+        let (trials, best) = tune::tune_gemv(&ctx, p, runs)?;
+        if !trials.is_empty() {
+            if let Some(b) = best {
+                tuned.insert(tune::gemv_key(p), b.kernel);
+            }
+            cells.push(vec![
+                p.name().into(),
+                "Gemv (gemv kernel)".into(),
+                best.map_or("none passed".into(), |b| format!("{:?}", b.kernel)),
+                best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
+                trials.len().to_string(),
+                trials.iter().filter(|t| !t.passed).count().to_string(),
+            ]);
+        }
+    }
+    cache.adapters.insert(tune::adapter_key(&ctx), tuned);
+    cache.save(&path)?;
+    println!("adapter: {}", tune::adapter_key(&ctx));
+    print!("{}", table::render(&cells));
+    println!("saved to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,268 @@
+//! `wgpu-lab matmul`: the f32 kernels on random or .npy matrices, every precision in the
+//! inference layout, or a GGUF tensor as stored.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
+use wgpu_lab::convert;
+use wgpu_lab::formats::precision::Precision;
+use wgpu_lab::gpu::measure::Runs;
+use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
+use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};
+use wgpu_lab::npy::{self, Matrix};
+use wgpu_lab::rng::Rng;
+use wgpu_lab::Context;
+
+use super::{print_adapter, tune_cache, SelectArgs};
+
+#[derive(Args)]
+/// Options of `matmul`.
+pub struct MatmulArgs {
+    /// Rows of A and C.
+    #[arg(long, default_value_t = 1024)]
+    pub m: usize,
+    /// Columns of C.
+    #[arg(long, default_value_t = 1024)]
+    pub n: usize,
+    /// Inner dimension.
+    #[arg(long, default_value_t = 1024)]
+    pub k: usize,
+    /// B layout: nn (B is k x n) or nt (B is n x k, nn.Linear weights).
+    #[arg(long, default_value = "nn")]
+    pub layout: String,
+    /// f32 kernel name (naive, tiled, regblock), `wq` (the any-precision kernel) or `all`.
+    /// Default: all, or regblock with --a.
+    #[arg(long)]
+    pub kernel: Option<String>,
+    /// Precision: f32, f16, f16acc, bf16, int8, int8rot, q8_0, q4_0, q4_1, a comma list, or `all`.
+    /// Anything but f32 runs the precision kernels in the nt layout (weights B are n x k).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    /// Timed runs per kernel.
+    #[arg(long, default_value_t = 10)]
+    pub repeat: usize,
+    /// Untimed warm-up runs per kernel (after the validated first run).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the CPU baseline timing.
+    #[arg(long)]
+    pub no_cpu: bool,
+    /// A as a 2-D float32/float64 .npy (m x k); needs --b.
+    #[arg(long, requires = "b")]
+    pub a: Option<PathBuf>,
+    /// B as a 2-D .npy: k x n (nn) or n x k (nt); needs --a.
+    #[arg(long, requires = "a")]
+    pub b: Option<PathBuf>,
+    /// Write C as float32 .npy.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Use a weight tensor from a GGUF file, as stored (n x k), with --m random activation
+    /// rows; needs --tensor.
+    #[arg(long, requires = "tensor")]
+    pub weights: Option<PathBuf>,
+    /// Tensor name in --weights.
+    #[arg(long, requires = "weights")]
+    pub tensor: Option<String>,
+    /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json).
+    #[arg(long)]
+    pub tune_cache: Option<PathBuf>,
+}
+
+/// Runs the f32 kernels (or, for other precisions and GGUF tensors, the precision kernels),
+/// validated and timed.
+pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
+    if let (Some(path), Some(name)) = (&args.weights, &args.tensor) {
+        let weights = convert::load_weights(path, name)?;
+        let mut rng = Rng::new(args.seed);
+        let a = rng.vec_f32(args.m * weights.k);
+        let ctx = Context::new(&select.selector()?)?;
+        let kernel = match (args.m, args.kernel.as_deref()) {
+            (1, Some("gemv")) => WqVariant::GEMV,
+            _ => WqVariant::Regblock(WqKernel::default_for(args.m)),
+        };
+        let runs = Runs {
+            warmup: args.warmup,
+            repeat: args.repeat,
+        };
+        let (row, _) =
+            bench_precision::run_weights(&ctx, kernel, &a, args.m, weights.k, &weights, runs)?;
+        if !args.json {
+            println!(
+                "tensor {name:?}: {} x {} {}",
+                weights.n,
+                weights.k,
+                weights.format.name()
+            );
+        }
+        return print_precision_rows(&ctx, &[row], args.json);
+    }
+    // f16 in the nn layout (or with a named f32-family kernel) stores B as f16 in regblock;
+    // every other precision runs the nt precision kernels.
+    let f16_b = args.precision == "f16"
+        && (args.layout == "nn" || args.kernel.as_deref() == Some("regblock"));
+    if (args.precision != "f32" && !f16_b) || args.kernel.as_deref() == Some("wq") {
+        return matmul_precisions(select, args);
+    }
+    let layout = Layout::parse(&args.layout)?;
+    let kernel_name = args.kernel.clone().unwrap_or_else(|| {
+        if args.a.is_some() || f16_b {
+            "regblock"
+        } else {
+            "all"
+        }
+        .into()
+    });
+    let kernels = if kernel_name == "all" {
+        Kernel::all(layout)
+    } else {
+        vec![Kernel::named(&kernel_name, layout)?]
+    };
+
+    let (shape, a, b) = match (&args.a, &args.b) {
+        (Some(pa), Some(pb)) => {
+            let a = npy::read_matrix(pa)?;
+            let b = npy::read_matrix(pb)?;
+            let (k_b, n) = match layout {
+                Layout::Nn => (b.rows, b.cols),
+                Layout::Nt => (b.cols, b.rows),
+            };
+            if a.cols != k_b {
+                bail!(
+                    "shapes do not match: A is {}x{}, B is {}x{} ({}): inner dimensions {} and {} differ",
+                    a.rows, a.cols, b.rows, b.cols, layout.name(), a.cols, k_b
+                );
+            }
+            (Shape::new(a.rows, n, a.cols)?, a.data, b.data)
+        }
+        _ => {
+            let shape = Shape::new(args.m, args.n, args.k)?;
+            let mut rng = Rng::new(args.seed);
+            let a = rng.vec_f32(shape.m * shape.k);
+            let b = rng.vec_f32(shape.k * shape.n);
+            (shape, a, b)
+        }
+    };
+    if let Some(out) = &args.out {
+        // Fail before the run, not after it, if the output cannot be written.
+        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+
+    let ctx = Context::new(&select.selector()?)?;
+    let req = bench_matmul::MatmulRequest {
+        shape,
+        layout,
+        kernels,
+        warmup: args.warmup,
+        repeat: args.repeat,
+        cpu_baseline: !args.no_cpu,
+        b_f16: f16_b,
+    };
+    let (rows, c) = bench_matmul::run(&ctx, &req, &a, &b)?;
+    if let Some(out) = &args.out {
+        npy::write_matrix(
+            out,
+            &Matrix {
+                rows: shape.m,
+                cols: shape.n,
+                data: c,
+            },
+        )?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_adapter(&ctx);
+        print!("{}", table::matmul_table(&rows));
+        for r in &rows {
+            if let Some(p) = r.pipeline_ms {
+                println!(
+                    "{}: pipeline creation {p:.1} ms, first dispatch {:.1} ms (wall clock, includes driver JIT)",
+                    r.kernel, r.first_run_ms
+                );
+            }
+        }
+        if let Some(out) = &args.out {
+            println!("wrote C ({}x{}) to {}", shape.m, shape.n, out.display());
+        }
+    }
+    if rows.iter().all(|r| r.passed) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: validation failed for at least one kernel (see the pass column)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
+    let precisions = Precision::parse_list(&args.precision)?;
+    if args.layout != "nt" && args.layout != "nn" {
+        Layout::parse(&args.layout)?;
+    }
+    if args.layout == "nn" && args.kernel.as_deref() != Some("wq") && args.precision != "f32" {
+        // The default layout is nn; precisions other than f32 exist in nt only, say so.
+        eprintln!(
+            "note: precision {} runs in the nt layout (weights n x k)",
+            args.precision
+        );
+    }
+    if args.a.is_some() || args.out.is_some() {
+        bail!("--a/--b/--out take f32 matrices; use --precision f32 with them");
+    }
+    let shape = Shape::new(args.m, args.n, args.k)?;
+    let mut rng = Rng::new(args.seed);
+    let a = rng.vec_f32(shape.m * shape.k);
+    let w = rng.vec_f32(shape.n * shape.k);
+    let ctx = Context::new(&select.selector()?)?;
+    let req = bench_precision::PrecisionRequest {
+        m: shape.m,
+        n: shape.n,
+        k: shape.k,
+        precisions,
+        kernel: None,
+        runs: Runs {
+            warmup: args.warmup,
+            repeat: args.repeat,
+        },
+        cpu_baseline: !args.no_cpu,
+        tuned: tune_cache(&args.tune_cache).for_adapter(&ctx),
+    };
+    let rows = bench_precision::run(&ctx, &req, &a, &w)?;
+    print_precision_rows(&ctx, &rows, args.json)
+}
+
+fn print_precision_rows(
+    ctx: &Context,
+    rows: &[bench_matmul::MatmulRow],
+    json: bool,
+) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+    } else {
+        print_adapter(ctx);
+        print!("{}", table::precision_table(rows));
+        println!(
+            "kernel err: vs f64 over the operands the kernel actually multiplies (dequantized \
+             weights, int8 or f16-rounded operands): the kernel's own error. quant err: vs f64 \
+             over the original f32 inputs: what the precision costs. int8 rows count integer ops."
+        );
+    }
+    let failed = rows
+        .iter()
+        .filter(|r| r.skipped.is_none() && !r.passed)
+        .count();
+    if failed == 0 {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: validation failed for {failed} row(s) (see the pass column)");
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,212 @@
+//! The model commands: `embed` (sentence embeddings and their cosines) and `infer` (the
+//! per-precision table of all-MiniLM-L6-v2, GPU against its CPU twin).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use wgpu_lab::bench::infer::{self as bench_infer, InferRequest};
+use wgpu_lab::bench::table;
+use wgpu_lab::formats::bert::BertWeights;
+use wgpu_lab::formats::precision::Precision;
+use wgpu_lab::formats::quant_search::Quantizer;
+use wgpu_lab::formats::weights::WeightFormat;
+use wgpu_lab::model::bert::calibrate;
+use wgpu_lab::model::bert::gpu::GpuBert;
+use wgpu_lab::model::bert::tokenize::Tokenizer;
+use wgpu_lab::Context;
+
+use super::{print_adapter, SelectArgs, DEFAULT_MODEL};
+
+/// Options of `embed`.
+#[derive(Args)]
+pub struct EmbedArgs {
+    /// Hugging Face model folder (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Precision of the linear layers: f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1.
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    /// How Q4_0/Q4_1 weights are quantized: reference (ggml's rule), rmse (searched
+    /// scales), imatrix (searched, weighted by activations on calibration text).
+    #[arg(long, default_value = "imatrix")]
+    pub quantizer: String,
+    /// Print JSON: {"adapter", "precision", "embeddings", "tokens"}.
+    #[arg(long)]
+    pub json: bool,
+    /// The texts.
+    #[arg(required = true)]
+    pub texts: Vec<String>,
+}
+
+/// Options of `infer`.
+#[derive(Args)]
+pub struct InferArgs {
+    /// Hugging Face model folder.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Precisions (comma list) or `all`.
+    #[arg(long, default_value = "all")]
+    pub precision: String,
+    /// Sentences per batch.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Tokens per sequence (default: the sentences' own lengths).
+    #[arg(long)]
+    pub seq: Option<usize>,
+    /// Timed batches per precision.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Skip timing the CPU twin.
+    #[arg(long)]
+    pub no_cpu: bool,
+    /// Quantizers of Q4_0/Q4_1 weights (comma list or `all`): reference (ggml's rule),
+    /// rmse (searched scales), imatrix (searched, weighted by calibration activations).
+    #[arg(long, default_value = "imatrix")]
+    pub quantizer: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Embeds the texts on the GPU and prints the embeddings and their cosine matrix.
+pub fn embed(select: &SelectArgs, args: EmbedArgs) -> Result<ExitCode> {
+    let EmbedArgs {
+        model,
+        precision,
+        quantizer,
+        json,
+        texts,
+    } = args;
+    let quantizer = Quantizer::parse(&quantizer)?;
+    let precision = match Precision::parse_list(&precision)?.as_slice() {
+        [p] if wgpu_lab::model::bert::gpu::supported(*p) => *p,
+        _ => bail!("embed takes one of: f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1"),
+    };
+    bench_infer::check_model_dir(&model)?;
+    let weights = BertWeights::load(&model)?;
+    let tok = Tokenizer::from_dir(&model, weights.config.max_position_embeddings)?;
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let enc = tok.encode_batch(&refs)?;
+    for (i, cut) in enc.truncated.iter().enumerate() {
+        if *cut {
+            eprintln!(
+                "note: text #{} is longer than {} tokens and was truncated (as sentence-transformers does)",
+                i + 1,
+                tok.max_seq
+            );
+        }
+    }
+    let ctx = Context::new(&select.selector()?)?;
+    let importance = match (quantizer, precision) {
+        (Quantizer::Imatrix, Precision::Weights(WeightFormat::Q4_0 | WeightFormat::Q4_1)) => {
+            Some(calibrate::calibrate(&weights, &tok)?)
+        }
+        _ => None,
+    };
+    let quantizer = if importance.is_none() && quantizer == Quantizer::Imatrix {
+        Quantizer::Reference // no block-4-bit weights: nothing to calibrate
+    } else {
+        quantizer
+    };
+    let mut gpu =
+        GpuBert::with_quantizer(&ctx, &weights, precision, quantizer, importance.as_ref())?;
+    let emb = gpu.embed(&ctx, &enc.batch)?;
+    let tokens: Vec<Vec<u32>> = (0..enc.batch.b)
+        .map(|s| enc.batch.ids[s * enc.batch.t..][..enc.batch.lens[s] as usize].to_vec())
+        .collect();
+    if json {
+        let v = serde_json::json!({
+            "adapter": ctx.summary.name,
+            "precision": precision.name(),
+            "embeddings": emb,
+            "tokens": tokens,
+        });
+        println!("{}", serde_json::to_string(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "adapter: {} ({}); precision {}",
+        ctx.summary.name,
+        ctx.summary.backend,
+        precision.name()
+    );
+    for (i, (e, t)) in emb.iter().zip(&texts).enumerate() {
+        let norm: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let head: Vec<String> = e.iter().take(6).map(|v| format!("{v:+.4}")).collect();
+        println!(
+            "#{} [{} tokens] norm {norm:.4} [{}, ...]  {t:?}",
+            i + 1,
+            tokens[i].len(),
+            head.join(", ")
+        );
+    }
+    let mut cells = vec![std::iter::once(String::from("cosine"))
+        .chain((1..=emb.len()).map(|i| format!("#{i}")))
+        .collect::<Vec<_>>()];
+    for (i, a) in emb.iter().enumerate() {
+        let mut row = vec![format!("#{}", i + 1)];
+        row.extend(
+            emb.iter()
+                .map(|b| format!("{:.4}", bench_infer::cosine(a, b))),
+        );
+        cells.push(row);
+    }
+    print!("{}", table::render(&cells));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the model at each precision and prints speed, memory and accuracy.
+pub fn infer(select: &SelectArgs, args: InferArgs) -> Result<ExitCode> {
+    let InferArgs {
+        model,
+        precision,
+        batch,
+        seq,
+        repeat,
+        no_cpu,
+        quantizer,
+        json,
+    } = args;
+    let quantizers = if quantizer == "all" {
+        Quantizer::ALL.to_vec()
+    } else {
+        quantizer
+            .split(',')
+            .map(Quantizer::parse)
+            .collect::<wgpu_lab::Result<Vec<_>>>()?
+    };
+    let precisions = Precision::parse_list(&precision)?
+        .into_iter()
+        .filter(|p| {
+            let ok = wgpu_lab::model::bert::gpu::supported(*p);
+            if !ok && precision != "all" {
+                eprintln!("note: {} is not a model precision; skipped", p.name());
+            }
+            ok
+        })
+        .collect();
+    let ctx = Context::new(&select.selector()?)?;
+    let req = InferRequest {
+        precisions,
+        batch,
+        seq,
+        repeat,
+        cpu: !no_cpu,
+        quantizers,
+    };
+    let rows = bench_infer::run(&ctx, &model, &req)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_adapter(&ctx);
+        print!("{}", table::infer_table(&rows));
+        println!(
+            "cosine: against the f32 CPU twin over {} varied sentences; first run includes \
+             the driver's shader compilation",
+            bench_infer::SENTENCES.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

