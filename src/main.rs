@@ -39,6 +39,9 @@ enum Command {
     /// Sweep sizes x precisions (GEMM, GEMV, the model) on one or every adapter
     /// (`--adapter all`), validated, on the measured roofline; JSON, CSV, SVG, Markdown.
     Bench(cli::bench::BenchArgs),
+    /// Measure the CPU's and the adapter's ceilings (peaks; bandwidth per memory level),
+    /// optionally several times to see the noise.
+    Ceilings(cli::bench::CeilingsArgs),
     /// The headline table: sentences/s, memory and accuracy of the model per precision,
     /// GPU against the CPU twin.
     Infer(cli::model::InferArgs),
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Embed(a) => cli::model::embed(&cli.select, a),
         Command::Tune(a) => cli::bench::tune(&cli.select, a),
         Command::Bench(a) => cli::bench::bench(&cli.select, a),
+        Command::Ceilings(a) => cli::bench::ceilings(&cli.select, a),
         Command::Infer(a) => cli::model::infer(&cli.select, a),
     }
 }

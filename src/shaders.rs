@@ -19,6 +19,7 @@ pub const KERNELS: &[(&str, &str)] = &[
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
     ("ceiling_copy", include_str!("../shaders/ceiling_copy.wgsl")),
+    ("ceiling_read", include_str!("../shaders/ceiling_read.wgsl")),
     ("ceiling_fma", include_str!("../shaders/ceiling_fma.wgsl")),
     ("ceiling_dot4", include_str!("../shaders/ceiling_dot4.wgsl")),
     ("bert_embed", include_str!("../shaders/bert_embed.wgsl")),

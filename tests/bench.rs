@@ -72,6 +72,7 @@ fn bench_small_sweep_has_rooflines_and_every_output() {
         assert_eq!(r["passed"], true, "{r}");
         let f = r["fraction_of_roofline"].as_f64().unwrap();
         assert!(f > 0.0 && f.is_finite(), "{r}");
+        assert!(!r["memory_level"].as_str().unwrap().is_empty(), "{r}");
     }
     let csv = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(csv.lines().next().unwrap(), report::CSV_COLUMNS.join(","));
@@ -191,12 +192,57 @@ fn bench_skips_a_precision_over_the_limit_and_goes_on() {
     );
 }
 
+/// The bar: on `bench --quick`, no row (GPU or CPU) above 105% of the roofline of
+/// the memory level it streams from. A row above it means a ceiling that does not hold.
 #[test]
-fn ceiling_copy_moves_the_right_bytes_and_reports_a_bandwidth() {
+fn bench_quick_no_row_above_its_roofline() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = common::run_ok(bin().args(["bench", "--quick", "--json", "-"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["adapter"] == "cpu"));
+    let mut over = Vec::new();
+    for r in rows.iter().filter(|r| r["skipped"].is_null()) {
+        let f = r["fraction_of_roofline"].as_f64().unwrap();
+        if f > 1.05 {
+            over.push(format!(
+                "{} {} {} {}x{}x{}: {:.0}% of the {} roofline",
+                r["adapter"],
+                r["precision"],
+                r["kernel"],
+                r["m"],
+                r["n"],
+                r["k"],
+                100.0 * f,
+                r["memory_level"]
+            ));
+        }
+    }
+    assert!(over.is_empty(), "rows above 105%:\n{}", over.join("\n"));
+    // Ceilings were measured twice; every level is named with the sizes it holds.
+    assert!(v["cpu_after"]["levels"].as_array().unwrap().len() >= 2);
+    assert!(
+        v["adapters"][0]["ceilings_after"]["f32_gflops"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn ceiling_copy_and_read_move_the_right_bytes_and_report_a_bandwidth() {
     let Some(ctx) = common::ctx() else { return };
-    // gpu_bandwidth checks the copied pattern itself and fails if any word is wrong.
-    let gbps = wgpu_lab::bench::ceilings::gpu_bandwidth(ctx, 1 << 20).unwrap();
-    assert!(gbps.is_finite() && gbps > 0.0, "{gbps}");
+    use wgpu_lab::bench::ceilings::gpu;
+    // Both check every word they moved (the copied pattern, the read sums) and fail if any
+    // is wrong; odd sizes leave partial workgroups.
+    for bytes in [1 << 20, 3 * 4096 + 512] {
+        let copy = gpu::gpu_bandwidth(ctx, bytes).unwrap();
+        let read = gpu::gpu_read_bandwidth(ctx, bytes).unwrap();
+        assert!(copy.is_finite() && copy > 0.0, "{copy}");
+        assert!(read.is_finite() && read > 0.0, "{read}");
+    }
 }
 
 #[test]
@@ -263,7 +309,15 @@ fn bench_survives_a_device_lost_mid_sweep_and_keeps_what_it_measured() {
     );
     let why = second[0].skipped.as_deref().unwrap_or("");
     assert!(why.to_lowercase().contains("lost"), "reason: {why}");
-    // Results were saved after each problem, the first ones before the loss.
-    assert_eq!(saved.len(), 2, "{saved:?}");
+    // Results were saved after each problem (the first before the loss), and once more at
+    // the end, with every row placed on the final ceilings.
+    assert_eq!(saved.len(), 3, "{saved:?}");
     assert!(saved[0] > 0 && saved[1] > saved[0], "{saved:?}");
+    // The lost device could not be measured again; the report says so.
+    assert!(
+        report.adapters[0].ceilings_after.is_none()
+            && report.adapters[0].disturbed[0].contains("not measured again"),
+        "{:?}",
+        report.adapters[0].disturbed
+    );
 }

@@ -4,7 +4,7 @@
 
 use wgpu_lab::compare::{
     ErrorStats, TOL_CPU_BASELINE_F16_REL_FROBENIUS, TOL_CPU_BASELINE_Q8_ACT_REL_FROBENIUS,
-    TOL_F16ACC_KERNEL_REL_FROBENIUS, TOL_I8_KERNEL_REL_FROBENIUS, TOL_WQ_KERNEL_REL_FROBENIUS,
+    TOL_F16ACC_KERNEL_REL_FROBENIUS, TOL_WQ_KERNEL_REL_FROBENIUS,
 };
 use wgpu_lab::formats::int8::quantize_rows_with;
 use wgpu_lab::formats::precision::Precision;
@@ -44,9 +44,11 @@ fn twin(p: Precision, a: &[f32], w: &[f32], shape: Shape) -> (Vec<f64>, f64) {
             let s = p.int8_scheme().unwrap();
             let aq = quantize_rows_with(a, m, k, s).unwrap();
             let wq = quantize_rows_with(w, n, k, s).unwrap();
+            // candle quantizes activations per 32 values with f16 scales, the twin per row
+            // (int8) or per 32 with f32 scales (int8rot): activation rounding differs.
             (
                 matmul_i8_f64(&aq, &wq).unwrap(),
-                TOL_I8_KERNEL_REL_FROBENIUS,
+                TOL_CPU_BASELINE_Q8_ACT_REL_FROBENIUS,
             )
         }
     }

@@ -15,7 +15,7 @@ use common::tmp;
 /// Writes a .npy file with a hand-made header (version 1.0) and `body`.
 fn raw_npy(name: &str, header: &str, body: &[u8]) -> PathBuf {
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

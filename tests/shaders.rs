@@ -138,6 +138,7 @@ fn every_kernel_file_is_reachable() {
             "bert_attention" => vec![Define::U32("HD4", 8)],
             "ceiling_fma" => vec![Define::Alias("ELEM", "f32"), Define::U32("ITERS", 4)],
             "ceiling_dot4" => vec![Define::U32("ITERS", 4)],
+            "ceiling_read" => vec![Define::U32("READS", 16)],
             "matmul_i8" => vec![
                 Define::U32("TM", 2),
                 Define::U32("TN", 2),

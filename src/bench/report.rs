@@ -7,6 +7,7 @@ use std::path::Path;
 use plotters::element::ComposedElement;
 use plotters::prelude::*;
 
+use crate::bench::ceilings::Ceilings;
 use crate::bench::suite::{SuiteReport, SuiteRow};
 use crate::bench::table::{note_row, render};
 use crate::error::{LabError, Result};
@@ -37,7 +38,7 @@ pub fn json(report: &SuiteReport) -> String {
 }
 
 /// CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 19] = [
+pub const CSV_COLUMNS: [&str; 21] = [
     "adapter",
     "backend",
     "precision",
@@ -49,6 +50,8 @@ pub const CSV_COLUMNS: [&str; 19] = [
     "gflops",
     "gbps",
     "intensity",
+    "working_set_bytes",
+    "memory_level",
     "roofline_gflops",
     "fraction_of_roofline",
     "cpu_ms",
@@ -91,6 +94,8 @@ pub fn csv(report: &SuiteReport) -> String {
             num(r.gflops),
             opt(r.gbps),
             num(r.intensity),
+            num(r.working_set_bytes),
+            csv_field(&r.memory_level),
             num(r.roofline_gflops),
             num(r.fraction_of_roofline),
             opt(r.cpu_ms),
@@ -452,37 +457,74 @@ pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
     root.present().map_err(plot_err)
 }
 
-/// A Markdown summary: ceilings, the rows, the charts (written beside it).
-pub fn markdown(report: &SuiteReport, charts: &[(&str, &str)]) -> String {
-    let mut md = String::from("# wgpu-lab bench\n\n## Measured ceilings\n\n");
+/// The measured ceilings of every device: peaks, and the bandwidth of each memory level
+/// (working sets it holds), as held to (the higher of before and after).
+pub fn ceilings_table(report: &SuiteReport) -> String {
+    let mut devices: Vec<(String, Ceilings)> = report
+        .adapters
+        .iter()
+        .map(|a| {
+            (
+                format!("{} ({}, {})", a.name, a.backend, a.driver),
+                a.ceilings.clone(),
+            )
+        })
+        .collect();
+    devices.push(("CPU".into(), report.cpu.clone()));
+    ceilings_rows(&devices)
+}
+
+/// One row of ceilings per (device name, ceilings).
+pub fn ceilings_rows(devices: &[(String, Ceilings)]) -> String {
     let mut cells = vec![[
         "device",
-        "bandwidth GB/s",
         "f32 GFLOP/s",
         "f16 GFLOP/s",
         "int8 GOP/s",
+        "bandwidth GB/s per level (holds up to)",
+        "how",
     ]
     .map(String::from)
     .to_vec()];
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-    for a in &report.adapters {
-        let c = &a.ceilings;
+    let size = |b: Option<u64>| match b {
+        None => "any".to_string(),
+        Some(b) if b < 1 << 20 => format!("{} KiB", b >> 10),
+        Some(b) => format!("{} MiB", b >> 20),
+    };
+    for (name, c) in devices {
+        let levels: Vec<String> = c
+            .levels
+            .iter()
+            .map(|l| format!("{} {:.1} ({})", l.name, l.gbps, size(l.fits_bytes)))
+            .collect();
         cells.push(vec![
-            format!("{} ({}, {})", a.name, a.backend, a.driver),
-            format!("{:.1}", c.bandwidth_gbps),
+            name.clone(),
             format!("{:.1}", c.f32_gflops),
             opt(c.f16_gflops),
             opt(c.int8_gops),
+            levels.join("; "),
+            c.method.clone(),
         ]);
     }
-    cells.push(vec![
-        "CPU (FMA loop on every core; large copy)".into(),
-        format!("{:.1}", report.cpu.bandwidth_gbps),
-        format!("{:.1}", report.cpu.f32_gflops),
-        "-".into(),
-        "-".into(),
-    ]);
-    md += &render(&cells);
+    render(&cells)
+}
+
+/// A Markdown summary: ceilings, the rows, the charts (written beside it).
+pub fn markdown(report: &SuiteReport, charts: &[(&str, &str)]) -> String {
+    let mut md = String::from("# wgpu-lab bench\n\n## Measured ceilings\n\n");
+    md += &ceilings_table(report);
+    let disturbed = report.disturbed();
+    if disturbed.is_empty() {
+        md += "\nCeilings measured before and after each device's rows agreed within the noise; \
+               rows are held to the higher of the two.\n";
+    } else {
+        md += "\n**Disturbed sweep**: these ceilings moved by more than the noise between the two \
+               measurements, so the machine's load changed; rows are held to the higher one.\n\n";
+        for d in disturbed {
+            let _ = writeln!(md, "- {d}");
+        }
+    }
     md += "\n## Side by side: the best kernel of each precision, per device\n\n";
     md += &side_by_side(&report.rows);
     md += "\n## Rows\n\n";
@@ -557,6 +599,7 @@ pub fn rows_table(rows: &[SuiteRow]) -> String {
         "GFLOP/s",
         "GB/s",
         "FLOP/B",
+        "level",
         "roofline",
         "of roofline",
         "vs CPU",
@@ -583,6 +626,7 @@ pub fn rows_table(rows: &[SuiteRow]) -> String {
             format!("{:.2}", r.gflops),
             r.gbps.map_or("-".into(), |v| format!("{v:.2}")),
             format!("{:.1}", r.intensity),
+            r.memory_level.clone(),
             format!("{:.1}", r.roofline_gflops),
             format!("{:.1}%", 100.0 * r.fraction_of_roofline),
             r.speedup_vs_cpu.map_or("-".into(), |v| format!("{v:.2}x")),

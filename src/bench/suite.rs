@@ -58,8 +58,15 @@ pub struct AdapterReport {
     pub backend: String,
     /// Driver.
     pub driver: String,
-    /// Measured ceilings.
+    /// The ceilings rows are held to: the higher of the two measurements.
     pub ceilings: Ceilings,
+    /// Measured before the adapter's rows.
+    pub ceilings_before: Ceilings,
+    /// Measured again after them (None when that failed, e.g. the device was lost).
+    pub ceilings_after: Option<Ceilings>,
+    /// Ceilings whose two measurements differ by more than the noise: the machine's load
+    /// changed during the sweep, and its rows are suspect. Empty when quiet.
+    pub disturbed: Vec<String>,
 }
 
 /// One row of the sweep (a GPU kernel, or the CPU baseline with `adapter` = "cpu").
@@ -87,7 +94,11 @@ pub struct SuiteRow {
     pub gbps: Option<f64>,
     /// FLOP per byte of compulsory traffic (activations + weights + output).
     pub intensity: f64,
-    /// min(peak of this precision, intensity x bandwidth), from the measured ceilings.
+    /// Compulsory bytes (activations + weights + output): the working set.
+    pub working_set_bytes: f64,
+    /// The memory level that working set streams from (L2, L3, DRAM, ...).
+    pub memory_level: String,
+    /// min(peak of this precision, intensity x bandwidth of that level), measured.
     pub roofline_gflops: f64,
     /// gflops / roofline_gflops.
     pub fraction_of_roofline: f64,
@@ -110,8 +121,14 @@ pub struct SuiteRow {
 pub struct SuiteReport {
     /// Adapters and their ceilings.
     pub adapters: Vec<AdapterReport>,
-    /// The CPU's ceilings.
+    /// The CPU's ceilings the CPU rows are held to: the higher of the two measurements.
     pub cpu: Ceilings,
+    /// The CPU's ceilings before the sweep.
+    pub cpu_before: Ceilings,
+    /// The CPU's ceilings after the sweep.
+    pub cpu_after: Ceilings,
+    /// CPU ceilings that moved by more than the noise during the sweep.
+    pub cpu_disturbed: Vec<String>,
     /// GPU and CPU rows.
     pub rows: Vec<SuiteRow>,
     /// Model rows (with `--model`).
@@ -123,6 +140,34 @@ impl SuiteReport {
     pub fn all_passed(&self) -> bool {
         self.rows.iter().all(|r| r.skipped.is_some() || r.passed)
     }
+
+    /// Every ceiling that moved during the sweep, by device; empty for a quiet sweep.
+    pub fn disturbed(&self) -> Vec<String> {
+        let cpu = self.cpu_disturbed.iter().map(|d| format!("cpu: {d}"));
+        let gpus = self.adapters.iter().flat_map(|a| {
+            a.disturbed
+                .iter()
+                .map(move |d| format!("{} ({}): {d}", a.name, a.backend))
+        });
+        cpu.chain(gpus).collect()
+    }
+
+    /// Places every row on the roofline of its device's final ceilings.
+    fn place_all(&mut self) {
+        for r in &mut self.rows {
+            let c = if r.adapter == "cpu" {
+                Some(&self.cpu)
+            } else {
+                self.adapters
+                    .iter()
+                    .find(|a| a.name == r.adapter && a.backend == r.backend)
+                    .map(|a| &a.ceilings)
+            };
+            if let Some(c) = c {
+                place(r, c);
+            }
+        }
+    }
 }
 
 /// Bytes a GEMM must move at least once: activations, weights, output.
@@ -133,22 +178,26 @@ fn compulsory_bytes(r: &MatmulRow) -> f64 {
         + r.m as f64 * r.n as f64 * 4.0
 }
 
-fn peak(c: &Ceilings, precision: &str) -> f64 {
-    match precision {
-        "f16acc" => c.f16_gflops.unwrap_or(c.f32_gflops),
-        "int8" => c.int8_gops.unwrap_or(c.f32_gflops),
-        _ => c.f32_gflops,
+/// Fills a row's memory level, roofline and fraction of it from `c`.
+fn place(r: &mut SuiteRow, c: &Ceilings) {
+    if r.skipped.is_some() || !r.intensity.is_finite() {
+        return;
     }
-}
-
-fn roofline(c: &Ceilings, precision: &str, intensity: f64) -> f64 {
-    peak(c, precision).min(intensity * c.bandwidth_gbps)
+    let (roof, level) = c.roofline(
+        &r.precision,
+        r.adapter == "cpu",
+        r.intensity,
+        r.working_set_bytes,
+    );
+    r.roofline_gflops = roof;
+    r.memory_level = level;
+    r.fraction_of_roofline = r.gflops / roof;
 }
 
 fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
-    let intensity = 2.0 * r.m as f64 * r.n as f64 * r.k as f64 / compulsory_bytes(r);
-    let roof = roofline(c, &r.precision, intensity);
-    SuiteRow {
+    let bytes = compulsory_bytes(r);
+    let intensity = 2.0 * r.m as f64 * r.n as f64 * r.k as f64 / bytes;
+    let mut row = SuiteRow {
         adapter: r.adapter.clone(),
         backend: r.backend.clone(),
         precision: r.precision.clone(),
@@ -160,15 +209,19 @@ fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
         gflops: r.gflops,
         gbps: r.gbps,
         intensity,
-        roofline_gflops: roof,
-        fraction_of_roofline: r.gflops / roof,
+        working_set_bytes: bytes,
+        memory_level: String::new(),
+        roofline_gflops: f64::NAN,
+        fraction_of_roofline: f64::NAN,
         cpu_ms: r.cpu_ms,
         speedup_vs_cpu: r.speedup_vs_cpu,
         rel_err: r.rel_err,
         passed: r.passed,
         tuned: r.config.clone(),
         skipped: r.skipped.clone(),
-    }
+    };
+    place(&mut row, c);
+    row
 }
 
 /// The CPU baseline of a row's precision as a row on the CPU's roofline (the gemm crate for
@@ -179,8 +232,7 @@ fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
     let bytes = compulsory_bytes(r);
     let intensity = flops / bytes;
     let gflops = flops / (ms * 1e6);
-    let roof = roofline(cpu, "f32", intensity);
-    Some(SuiteRow {
+    let mut row = SuiteRow {
         adapter: "cpu".into(),
         backend: "cpu".into(),
         precision: r.precision.clone(),
@@ -192,8 +244,10 @@ fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
         gflops,
         gbps: r.weight_bytes.map(|b| b as f64 / (ms * 1e6)),
         intensity,
-        roofline_gflops: roof,
-        fraction_of_roofline: gflops / roof,
+        working_set_bytes: bytes,
+        memory_level: String::new(),
+        roofline_gflops: f64::NAN,
+        fraction_of_roofline: f64::NAN,
         cpu_ms: Some(ms),
         speedup_vs_cpu: Some(1.0),
         rel_err: 0.0,
@@ -203,7 +257,9 @@ fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
             std::thread::available_parallelism().map_or(1, |t| t.get())
         ),
         skipped: None,
-    })
+    };
+    place(&mut row, cpu);
+    Some(row)
 }
 
 /// The problems of a sweep: (label, m, n, k).
@@ -231,20 +287,27 @@ pub fn run(
     tick: &mut dyn FnMut(&str),
     checkpoint: &mut dyn FnMut(&SuiteReport) -> Result<()>,
 ) -> Result<SuiteReport> {
+    let cpu = ceilings::cpu::measure();
     let mut report = SuiteReport {
         adapters: Vec::new(),
-        cpu: ceilings::cpu(),
+        cpu: cpu.clone(),
+        cpu_before: cpu.clone(),
+        cpu_after: cpu,
+        cpu_disturbed: Vec::new(),
         rows: Vec::new(),
         model: Vec::new(),
     };
     for ctx in ctxs {
         tick(&format!("ceilings of {}", ctx.summary.name));
-        let c = ceilings::gpu(ctx)?;
+        let c = ceilings::gpu::measure(ctx, &report.cpu_before)?;
         report.adapters.push(AdapterReport {
             name: ctx.summary.name.clone(),
             backend: ctx.summary.backend.clone(),
             driver: ctx.summary.driver.clone(),
-            ceilings: c,
+            ceilings: c.clone(),
+            ceilings_before: c.clone(),
+            ceilings_after: None,
+            disturbed: Vec::new(),
         });
         for (label, m, n, k) in problems(req) {
             tick(&format!("{label} on {}", ctx.summary.name));
@@ -309,6 +372,8 @@ pub fn run(
                     gflops: f64::NAN,
                     gbps: None,
                     intensity: f64::NAN,
+                    working_set_bytes: f64::NAN,
+                    memory_level: String::new(),
                     roofline_gflops: f64::NAN,
                     fraction_of_roofline: f64::NAN,
                     cpu_ms: None,
@@ -339,7 +404,29 @@ pub fn run(
             report.model.extend(infer::run(ctx, dir, &ireq)?);
             checkpoint(&report)?;
         }
+        // The ceilings again, after this adapter's rows: each row is held to the higher.
+        tick(&format!("ceilings of {} again", ctx.summary.name));
+        let a = report.adapters.last_mut().expect("pushed above");
+        match ceilings::gpu::measure(ctx, &report.cpu_before) {
+            Ok(after) => {
+                a.disturbed = a.ceilings_before.disturbed(&after);
+                a.ceilings = a.ceilings_before.max(&after);
+                a.ceilings_after = Some(after);
+            }
+            // A device lost mid-sweep cannot be measured again: its rows keep the first
+            // measurement, and the report says the check did not happen.
+            Err(e) => a
+                .disturbed
+                .push(format!("ceilings not measured again after the rows: {e}")),
+        }
     }
+    tick("CPU ceilings again");
+    let after = ceilings::cpu::measure();
+    report.cpu_disturbed = report.cpu_before.disturbed(&after);
+    report.cpu = report.cpu_before.max(&after);
+    report.cpu_after = after;
+    report.place_all();
+    checkpoint(&report)?;
     Ok(report)
 }
 

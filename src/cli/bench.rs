@@ -142,7 +142,8 @@ pub fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
     } else {
         vec![Context::new(&select.selector()?)?]
     };
-    let total = (suite::problems(&req).len() + 1 + req.model.is_some() as usize) * ctxs.len();
+    // Per adapter: ceilings before, each problem, the model, ceilings after; then the CPU's.
+    let total = (suite::problems(&req).len() + 2 + req.model.is_some() as usize) * ctxs.len() + 1;
     let bar = if json_stdout || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
@@ -199,6 +200,14 @@ pub fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
         if !result.model.is_empty() {
             print!("{}", table::infer_table(&result.model));
         }
+    }
+    let disturbed = result.disturbed();
+    if !disturbed.is_empty() {
+        eprintln!(
+            "warning: the machine's load changed during the sweep (ceilings moved by more than \
+             the noise); rows are held to the higher measurement, but compare them with care:\n  {}",
+            disturbed.join("\n  ")
+        );
     }
     if result.all_passed() {
         Ok(ExitCode::SUCCESS)
@@ -268,5 +277,60 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
     println!("adapter: {}", tune::adapter_key(&ctx));
     print!("{}", table::render(&cells));
     println!("saved to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Options of `ceilings`.
+#[derive(Args)]
+pub struct CeilingsArgs {
+    /// Measure this many times in a row (the spread between rounds is the noise that
+    /// `bench` compares its before/after measurements with).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Measures and prints the CPU's and the adapter's ceilings, `repeat` times.
+pub fn ceilings(select: &SelectArgs, args: CeilingsArgs) -> Result<ExitCode> {
+    use wgpu_lab::bench::ceilings;
+    let ctx = Context::new(&select.selector()?)?;
+    let mut rounds = Vec::new();
+    for _ in 0..args.repeat.max(1) {
+        let cpu = ceilings::cpu::measure();
+        let gpu = ceilings::gpu::measure(&ctx, &cpu)?;
+        rounds.push((cpu, gpu));
+    }
+    if args.json {
+        let v: Vec<_> = rounds
+            .iter()
+            .map(|(c, g)| serde_json::json!({"cpu": c, "adapter": g}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::print_adapter(&ctx);
+    let devices: Vec<(String, wgpu_lab::bench::ceilings::Ceilings)> = rounds
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (c, g))| {
+            [
+                (format!("#{} CPU", i + 1), c.clone()),
+                (format!("#{} {}", i + 1, ctx.summary.name), g.clone()),
+            ]
+        })
+        .collect();
+    print!("{}", report::ceilings_rows(&devices));
+    if let [(c0, g0), rest @ ..] = rounds.as_slice() {
+        for (i, (c, g)) in rest.iter().enumerate() {
+            for d in c0.disturbed(c).iter().chain(&g0.disturbed(g)) {
+                println!(
+                    "round {} differs from round 1 by more than the noise bound: {d}",
+                    i + 2
+                );
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

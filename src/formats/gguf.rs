@@ -360,7 +360,7 @@ impl Gguf {
             let bytes = format_of(ggml_type).map(|f| {
                 let n: u64 = dims.iter().product();
                 n / 32 * f.bytes_per_block() as u64
-                    + if n % 32 != 0 {
+                    + if !n.is_multiple_of(32) {
                         // Only float types may have partial rows of 32.
                         (n % 32) * (f.bytes_per_block() as u64 / 32)
                     } else {

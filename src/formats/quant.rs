@@ -95,7 +95,7 @@ const _: () = assert!(std::mem::size_of::<BlockQ4_0>() == 18);
 const _: () = assert!(std::mem::size_of::<BlockQ4_1>() == 20);
 
 fn blocks_of(x: &[f32]) -> Result<std::slice::ChunksExact<'_, f32>, QuantError> {
-    if x.len() % QK != 0 {
+    if !x.len().is_multiple_of(QK) {
         return Err(QuantError::NotBlockMultiple { len: x.len() });
     }
     if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {

@@ -88,14 +88,14 @@ fn check<'a>(
     importance: Option<&'a [f32]>,
 ) -> Result<impl Iterator<Item = (&'a [f32], Option<&'a [f32]>)>, QuantError> {
     // The reference quantizer checks lengths and finiteness with the same errors.
-    if x.len() % QK != 0 {
+    if !x.len().is_multiple_of(QK) {
         return Err(QuantError::NotBlockMultiple { len: x.len() });
     }
     if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(QuantError::NonFinite { index, value });
     }
     if let Some(imp) = importance {
-        if imp.is_empty() || imp.len() % QK != 0 || x.len() % imp.len() != 0 {
+        if imp.is_empty() || imp.len() % QK != 0 || !x.len().is_multiple_of(imp.len()) {
             return Err(QuantError::ImportanceLength { len: imp.len() });
         }
         if let Some((index, &value)) = imp.iter().enumerate().find(|(_, v)| !v.is_finite()) {

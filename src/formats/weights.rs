@@ -125,13 +125,13 @@ pub fn encode_bytes_with(
     quantizer: Quantizer,
     importance: Option<&[f32]>,
 ) -> Result<Vec<u8>> {
-    if row_len == 0 || values.len() % row_len != 0 {
+    if row_len == 0 || !values.len().is_multiple_of(row_len) {
         return Err(LabError::Shape(format!(
             "{} values do not make rows of {row_len}",
             values.len()
         )));
     }
-    if format.is_block_quantized() && row_len % QK != 0 {
+    if format.is_block_quantized() && !row_len.is_multiple_of(QK) {
         return Err(LabError::Shape(format!(
             "{}: rows of {row_len} values are not a multiple of the block size {QK}",
             format.name()
@@ -320,7 +320,7 @@ impl Weights {
 
     /// Wraps bytes already in ggml's layout (e.g. from a GGUF file), checking their count.
     pub fn from_bytes(format: WeightFormat, n: usize, k: usize, bytes: Vec<u8>) -> Result<Self> {
-        if k % QK != 0 {
+        if !k.is_multiple_of(QK) {
             return Err(LabError::Shape(format!(
                 "rows of {k} values are not whole blocks of {QK}"
             )));

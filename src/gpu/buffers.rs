@@ -39,7 +39,7 @@ pub fn upload<T: bytemuck::Pod>(ctx: &Context, label: &str, data: &[T]) -> Resul
     let bytes: &[u8] = bytemuck::cast_slice(data);
     check_binding_size(ctx, label, bytes.len() as u64)?;
     let mut padded;
-    let contents = if bytes.len() % 4 != 0 || bytes.is_empty() {
+    let contents = if !bytes.len().is_multiple_of(4) || bytes.is_empty() {
         padded = bytes.to_vec();
         padded.resize(bytes.len().div_ceil(4).max(1) * 4, 0);
         &padded[..]

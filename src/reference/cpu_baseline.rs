@@ -8,21 +8,22 @@
 //! | f16, f16acc | `gemm` (f16) | f16 x f16 -> f16 (f32 accumulation inside); activations rounded to f16 per call |
 //! | bf16 | `gemm` (f32) | weights widened from bf16 per call, then f32 GEMM: what candle does for bf16 on the CPU |
 //! | q8_0, q4_0, q4_1 | `candle-core` `QMatMul` | ggml's blocks as stored, activations quantized to q8_0/q8_1 per call, integer block dots (ggml's CPU path) |
-//! | int8, int8rot | wgpu-lab's own W8A8 | no Rust crate multiplies per-row or per-32 int8 with int8 activations; see `docs/results/cpu-baselines.md` |
+//! | int8, int8rot | `candle-core` `QMatMul` (q8_0) | the int8 weights as q8_0 blocks (int8rot: of the rotated weights, each block's own scale; int8: the row's scale in every block), activations quantized per 32 per call (int8rot rotates them first): ggml's integer W8A8 path, the fastest int8 x int8 CPU matmul in a Rust crate |
 //!
 //! Preparing (encoding weights, building candle's tensor) is untimed; everything a call
-//! does per product (converting activations, quantizing them) is timed.
+//! does per product (converting activations, rotating and quantizing them) is timed.
+//! wgpu-lab's own multi-threaded W8A8 CPU path measured 8-9 GOP/s at 512^3
+//! where candle's q8_0 path did 71 on the same machine, so it was removed.
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
 use candle_core::{Device, Module, Tensor};
 use half::{bf16, f16};
 
 use crate::error::{LabError, Result};
-use crate::formats::int8::{quantize_rows_with, Int8Rows};
+use crate::formats::int8::{hadamard32, quantize_rows_with, Int8Rows, Int8Scheme};
 use crate::formats::precision::Precision;
 use crate::formats::weights::{WeightFormat, Weights};
 use crate::kernels::matmul::{Layout, Shape};
-use crate::reference::cpu_fast::matmul_i8_cpu;
 use crate::reference::matmul::matmul_cpu_fast;
 use crate::stats::Summary;
 
@@ -40,8 +41,8 @@ enum Prepared {
     F32,
     F16(Vec<f16>),
     Bf16(Vec<bf16>),
-    Candle(QMatMul, usize),
-    Int8(Int8Rows),
+    /// candle's matmul, the padded k, and whether activations are rotated first.
+    Candle(QMatMul, usize, bool),
 }
 
 /// A precision's CPU baseline on fixed A (m x k) and W (n x k), weights already prepared.
@@ -61,7 +62,7 @@ pub fn library(precision: Precision) -> &'static str {
         Precision::Weights(WeightFormat::F16) | Precision::F16Acc => "gemm 0.19 f16",
         Precision::Weights(WeightFormat::Bf16) => "gemm 0.19 f32 (bf16 widened)",
         Precision::Weights(_) => CANDLE,
-        Precision::Int8 | Precision::Int8Rot => "wgpu-lab W8A8 (own)",
+        Precision::Int8 | Precision::Int8Rot => "candle-core 0.11 QMatMul (q8_0)",
     }
 }
 
@@ -95,11 +96,16 @@ pub fn prepare<'a>(
             };
             let qt = qtensor_from_ggml(dtype, &wt.bytes, vec![n, wt.k], &Device::Cpu)
                 .map_err(candle_err)?;
-            Prepared::Candle(QMatMul::from_qtensor(qt).map_err(candle_err)?, wt.k)
+            Prepared::Candle(QMatMul::from_qtensor(qt).map_err(candle_err)?, wt.k, false)
         }
         Precision::Int8 | Precision::Int8Rot => {
             let scheme = precision.int8_scheme().expect("an int8 precision");
-            Prepared::Int8(quantize_rows_with(w, n, k, scheme)?)
+            let wq = quantize_rows_with(w, n, k, scheme)?;
+            let bytes = q8_0_blocks(&wq);
+            let qt = qtensor_from_ggml(GgmlDType::Q8_0, &bytes, vec![n, wq.kp], &Device::Cpu)
+                .map_err(candle_err)?;
+            let qm = QMatMul::from_qtensor(qt).map_err(candle_err)?;
+            Prepared::Candle(qm, wq.kp, scheme == Int8Scheme::Rot32)
         }
     };
     Ok(Some(CpuBaseline {
@@ -109,6 +115,22 @@ pub fn prepare<'a>(
         w,
         shape,
     }))
+}
+
+/// int8 rows as ggml q8_0 blocks (an f16 scale, 32 int8 values): the same int8 values, each
+/// block carrying its scale (per-row scales repeat in every block of the row).
+fn q8_0_blocks(wq: &Int8Rows) -> Vec<u8> {
+    let per_row = wq.kp / 32;
+    let q: &[u8] = bytemuck::cast_slice(&wq.words);
+    let mut out = Vec::with_capacity(wq.rows * per_row * 34);
+    for r in 0..wq.rows {
+        for b in 0..per_row {
+            let d = f16::from_f32(wq.scale(r, b * 32));
+            out.extend_from_slice(&d.to_bits().to_le_bytes());
+            out.extend_from_slice(&q[r * wq.kp + b * 32..][..32]);
+        }
+    }
+    out
 }
 
 /// f16 GEMM through `gemm`: C (m x n, f16) = A16 (m x k) * W16^T.
@@ -165,13 +187,18 @@ impl CpuBaseline<'_> {
                 let wide: Vec<f32> = wb.iter().map(|v| v.to_f32()).collect();
                 matmul_cpu_fast(Layout::Nt, self.shape, self.a, &wide)
             }
-            Prepared::Candle(qm, kp) => {
-                let x = if *kp == k {
+            Prepared::Candle(qm, kp, rotate) => {
+                let x = if *kp == k && !rotate {
                     Tensor::from_slice(self.a, (m, k), &Device::Cpu)
                 } else {
                     let mut ap = vec![0f32; m * kp];
                     for r in 0..m {
                         ap[r * kp..r * kp + k].copy_from_slice(&self.a[r * k..(r + 1) * k]);
+                    }
+                    if *rotate {
+                        for blk in ap.chunks_exact_mut(32) {
+                            hadamard32(blk.try_into().expect("32 values"));
+                        }
                     }
                     Tensor::from_vec(ap, (m, *kp), &Device::Cpu)
                 }
@@ -181,7 +208,6 @@ impl CpuBaseline<'_> {
                     .and_then(|t| t.to_vec1::<f32>())
                     .map_err(candle_err)
             }
-            Prepared::Int8(wq) => matmul_i8_cpu(self.a, m, k, wq),
         }
     }
 

@@ -2,7 +2,6 @@
 
 pub mod bert;
 pub mod cpu_baseline;
-pub mod cpu_fast;
 pub mod matmul;
 pub mod matmul_f16acc;
 pub mod matmul_i8;

@@ -60,12 +60,14 @@ impl BertConfig {
                 self.hidden_act
             ));
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err("hidden_size must be a multiple of num_attention_heads".into());
         }
-        if self.head_dim() % 4 != 0
-            || self.hidden_size % 32 != 0
-            || self.intermediate_size % 32 != 0
+        if !self.head_dim().is_multiple_of(4)
+            || !self.hidden_size.is_multiple_of(32)
+            || !self.intermediate_size.is_multiple_of(32)
         {
             return Err(format!(
                 "hidden {} / intermediate {} must be multiples of 32 and the head width a multiple of 4",
