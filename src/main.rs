@@ -42,6 +42,9 @@ enum Command {
     /// Measure the CPU's and the adapter's ceilings (peaks; bandwidth per memory level),
     /// optionally several times to see the noise.
     Ceilings(cli::bench::CeilingsArgs),
+    /// Generate text with a llama-architecture GGUF (SmolLM2 by default) on the GPU,
+    /// streamed as it comes, then prefill and decode tokens/s.
+    Generate(cli::llm::GenerateArgs),
     /// The headline table: sentences/s, memory and accuracy of the model per precision,
     /// GPU against the CPU twin.
     Infer(cli::model::InferArgs),
@@ -70,6 +73,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tune(a) => cli::bench::tune(&cli.select, a),
         Command::Bench(a) => cli::bench::bench(&cli.select, a),
         Command::Ceilings(a) => cli::bench::ceilings(&cli.select, a),
+        Command::Generate(a) => cli::llm::generate(&cli.select, a),
         Command::Infer(a) => cli::model::infer(&cli.select, a),
     }
 }

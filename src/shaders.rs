@@ -32,6 +32,23 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/bert_attention.wgsl"),
     ),
     ("bert_pool", include_str!("../shaders/bert_pool.wgsl")),
+    (
+        "llama_add_rmsnorm",
+        include_str!("../shaders/llama_add_rmsnorm.wgsl"),
+    ),
+    (
+        "llama_rope_store",
+        include_str!("../shaders/llama_rope_store.wgsl"),
+    ),
+    (
+        "llama_attention",
+        include_str!("../shaders/llama_attention.wgsl"),
+    ),
+    (
+        "llama_silu_mul",
+        include_str!("../shaders/llama_silu_mul.wgsl"),
+    ),
+    ("llama_argmax", include_str!("../shaders/llama_argmax.wgsl")),
     ("matmul_i8", include_str!("../shaders/matmul_i8.wgsl")),
     (
         "quantize_rows_i8",
@@ -46,6 +63,10 @@ pub const KERNELS: &[(&str, &str)] = &[
 /// Shared modules by name, for `#import NAME`.
 pub const SHARED: &[(&str, &str)] = &[
     ("dispatch", include_str!("../shaders/shared/dispatch.wgsl")),
+    (
+        "llama_params",
+        include_str!("../shaders/shared/llama_params.wgsl"),
+    ),
     (
         "matmul_scalar_io",
         include_str!("../shaders/shared/matmul_scalar_io.wgsl"),

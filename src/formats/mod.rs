@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod gguf;
 pub mod int8;
+pub mod llama;
 pub mod precision;
 pub mod quant;
 pub mod quant_search;

