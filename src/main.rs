@@ -45,6 +45,10 @@ enum Command {
     /// Generate text with a llama-architecture GGUF (SmolLM2 by default) on the GPU,
     /// streamed as it comes, then prefill and decode tokens/s.
     Generate(cli::llm::GenerateArgs),
+    /// llama-bench and llama-perplexity --kl-divergence in one table: per precision, prompt
+    /// and generation tokens/s (GPU and CPU), memory, and perplexity, KL divergence and top-1
+    /// agreement against the f32 CPU twin over a text.
+    LlmBench(cli::llm::LlmBenchArgs),
     /// The headline table: sentences/s, memory and accuracy of the model per precision,
     /// GPU against the CPU twin.
     Infer(cli::model::InferArgs),
@@ -74,6 +78,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(a) => cli::bench::bench(&cli.select, a),
         Command::Ceilings(a) => cli::bench::ceilings(&cli.select, a),
         Command::Generate(a) => cli::llm::generate(&cli.select, a),
+        Command::LlmBench(a) => cli::llm::llm_bench(&cli.select, a),
         Command::Infer(a) => cli::model::infer(&cli.select, a),
     }
 }

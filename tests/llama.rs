@@ -231,10 +231,183 @@ fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
     let c = twin.forward(&mut cache, &prompt).unwrap();
     check("prefill", &g.logits, &c);
     let mut next = argmax(&c[c.len() - vocab..]);
+    let mut seq = prompt.clone();
+    let mut decoded = Vec::new();
     for s in 0..steps {
+        seq.push(next);
         let g = gpu.forward(ctx, &[next], Want::LastLogits, None).unwrap();
         let c = twin.forward(&mut cache, &[next]).unwrap();
         check(&format!("decode step {s}"), &g.logits, &c);
+        decoded.extend(g.logits);
         next = argmax(&c);
     }
+    // The decode steps' logits equal a prefill's over the same tokens, position by position.
+    gpu.reset();
+    let all = gpu
+        .forward(ctx, &seq, Want::AllLogits, None)
+        .unwrap()
+        .logits;
+    check(
+        "prefill vs decode",
+        &all[prompt.len() * vocab..seq.len() * vocab],
+        &decoded,
+    );
+}
+
+#[test]
+fn greedy_f32_generation_equals_the_cpu_twin() {
+    use wgpu_lab::formats::llama::LlmPrecision;
+    use wgpu_lab::model::llama::generate::{generate, Sampling};
+    use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels};
+    let Some(ctx) = common::ctx() else { return };
+    let w = weights()
+        .at_precision(LlmPrecision::Format(WeightFormat::F32))
+        .unwrap();
+    let twin = LlamaCpu::new(&w);
+    let tok = LlamaTokenizer::new(&w.vocab).unwrap();
+    let n = 32;
+    let mut gpu = GpuLlama::new(ctx, &w, 96, LlamaKernels::default_for(ctx)).unwrap();
+    for text in [
+        "The capital of France is",
+        "def fibonacci(n):",
+        "Once upon a time, in a small village,",
+    ] {
+        let prompt = tok.encode(text).unwrap();
+        let want = twin.generate_greedy(&prompt, n, tok.eos).unwrap();
+        let got = generate(
+            ctx,
+            &mut gpu,
+            &tok,
+            &prompt,
+            n,
+            Sampling::GREEDY,
+            &mut |_| {},
+        )
+        .unwrap();
+        // Identical ids. (Where the twin's top-2 margin were below the logits tolerance a
+        // tie could flip; these prompts have none, so any difference is a bug.)
+        assert_eq!(got.tokens, want, "{text:?}: {:?}", tok.decode(&got.tokens));
+        assert!(got.prefill_tok_s > 0.0 && got.decode_tok_s > 0.0);
+    }
+}
+
+#[test]
+fn sampling_is_reproducible_with_a_seed() {
+    use wgpu_lab::model::llama::generate::{generate, Sampling};
+    use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels};
+    let Some(ctx) = common::ctx() else { return };
+    let w = weights();
+    let tok = LlamaTokenizer::new(&w.vocab).unwrap();
+    let prompt = tok.encode("Tell me a story").unwrap();
+    let mut gpu = GpuLlama::new(ctx, w, 32, LlamaKernels::default_for(ctx)).unwrap();
+    let s = |seed| Sampling {
+        temp: 1.0,
+        top_k: 40,
+        top_p: 0.95,
+        seed,
+    };
+    let mut run = |seed| {
+        generate(ctx, &mut gpu, &tok, &prompt, 12, s(seed), &mut |_| {})
+            .unwrap()
+            .tokens
+    };
+    let (a, b, c) = (run(1), run(1), run(2));
+    assert_eq!(a, b);
+    assert_ne!(a, c, "another seed should give another text");
+}
+
+/// Every precision against the f32 twin over the first tokens of the committed passage
+/// (the whole 1188 tokens take minutes per precision on lavapipe: llm-bench does that).
+/// Bounds, in mean KL divergence (nats) and top-1 agreement, with where they come from:
+/// - native, f32, f16, bf16: the twin's own values (native) or exact/near-exact copies:
+///   kernel and rounding error only, KLD <= 1e-3 and top-1 >= 98%;
+/// - q8_0: llama.cpp's figure on this model (KLD 0.0037, top-1 96.2%), to beat;
+/// - q4_1, q4_0: the output projection (tied embedding) runs at 4 bits here, where
+///   llama.cpp keeps it at Q6_K; measured here over these tokens: q4_1 0.07 / 72-85%,
+///   q4_0 0.53 / 62%. The bounds (q4_1 0.15 / 60%, q4_0 0.9 / 45%) guard against
+///   regressions; they do NOT meet llama.cpp's q4_1 0.0027 and q4_0 0.31 (issue note).
+#[test]
+fn every_precision_keeps_its_accuracy_bound() {
+    use wgpu_lab::bench::llm::{self, LlmBenchRequest};
+    use wgpu_lab::formats::llama::LlmPrecision;
+    let Some(ctx) = common::ctx() else { return };
+    let tok = LlamaTokenizer::new(&weights().vocab).unwrap();
+    let mut text = tok.encode(llm::DEFAULT_TEXT).unwrap();
+    assert!(text.len() >= 1000, "the passage has {} tokens", text.len());
+    text.truncate(64);
+    let req = LlmBenchRequest {
+        precisions: LlmPrecision::all(),
+        pp: 8,
+        tg: 2,
+        repeat: 1,
+        text,
+        cpu: false,
+        quantizer: wgpu_lab::formats::quant_search::Quantizer::Reference,
+    };
+    let report = llm::run(ctx, weights(), &req).unwrap();
+    for r in &report.rows {
+        let (kld, top1) = match r.precision.as_str() {
+            "native" | "f32" | "f16" | "bf16" => (1e-3, 0.98),
+            "q8_0" => (0.0037, 0.962),
+            "q4_1" => (0.15, 0.60),
+            "q4_0" => (0.9, 0.45),
+            p => panic!("no bound for {p}"),
+        };
+        assert!(r.passed, "{r:?}");
+        let (k, t) = (r.kld_mean.unwrap(), r.top1_agreement.unwrap());
+        assert!(
+            k <= kld && t >= top1,
+            "{}: KLD {k:.5} (bound {kld}), top-1 {t:.3} (bound {top1})",
+            r.precision
+        );
+        assert!(r.perplexity.unwrap() > 1.0 && r.weight_bytes.unwrap() > 0);
+    }
+}
+
+#[test]
+fn generate_refuses_bad_input_before_any_work() {
+    let fails = |args: &[&str], needle: &str| {
+        let out = common::run_fails(common::bin().arg("generate").args(args));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    let m = model_path();
+    let m = m.to_str().unwrap();
+    fails(
+        &["--model", m, "-n", "9000", "hi"],
+        "exceed the model's context of 8192",
+    );
+    fails(&["--model", m, ""], "empty");
+    fails(
+        &["--model", m, "--precision", "q3_k", "hi"],
+        "unknown precision",
+    );
+    fails(
+        &["--model", m, "--precision", "int8rot", "hi"],
+        "not available for the llama decoder",
+    );
+    fails(&["--model", m, "--temp=-1", "hi"], "--temp");
+    let npy = common::tmp("w.npy");
+    wgpu_lab::npy::write_matrix(
+        &npy,
+        &wgpu_lab::npy::Matrix {
+            rows: 2,
+            cols: 32,
+            data: vec![0.5; 64],
+        },
+    )
+    .unwrap();
+    let gguf = common::tmp("not-llama.gguf");
+    common::run_ok(
+        common::bin()
+            .args(["quantize", "--format", "q8_0"])
+            .arg(&npy)
+            .arg(&gguf),
+    );
+    fails(
+        &["--model", gguf.to_str().unwrap(), "hi"],
+        "is not supported (only llama",
+    );
+    fails(&["--model", "/nonexistent.gguf", "hi"], "fetch-models");
 }

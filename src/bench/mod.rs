@@ -3,6 +3,7 @@
 
 pub mod ceilings;
 pub mod infer;
+pub mod llm;
 pub mod matmul;
 pub mod precision;
 pub mod report;

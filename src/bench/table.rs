@@ -209,6 +209,83 @@ pub fn render(cells: &[Vec<String>]) -> String {
     out
 }
 
+/// Renders the `llm-bench` rows: llama-bench's speeds and llama-perplexity's accuracy.
+pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
+    let header = [
+        "precision",
+        "pp tok/s",
+        "tg tok/s",
+        "tg GB/s",
+        "CPU pp tok/s",
+        "CPU tg tok/s",
+        "weights MiB",
+        "KV MiB",
+        "perplexity",
+        "KLD mean",
+        "top-1",
+        "pass",
+    ];
+    let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+    let mib = |b: Option<u64>| f(b.map(|b| b as f64 / (1 << 20) as f64), 1);
+    let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in rows {
+        if let Some(why) = &r.skipped {
+            cells.push(note_row(
+                vec![r.precision.clone()],
+                &format!("skipped: {why}"),
+            ));
+            continue;
+        }
+        cells.push(vec![
+            r.precision.clone(),
+            f(r.pp_tok_s, 2),
+            f(r.tg_tok_s, 2),
+            f(r.tg_gbps, 3),
+            f(r.cpu_pp_tok_s, 1),
+            f(r.cpu_tg_tok_s, 1),
+            mib(r.weight_bytes),
+            mib(r.kv_bytes),
+            f(r.perplexity, 3),
+            r.kld_mean.map_or("-".into(), |v| format!("{v:.5}")),
+            r.top1_agreement
+                .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
+            if r.passed { "ok" } else { "FAIL" }.into(),
+        ]);
+    }
+    render(&cells)
+}
+
+/// The `llm-bench` rows as CSV (one header line, empty cells for nulls).
+pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
+    let mut out = String::from(
+        "precision,pp_tok_s,tg_tok_s,cpu_pp_tok_s,cpu_tg_tok_s,cpu_impl,weight_bytes,kv_bytes,\
+         perplexity,kld_mean,top1_agreement,passed,skipped\n",
+    );
+    let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let u = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for r in rows {
+        out += &[
+            r.precision.clone(),
+            f(r.pp_tok_s),
+            f(r.tg_tok_s),
+            f(r.cpu_pp_tok_s),
+            f(r.cpu_tg_tok_s),
+            q(r.cpu_impl.as_deref().unwrap_or("")),
+            u(r.weight_bytes),
+            u(r.kv_bytes),
+            f(r.perplexity),
+            f(r.kld_mean),
+            f(r.top1_agreement),
+            r.passed.to_string(),
+            q(r.skipped.as_deref().unwrap_or("")),
+        ]
+        .join(",");
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! The LLM commands: `generate` (text from a llama GGUF on the GPU, streamed as it comes).
+//! The LLM commands: `generate` (text from a llama GGUF on the GPU, streamed as it comes)
+//! and `llm-bench` (speed and accuracy per precision).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -130,4 +131,90 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Options of `llm-bench`.
+#[derive(Args)]
+pub struct LlmBenchArgs {
+    /// A llama-architecture GGUF file.
+    #[arg(long, default_value = DEFAULT_LLM)]
+    pub model: PathBuf,
+    /// Precisions (comma list) or `all`: native, f32, f16, bf16, q8_0, q4_0, q4_1.
+    #[arg(long, default_value = "all")]
+    pub precision: String,
+    /// Prompt tokens of the prompt-processing test.
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 128)]
+    pub pp: usize,
+    /// Generated tokens of the generation test.
+    #[arg(short = 'n', long = "n-gen", default_value_t = 64)]
+    pub tg: usize,
+    /// Timed repetitions.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Evaluation text (default: the committed 1188-token passage).
+    #[arg(long)]
+    pub text: Option<PathBuf>,
+    /// Evaluate only the first N tokens of the text (a quicker, noisier accuracy).
+    #[arg(long)]
+    pub text_tokens: Option<usize>,
+    /// Skip the CPU columns.
+    #[arg(long)]
+    pub no_cpu: bool,
+    /// How q4_0/q4_1 are re-encoded from the file's values: reference (ggml's rule) or
+    /// rmse (each block's scale searched for the least squared error; same format).
+    #[arg(long, default_value = "reference")]
+    pub quantizer: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print CSV.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+/// Runs the LLM benchmark and prints its table.
+pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
+    use wgpu_lab::bench::llm::{self, LlmBenchRequest};
+    let precisions = LlmPrecision::parse_list(&args.precision)?;
+    let file = LlamaWeights::load(&args.model)?;
+    let tok = LlamaTokenizer::new(&file.vocab)?;
+    let text = match &args.text {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
+        None => llm::DEFAULT_TEXT.to_string(),
+    };
+    let mut ids = tok.encode(&text)?;
+    if let Some(n) = args.text_tokens {
+        ids.truncate(n);
+    }
+    let ctx = Context::new(&select.selector()?)?;
+    let req = LlmBenchRequest {
+        precisions,
+        pp: args.pp,
+        tg: args.tg,
+        repeat: args.repeat,
+        text: ids,
+        cpu: !args.no_cpu,
+        quantizer: wgpu_lab::formats::quant_search::Quantizer::parse(&args.quantizer)?,
+    };
+    let report = llm::run(&ctx, &file, &req)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if args.csv {
+        print!("{}", wgpu_lab::bench::table::llm_csv(&report.rows));
+    } else {
+        super::print_adapter(&ctx);
+        println!(
+            "model {}; accuracy over {} text tokens ({}) against the f32 CPU twin; pp{} / tg{}",
+            report.model, report.text_tokens, report.context, args.pp, args.tg
+        );
+        print!("{}", wgpu_lab::bench::table::llm_table(&report.rows));
+    }
+    Ok(
+        if report.rows.iter().all(|r| r.passed || r.skipped.is_some()) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }

@@ -201,6 +201,19 @@ impl LlamaWeights {
     /// A copy at `precision`: every matrix re-encoded from its dequantized values (norms
     /// stay f32), so the GPU model and its CPU twin can hold the same values.
     pub fn at_precision(&self, precision: LlmPrecision) -> Result<LlamaWeights> {
+        self.at_precision_with(
+            precision,
+            crate::formats::quant_search::Quantizer::Reference,
+        )
+    }
+
+    /// [`LlamaWeights::at_precision`] with a choice of quantizer for Q4_0/Q4_1 (the
+    /// searched scales of `formats::quant_search`; the bytes stay ggml's format).
+    pub fn at_precision_with(
+        &self,
+        precision: LlmPrecision,
+        quantizer: crate::formats::quant_search::Quantizer,
+    ) -> Result<LlamaWeights> {
         let LlmPrecision::Format(format) = precision else {
             return Ok(self.clone());
         };
@@ -208,7 +221,7 @@ impl LlamaWeights {
             if w.format == format {
                 Ok(w.clone())
             } else {
-                Weights::encode(format, w.n, w.k, &w.dequantize())
+                Weights::encode_with(format, w.n, w.k, &w.dequantize(), quantizer, None)
             }
         };
         Ok(LlamaWeights {

@@ -94,7 +94,7 @@ pub struct Generation {
     pub prompt_tokens: Vec<u32>,
     /// The generated ids (EOS included when reached).
     pub tokens: Vec<u32>,
-    /// The generated text.
+    /// The generated text (without the EOS token that ended it).
     pub text: String,
     /// Prompt tokens per second of the prefill pass (submit to the first token's id).
     pub prefill_tok_s: f64,
@@ -151,6 +151,11 @@ pub fn generate(
     let mut tokens = vec![next];
     let mut shown = String::new();
     let show = |tokens: &[u32], shown: &mut String, on_text: &mut dyn FnMut(&str)| -> Result<()> {
+        // The EOS that ends the answer is not part of its text.
+        let tokens = match tokens.split_last() {
+            Some((last, rest)) if Some(*last) == tok.eos => rest,
+            _ => tokens,
+        };
         let text = tok.decode(tokens)?;
         // Hold back a piece that ends inside a multi-byte character.
         if !text.ends_with('\u{fffd}')
@@ -170,7 +175,11 @@ pub fn generate(
         show(&tokens, &mut shown, on_text)?;
     }
     let decode_s = t1.elapsed().as_secs_f64();
-    let text = tok.decode(&tokens)?;
+    let body = match tokens.split_last() {
+        Some((last, rest)) if Some(*last) == tok.eos => rest,
+        _ => &tokens[..],
+    };
+    let text = tok.decode(body)?;
     if text.len() > shown.len() && text.starts_with(shown.as_str()) {
         on_text(&text[shown.len()..]);
     }

@@ -395,7 +395,8 @@ impl GpuLlama {
         }
         let rows = rows
             .max(self.acts.as_ref().map_or(0, |a| a.rows * 2))
-            .min(self.capacity);
+            .min(self.capacity)
+            .min(self.max_rows(ctx));
         let c = &self.config;
         let (d, kvd, f, v) = (c.dim, c.kv_dim(), c.ffn_dim, c.vocab);
         let st = |label: &str, floats: usize| buffers::storage(ctx, label, (floats * 4) as u64);
@@ -484,8 +485,18 @@ impl GpuLlama {
         Ok(())
     }
 
-    /// Runs `tokens` at the next positions of the KV cache, in one submission, and returns
-    /// what `want` asks for. Refuses, before any work, tokens past the vocabulary and more
+    /// Most rows one submission holds: the logits of a row are vocab floats, and every
+    /// activation buffer must fit the adapter's binding limit. Longer prompts are run in
+    /// chunks of this many rows, each continuing the KV cache (the same context).
+    pub fn max_rows(&self, ctx: &Context) -> usize {
+        let c = &self.config;
+        let widest = c.vocab.max(2 * c.ffn_dim).max(c.dim + 2 * c.kv_dim()) as u64 * 4;
+        ((ctx.limits().max_storage_buffer_binding_size / widest) as usize).clamp(1, 256)
+    }
+
+    /// Runs `tokens` at the next positions of the KV cache and returns what `want` asks
+    /// for (all logits: every row's, in order). One submission per `max_rows` tokens.
+    /// Refuses, before any work, an empty input, tokens past the vocabulary and more
     /// positions than the cache holds.
     pub fn forward(
         &mut self,
@@ -494,15 +505,14 @@ impl GpuLlama {
         want: Want,
         timer: Option<&GpuTimer>,
     ) -> Result<Output> {
-        let c = self.config.clone();
-        let t = tokens.len();
-        if t == 0 {
+        let c = &self.config;
+        if tokens.is_empty() {
             return Err(LabError::InvalidArgument("no tokens to run".into()));
         }
-        if self.len + t > self.capacity {
+        if self.len + tokens.len() > self.capacity {
             return Err(LabError::InvalidArgument(format!(
                 "{} positions asked for, the KV cache holds {} (the model's context is {})",
-                self.len + t,
+                self.len + tokens.len(),
                 self.capacity,
                 c.context
             )));
@@ -513,6 +523,44 @@ impl GpuLlama {
                 c.vocab
             )));
         }
+        let chunk = self.max_rows(ctx);
+        let n = tokens.len().div_ceil(chunk);
+        let mut all = Output {
+            logits: Vec::new(),
+            token: None,
+            ms: 0.0,
+            timing: TimingSource::GpuTimestamp,
+        };
+        for (i, part) in tokens.chunks(chunk).enumerate() {
+            let part_want = match want {
+                Want::AllLogits => Want::AllLogits,
+                // Only the last chunk's last row matters; earlier chunks fill the cache.
+                w if i + 1 == n => w,
+                _ => Want::LastLogits,
+            };
+            let out = self.pass(ctx, part, part_want, timer)?;
+            all.ms += out.ms;
+            if out.timing == TimingSource::WallClock {
+                all.timing = out.timing;
+            }
+            all.token = out.token;
+            if want == Want::AllLogits || i + 1 == n {
+                all.logits.extend(out.logits);
+            }
+        }
+        Ok(all)
+    }
+
+    /// One submission over at most `max_rows` tokens (checked by `forward`).
+    fn pass(
+        &mut self,
+        ctx: &Context,
+        tokens: &[u32],
+        want: Want,
+        timer: Option<&GpuTimer>,
+    ) -> Result<Output> {
+        let c = self.config.clone();
+        let t = tokens.len();
         self.ensure_acts(ctx, t)?;
         let acts = self.acts.as_ref().expect("ensure_acts just set it");
         let (d, kvd) = (c.dim, c.kv_dim());

@@ -1,0 +1,309 @@
+//! `wgpu-lab llm-bench`: llama-bench and llama-perplexity --kl-divergence in one table. Per
+//! precision: prompt processing (pp) and token generation (tg) tokens/s on the GPU and on
+//! the CPU, weight and KV-cache bytes, and accuracy against the f32 CPU twin teacher-forced
+//! over a text: perplexity, mean KL divergence, top-1 agreement. The whole text is one
+//! context when it fits the model's (evaluated in chunks that continue the KV cache, the
+//! same as one pass), else consecutive windows of the context's length.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::{LabError, Result};
+use crate::formats::llama::{LlamaWeights, LlmPrecision};
+use crate::formats::weights::WeightFormat;
+use crate::gpu::Context;
+use crate::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
+use crate::reference::llama::{argmax, LlamaCpu};
+use crate::rng::Rng;
+use crate::stats::Summary;
+
+/// The committed default passage (1188 SmolLM2 tokens, written for this project).
+pub const DEFAULT_TEXT: &str = include_str!("../../tests/data/llama/passage.txt");
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LlmBenchRequest {
+    /// Precisions, in order.
+    pub precisions: Vec<LlmPrecision>,
+    /// Prompt tokens of the pp test (random ids, as llama-bench).
+    pub pp: usize,
+    /// Generated tokens of the tg test (greedy, from an empty context).
+    pub tg: usize,
+    /// Timed repetitions of pp and tg.
+    pub repeat: usize,
+    /// The evaluation text, as token ids.
+    pub text: Vec<u32>,
+    /// Time the CPU too.
+    pub cpu: bool,
+    /// How Q4_0/Q4_1 are re-encoded (reference or rmse).
+    pub quantizer: crate::formats::quant_search::Quantizer,
+}
+
+/// One precision's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmRow {
+    /// Precision name.
+    pub precision: String,
+    /// Prompt processing, tokens/s (median).
+    pub pp_tok_s: Option<f64>,
+    /// Token generation, tokens/s (median).
+    pub tg_tok_s: Option<f64>,
+    /// The same on the CPU.
+    pub cpu_pp_tok_s: Option<f64>,
+    /// The same on the CPU.
+    pub cpu_tg_tok_s: Option<f64>,
+    /// The CPU implementation timed.
+    pub cpu_impl: Option<String>,
+    /// Bytes of weights on the GPU.
+    pub weight_bytes: Option<u64>,
+    /// Bytes of the GPU KV cache for pp + tg positions.
+    pub kv_bytes: Option<u64>,
+    /// exp(mean negative log-likelihood of each next token of the text).
+    pub perplexity: Option<f64>,
+    /// Mean KL(teacher || this) per position, nats.
+    pub kld_mean: Option<f64>,
+    /// Fraction of positions whose argmax equals the teacher's.
+    pub top1_agreement: Option<f64>,
+    /// Decode bandwidth: weight bytes x tg tokens/s, GB/s (decode streams every weight).
+    pub tg_gbps: Option<f64>,
+    /// The run completed (every number finite).
+    pub passed: bool,
+    /// Why the row did not run.
+    pub skipped: Option<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmReport {
+    /// Adapter.
+    pub adapter: String,
+    /// Model file.
+    pub model: String,
+    /// Tokens of the evaluation text.
+    pub text_tokens: usize,
+    /// How the text was evaluated.
+    pub context: String,
+    /// Rows.
+    pub rows: Vec<LlmRow>,
+}
+
+/// Log-softmax of each vocab-wide row, in f64.
+fn log_softmax(logits: &[f32], vocab: usize) -> Vec<Vec<f64>> {
+    logits
+        .chunks(vocab)
+        .map(|row| {
+            let max = row.iter().fold(f32::MIN, |m, v| m.max(*v)) as f64;
+            let lse = row
+                .iter()
+                .map(|v| (*v as f64 - max).exp())
+                .sum::<f64>()
+                .ln()
+                + max;
+            row.iter().map(|v| *v as f64 - lse).collect()
+        })
+        .collect()
+}
+
+/// Windows of the text: the whole text when it fits the context, else consecutive chunks.
+fn windows(text: &[u32], context: usize) -> Vec<&[u32]> {
+    text.chunks(context).filter(|w| w.len() > 1).collect()
+}
+
+/// Accuracy of `student` logits against the teacher's log-probabilities.
+struct Accuracy {
+    perplexity: f64,
+    kld_mean: f64,
+    top1: f64,
+}
+
+fn accuracy(teacher: &[Vec<f64>], student: &[Vec<f64>], next: &[u32]) -> Accuracy {
+    let (mut nll, mut kld, mut agree) = (0.0, 0.0, 0usize);
+    for ((t, s), &y) in teacher.iter().zip(student).zip(next) {
+        nll -= s[y as usize];
+        kld += t
+            .iter()
+            .zip(s)
+            .map(|(lt, ls)| lt.exp() * (lt - ls))
+            .sum::<f64>();
+        let am = |v: &[f64]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
+        agree += (am(t) == am(s)) as usize;
+    }
+    let n = next.len().max(1) as f64;
+    Accuracy {
+        perplexity: (nll / n).exp(),
+        kld_mean: kld / n,
+        top1: agree as f64 / n,
+    }
+}
+
+/// Log-probabilities of the f32 CPU twin over each window (positions that have a next
+/// token), the teacher every precision is compared with.
+pub fn teacher(file: &LlamaWeights, text: &[u32]) -> Result<Vec<Vec<f64>>> {
+    let f32w = file.at_precision(LlmPrecision::Format(WeightFormat::F32))?;
+    let twin = LlamaCpu::new(&f32w);
+    let vocab = twin.config.vocab;
+    let mut out = Vec::new();
+    for w in windows(text, twin.config.context) {
+        let mut cache = twin.cache(w.len());
+        let logits = twin.forward(&mut cache, &w[..w.len() - 1])?;
+        out.extend(log_softmax(&logits, vocab));
+    }
+    Ok(out)
+}
+
+/// Median tokens/s of `run` (which returns the tokens it processed), `repeat` times after
+/// one untimed run.
+fn tok_s(repeat: usize, mut run: impl FnMut() -> Result<usize>) -> Result<f64> {
+    run()?;
+    let mut samples = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let n = run()?;
+        samples.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    Ok(Summary::of(&samples).expect("at least one sample").median)
+}
+
+fn one(
+    ctx: &Context,
+    file: &LlamaWeights,
+    req: &LlmBenchRequest,
+    teacher: &[Vec<f64>],
+    precision: LlmPrecision,
+) -> Result<LlmRow> {
+    let w = file.at_precision_with(precision, req.quantizer)?;
+    let c = &w.config;
+    let kernels = LlamaKernels::default_for(ctx);
+    let eval_len = windows(&req.text, c.context)
+        .iter()
+        .map(|w| w.len())
+        .max()
+        .unwrap_or(1);
+    let capacity = (req.pp + req.tg).max(eval_len).min(c.context);
+    let mut gpu = GpuLlama::new(ctx, &w, capacity, kernels)?;
+    // Accuracy: teacher-forced over the text, window by window.
+    let mut student = Vec::new();
+    let mut next = Vec::new();
+    for win in windows(&req.text, c.context) {
+        gpu.reset();
+        let out = gpu.forward(ctx, &win[..win.len() - 1], Want::AllLogits, None)?;
+        student.extend(log_softmax(&out.logits, c.vocab));
+        next.extend_from_slice(&win[1..]);
+    }
+    let acc = accuracy(teacher, &student, &next);
+    drop(student);
+    // Speed: pp on random ids, tg greedy from an empty context.
+    let mut rng = Rng::new(7);
+    let prompt: Vec<u32> = (0..req.pp)
+        .map(|_| (rng.next_u64() % c.vocab as u64) as u32)
+        .collect();
+    let pp = tok_s(req.repeat, || {
+        gpu.reset();
+        gpu.forward(ctx, &prompt, Want::LastLogits, None)?;
+        Ok(prompt.len())
+    })?;
+    let tg = tok_s(req.repeat, || {
+        gpu.reset();
+        let mut t = prompt[0];
+        for _ in 0..req.tg {
+            t = gpu
+                .forward(ctx, &[t], Want::Argmax, None)?
+                .token
+                .expect("argmax asked");
+        }
+        Ok(req.tg)
+    })?;
+    let (cpu_pp, cpu_tg) = if req.cpu {
+        let twin = LlamaCpu::new(&w);
+        let pp = tok_s(req.repeat.min(2), || {
+            let mut cache = twin.cache(prompt.len());
+            twin.forward(&mut cache, &prompt)?;
+            Ok(prompt.len())
+        })?;
+        let tg = tok_s(req.repeat.min(2), || {
+            let mut cache = twin.cache(req.tg);
+            let mut t = prompt[0];
+            for _ in 0..req.tg {
+                t = argmax(&twin.forward(&mut cache, &[t])?);
+            }
+            Ok(req.tg)
+        })?;
+        (Some(pp), Some(tg))
+    } else {
+        (None, None)
+    };
+    let finite = [acc.perplexity, acc.kld_mean, acc.top1, pp, tg]
+        .iter()
+        .all(|v| v.is_finite());
+    Ok(LlmRow {
+        precision: precision.name().into(),
+        pp_tok_s: Some(pp),
+        tg_tok_s: Some(tg),
+        cpu_pp_tok_s: cpu_pp,
+        cpu_tg_tok_s: cpu_tg,
+        cpu_impl: req.cpu.then(|| {
+            "wgpu-lab f32 twin (reference::llama, gemm) on this precision's values".into()
+        }),
+        weight_bytes: Some(gpu.weight_bytes),
+        kv_bytes: Some(gpu.kv_bytes),
+        perplexity: Some(acc.perplexity),
+        kld_mean: Some(acc.kld_mean),
+        top1_agreement: Some(acc.top1),
+        tg_gbps: Some(gpu.weight_bytes as f64 * tg / 1e9),
+        passed: finite,
+        skipped: None,
+    })
+}
+
+/// Runs every precision; one that cannot run here (over a limit, a missing feature) is a
+/// skipped row with the reason, the others still run.
+pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<LlmReport> {
+    if req.text.len() < 2 {
+        return Err(LabError::InvalidArgument(
+            "the evaluation text needs at least 2 tokens".into(),
+        ));
+    }
+    if req.pp == 0 || req.tg == 0 || req.pp + req.tg > file.config.context {
+        return Err(LabError::InvalidArgument(format!(
+            "-p {} and -n {} must be >= 1 and fit the model's context of {}",
+            req.pp, req.tg, file.config.context
+        )));
+    }
+    let teacher = teacher(file, &req.text)?;
+    let ctxlen = file.config.context;
+    let mut rows = Vec::new();
+    for &p in &req.precisions {
+        rows.push(match one(ctx, file, req, &teacher, p) {
+            Ok(r) => r,
+            Err(e @ LabError::DeviceLost(_)) => return Err(e),
+            Err(e) => LlmRow {
+                precision: p.name().into(),
+                pp_tok_s: None,
+                tg_tok_s: None,
+                cpu_pp_tok_s: None,
+                cpu_tg_tok_s: None,
+                cpu_impl: None,
+                weight_bytes: None,
+                kv_bytes: None,
+                perplexity: None,
+                kld_mean: None,
+                top1_agreement: None,
+                tg_gbps: None,
+                passed: false,
+                skipped: Some(e.to_string()),
+            },
+        });
+    }
+    Ok(LlmReport {
+        adapter: ctx.summary.name.clone(),
+        model: file.path.display().to_string(),
+        text_tokens: req.text.len(),
+        context: if req.text.len() <= ctxlen {
+            format!("whole text in one context ({} tokens)", req.text.len())
+        } else {
+            format!("windows of {ctxlen} tokens (the model's context)")
+        },
+        rows,
+    })
+}
