@@ -30,6 +30,12 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Relative Frobenius error of `got` against `want` (the project's metric, `compare`).
+fn rel_error(got: &[f32], want: &[f32]) -> f64 {
+    let want: Vec<f64> = want.iter().map(|v| *v as f64).collect();
+    wgpu_lab::compare::ErrorStats::compare(got, &want).rel_frobenius
+}
+
 /// Loaded once for every test in this file (the file is 93 MB).
 fn weights() -> &'static LlamaWeights {
     static W: std::sync::OnceLock<LlamaWeights> = std::sync::OnceLock::new();
@@ -123,13 +129,7 @@ fn cpu_twin_matches_the_float64_reference() {
             // f32 activations and gemm's f32 accumulation against float64 over 30 layers:
             // relative RMS error ~1e-5 measured; 1e-3 bounds it with room and still
             // catches any wrong layer (errors of order 1).
-            let num: f64 = g
-                .iter()
-                .zip(w)
-                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
-                .sum();
-            let den: f64 = w.iter().map(|b| (*b as f64).powi(2)).sum();
-            let rel = (num / den).sqrt();
+            let rel = rel_error(g, w);
             assert!(rel < 1e-3, "{name} position {p}: relative error {rel:.2e}");
             assert_eq!(argmax(g), argmax(w), "{name} position {p}");
         }
@@ -215,13 +215,7 @@ fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
     let vocab = w.config.vocab;
     let check = |what: &str, got: &[f32], want: &[f32]| {
         for (p, (g, e)) in got.chunks(vocab).zip(want.chunks(vocab)).enumerate() {
-            let num: f64 = g
-                .iter()
-                .zip(e)
-                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
-                .sum();
-            let den: f64 = e.iter().map(|b| (*b as f64).powi(2)).sum();
-            let rel = (num / den).sqrt();
+            let rel = rel_error(g, e);
             // f32 on both sides, different summation orders over 30 layers: relative RMS
             // ~1e-5 expected; 1e-3 is the bound (a wrong head, position or layer is O(1)).
             assert!(rel < 1e-3, "{what} row {p}: relative error {rel:.2e}");

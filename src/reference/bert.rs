@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::formats::bert::weights::{Linear, Norm};
 use crate::formats::bert::{Batch, BertWeights};
 use crate::kernels::matmul::{Layout, Shape};
+use crate::reference::attention::attend;
 use crate::reference::matmul::matmul_cpu_fast;
 
 /// Exact GELU: x/2 (1 + erf(x / sqrt 2)).
@@ -64,26 +65,10 @@ pub fn attention(qkv: &[f32], batch: &Batch, heads: usize, h: usize) -> Vec<f32>
         for hd in 0..heads {
             for i in 0..t {
                 let q = &qkv[(s * t + i) * 3 * h + hd * d..][..d];
-                let scores: Vec<f64> = (0..len)
-                    .map(|j| {
-                        let k = &qkv[(s * t + j) * 3 * h + h + hd * d..][..d];
-                        q.iter()
-                            .zip(k)
-                            .map(|(a, b)| *a as f64 * *b as f64)
-                            .sum::<f64>()
-                            * scale
-                    })
-                    .collect();
-                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-                let sum: f64 = e.iter().sum();
+                let row =
+                    |j: usize, part: usize| &qkv[(s * t + j) * 3 * h + part * h + hd * d..][..d];
                 let o = &mut out[(s * t + i) * h + hd * d..][..d];
-                for (c, ov) in o.iter_mut().enumerate() {
-                    let v: f64 = (0..len)
-                        .map(|j| e[j] * qkv[(s * t + j) * 3 * h + 2 * h + hd * d + c] as f64)
-                        .sum();
-                    *ov = (v / sum) as f32;
-                }
+                attend(q, len, scale, |j| row(j, 1), |j| row(j, 2), o);
             }
         }
     }

@@ -24,7 +24,7 @@ use crate::formats::int8::{hadamard32, quantize_rows_with, Int8Rows, Int8Scheme}
 use crate::formats::precision::Precision;
 use crate::formats::weights::{WeightFormat, Weights};
 use crate::kernels::matmul::{Layout, Shape};
-use crate::reference::matmul::matmul_cpu_fast;
+use crate::reference::matmul::{gemm_any, matmul_cpu_fast};
 use crate::stats::Summary;
 
 const CANDLE: &str = "candle-core 0.11 QMatMul";
@@ -133,43 +133,6 @@ fn q8_0_blocks(wq: &Int8Rows) -> Vec<u8> {
     out
 }
 
-/// f16 GEMM through `gemm`: C (m x n, f16) = A16 (m x k) * W16^T.
-fn gemm_f16(a: &[f16], w: &[f16], shape: Shape) -> Vec<f16> {
-    let Shape { m, n, k } = shape;
-    let mut c = vec![f16::ZERO; m * n];
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    // SAFETY: a is m*k, w is n*k and c is m*n elements (the callers' shape checks); the
-    // strides describe those row-major buffers (W read transposed); c aliases neither.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            k as isize,
-            1,
-            f16::ZERO,
-            f16::ONE,
-            false,
-            false,
-            false,
-            if threads > 1 {
-                gemm::Parallelism::Rayon(threads)
-            } else {
-                gemm::Parallelism::None
-            },
-        );
-    }
-    c
-}
-
 impl CpuBaseline<'_> {
     /// One product, C (m x n, f32), doing per call what the library's user would.
     pub fn run(&self) -> Result<Vec<f32>> {
@@ -178,10 +141,12 @@ impl CpuBaseline<'_> {
             Prepared::F32 => matmul_cpu_fast(Layout::Nt, self.shape, self.a, self.w),
             Prepared::F16(w16) => {
                 let a16: Vec<f16> = self.a.iter().map(|&v| f16::from_f32(v)).collect();
-                Ok(gemm_f16(&a16, w16, self.shape)
-                    .iter()
-                    .map(|v| v.to_f32())
-                    .collect())
+                Ok(
+                    gemm_any(Layout::Nt, self.shape, &a16, w16, f16::ZERO, f16::ONE)
+                        .iter()
+                        .map(|v| v.to_f32())
+                        .collect(),
+                )
             }
             Prepared::Bf16(wb) => {
                 let wide: Vec<f32> = wb.iter().map(|v| v.to_f32()).collect();

@@ -8,6 +8,7 @@ use crate::error::{LabError, Result};
 use crate::formats::llama::{LlamaConfig, LlamaWeights};
 use crate::formats::weights::Weights;
 use crate::kernels::matmul::{Layout, Shape};
+use crate::reference::attention::attend;
 use crate::reference::matmul::matmul_cpu_fast;
 
 /// A linear layer's weights in f32 (n x k, row-major).
@@ -185,28 +186,16 @@ impl LlamaCpu {
                 for head in 0..c.heads {
                     let kh = head / group;
                     let qv = &q[i * d + head * hd..][..hd];
-                    let scores: Vec<f64> = (0..=pos)
-                        .map(|j| {
-                            let kr = &ck[j * kvd + kh * hd..][..hd];
-                            qv.iter()
-                                .zip(kr)
-                                .map(|(a, b)| *a as f64 * *b as f64)
-                                .sum::<f64>()
-                                * scale
-                        })
-                        .collect();
-                    let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-                    let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-                    let sum: f64 = e.iter().sum();
+                    let at = |j: usize| j * kvd + kh * hd;
                     let out = &mut att[i * d + head * hd..][..hd];
-                    for (dd, o) in out.iter_mut().enumerate() {
-                        *o = (e
-                            .iter()
-                            .enumerate()
-                            .map(|(j, p)| p * cv[j * kvd + kh * hd + dd] as f64)
-                            .sum::<f64>()
-                            / sum) as f32;
-                    }
+                    attend(
+                        qv,
+                        pos + 1,
+                        scale,
+                        |j| &ck[at(j)..][..hd],
+                        |j| &cv[at(j)..][..hd],
+                        out,
+                    );
                 }
             }
             let o = l.o.apply(&att, t)?;

@@ -50,15 +50,33 @@ pub fn matmul_f64(layout: Layout, shape: Shape, a: &[f32], b: &[f32]) -> Result<
 /// that GPU timings are compared with.
 pub fn matmul_cpu_fast(layout: Layout, shape: Shape, a: &[f32], b: &[f32]) -> Result<Vec<f32>> {
     shape.check(a.len(), b.len())?;
+    Ok(gemm_any(layout, shape, a, b, 0.0, 1.0))
+}
+
+/// The `gemm` crate's product on every core; `zero` and `one` of the element type, which
+/// must be one `gemm` implements (f32, f64, f16: it panics on others, an invariant of the
+/// callers here). The caller has checked the shape.
+pub fn gemm_any<T: Copy + 'static>(
+    layout: Layout,
+    shape: Shape,
+    a: &[T],
+    b: &[T],
+    zero: T,
+    one: T,
+) -> Vec<T> {
     let Shape { m, n, k } = shape;
-    let mut c = vec![0f32; m * n];
+    assert!(
+        a.len() >= m * k && b.len() >= n * k,
+        "shape checked by the caller"
+    );
+    let mut c = vec![zero; m * n];
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     // Strides in elements: (column stride, row stride) of each operand.
     let (b_cs, b_rs) = match layout {
         Layout::Nn => (1isize, n as isize),
         Layout::Nt => (k as isize, 1isize),
     };
-    // SAFETY: the pointers cover m*n, m*k and k*n elements (checked above) and the strides
+    // SAFETY: the pointers cover m*n, m*k and k*n elements (asserted above) and the strides
     // describe exactly those row-major buffers; dst does not alias the inputs.
     unsafe {
         gemm::gemm(
@@ -75,8 +93,8 @@ pub fn matmul_cpu_fast(layout: Layout, shape: Shape, a: &[f32], b: &[f32]) -> Re
             b.as_ptr(),
             b_cs,
             b_rs,
-            0.0,
-            1.0,
+            zero,
+            one,
             false,
             false,
             false,
@@ -87,5 +105,5 @@ pub fn matmul_cpu_fast(layout: Layout, shape: Shape, a: &[f32], b: &[f32]) -> Re
             },
         );
     }
-    Ok(c)
+    c
 }

@@ -1,5 +1,6 @@
 //! CPU twins of the GPU kernels, one module per kernel family, same names as `kernels`.
 
+pub mod attention;
 pub mod bert;
 pub mod cpu_baseline;
 pub mod llama;
