@@ -186,12 +186,11 @@ struct Acts {
     x: wgpu::Buffer,
     logits: wgpu::Buffer,
     best: wgpu::Buffer,
-    argmax_params: wgpu::Buffer,
     layers: Vec<LayerGroups>,
     final_norm: wgpu::BindGroup,
     output: wgpu::BindGroup,
     argmax: wgpu::BindGroup,
-    /// h, qkv, att, tmp, gu, a, hl: referenced through the bind groups.
+    /// h, qkv, att, tmp, gu, a, hl and argmax's params: referenced through bind groups.
     _internal: Vec<wgpu::Buffer>,
 }
 
@@ -205,6 +204,25 @@ struct LayerGroups {
     gu: wgpu::BindGroup,
     silu: wgpu::BindGroup,
     down: wgpu::BindGroup,
+}
+
+/// Every pipeline a forward uses, built once in `GpuLlama::new` (so a decode step does no
+/// pipeline lookups, and their build time is reported apart from the passes).
+struct Pipes {
+    norm0: Arc<wgpu::ComputePipeline>,
+    norm: Arc<wgpu::ComputePipeline>,
+    rope: Arc<wgpu::ComputePipeline>,
+    attention: Arc<wgpu::ComputePipeline>,
+    silu: Arc<wgpu::ComputePipeline>,
+    argmax: Arc<wgpu::ComputePipeline>,
+    /// The linear kernel per (weight format, decode step).
+    linear: std::collections::HashMap<(WeightFormat, bool), Arc<wgpu::ComputePipeline>>,
+}
+
+impl Pipes {
+    fn linear(&self, format: WeightFormat, rows: usize) -> &wgpu::ComputePipeline {
+        &self.linear[&(format, rows == 1)]
+    }
 }
 
 /// The decoder resident on a GPU.
@@ -228,6 +246,7 @@ pub struct GpuLlama {
     out_norm: wgpu::Buffer,
     output: Linear,
     inv_freq: wgpu::Buffer,
+    pipes: Pipes,
     acts: Option<Acts>,
 }
 
@@ -313,25 +332,32 @@ impl GpuLlama {
             )));
         }
         let start = Instant::now();
-        // Build every pipeline now, so their cost is reported apart from the passes.
-        for add in [false, true] {
-            norm_pipe(ctx, add)?;
+        let mut linear = std::collections::HashMap::new();
+        for l in &w.layers {
+            for f in [
+                l.q.format,
+                l.o.format,
+                l.gate.format,
+                l.down.format,
+                w.output().format,
+            ] {
+                for decode in [true, false] {
+                    if let std::collections::hash_map::Entry::Vacant(e) = linear.entry((f, decode))
+                    {
+                        e.insert(linear_pipe(ctx, &kernels, f, if decode { 1 } else { 2 })?);
+                    }
+                }
+            }
         }
-        rope_pipe(ctx)?;
-        attention_pipe(ctx)?;
-        silu_pipe(ctx)?;
-        argmax_pipe(ctx)?;
-        let mut formats: Vec<WeightFormat> = w
-            .layers
-            .iter()
-            .flat_map(|l| [l.q.format, l.o.format, l.gate.format, l.down.format])
-            .chain([w.output().format])
-            .collect();
-        formats.dedup();
-        for f in formats {
-            linear_pipe(ctx, &kernels, f, 1)?;
-            linear_pipe(ctx, &kernels, f, 2)?;
-        }
+        let pipes = Pipes {
+            norm0: norm_pipe(ctx, false)?,
+            norm: norm_pipe(ctx, true)?,
+            rope: rope_pipe(ctx)?,
+            attention: attention_pipe(ctx)?,
+            silu: silu_pipe(ctx)?,
+            argmax: argmax_pipe(ctx)?,
+            linear,
+        };
         let pipeline_ms = start.elapsed().as_secs_f64() * 1e3;
         let kv_floats = capacity * c.kv_dim();
         let layers = w
@@ -376,6 +402,7 @@ impl GpuLlama {
             embd: w.embd.clone(),
             out_norm: buffers::upload(ctx, "llama.out_norm", &w.out_norm)?,
             inv_freq: buffers::upload(ctx, "llama.inv_freq", &inv_freq)?,
+            pipes,
             layers,
             output,
             acts: None,
@@ -417,14 +444,12 @@ impl GpuLlama {
         let bg = |p: &wgpu::ComputePipeline, label: &str, bufs: &[&wgpu::Buffer]| {
             gpu_pipeline::bind_group(ctx, p, label, bufs)
         };
-        let norm0 = norm_pipe(ctx, false)?;
-        let norm = norm_pipe(ctx, true)?;
-        let rope = rope_pipe(ctx)?;
-        let attention = attention_pipe(ctx)?;
-        let silu = silu_pipe(ctx)?;
+        let pp = &self.pipes;
+        let (norm0, norm, rope, attention, silu) =
+            (&pp.norm0, &pp.norm, &pp.rope, &pp.attention, &pp.silu);
         let lin = |l: &Linear, input: &wgpu::Buffer, output: &wgpu::Buffer| {
             bg(
-                &*linear_pipe(ctx, &self.kernels, l.format, 2)?,
+                pp.linear(l.format, 2),
                 "llama.linear",
                 &[&l.params, input, &l.w, &l.s, output],
             )
@@ -435,36 +460,36 @@ impl GpuLlama {
                 // The first block normalises the embedding; later ones add the previous
                 // block's FFN output first.
                 norm1: bg(
-                    if i == 0 { &norm0 } else { &norm },
+                    if i == 0 { norm0 } else { norm },
                     "llama.norm1",
                     &[&params, &tmp, &l.attn_norm, &x, &h],
                 )?,
                 qkv: lin(&l.qkv, &h, &qkv)?,
                 rope: bg(
-                    &rope,
+                    rope,
                     "llama.rope",
                     &[&params, &self.inv_freq, &qkv, &l.k_cache, &l.v_cache],
                 )?,
                 attention: bg(
-                    &attention,
+                    attention,
                     "llama.attention",
                     &[&params, &qkv, &l.k_cache, &l.v_cache, &att],
                 )?,
                 o: lin(&l.o, &att, &tmp)?,
-                norm2: bg(&norm, "llama.norm2", &[&params, &tmp, &l.ffn_norm, &x, &h])?,
+                norm2: bg(norm, "llama.norm2", &[&params, &tmp, &l.ffn_norm, &x, &h])?,
                 gu: lin(&l.gu, &h, &gu)?,
-                silu: bg(&silu, "llama.silu", &[&params, &gu, &a])?,
+                silu: bg(silu, "llama.silu", &[&params, &gu, &a])?,
                 down: lin(&l.down, &a, &tmp)?,
             });
         }
         let final_norm = bg(
-            &norm,
+            norm,
             "llama.final_norm",
             &[&final_params, &tmp, &self.out_norm, &x, &hl],
         )?;
         let output = lin(&self.output, &hl, &logits)?;
         let argmax = bg(
-            &*argmax_pipe(ctx)?,
+            &pp.argmax,
             "llama.argmax",
             &[&argmax_params, &logits, &best],
         )?;
@@ -475,12 +500,11 @@ impl GpuLlama {
             x,
             logits,
             best,
-            argmax_params,
             layers,
             final_norm,
             output,
             argmax,
-            _internal: vec![h, qkv, att, tmp, gu, a, hl],
+            _internal: vec![h, qkv, att, tmp, gu, a, hl, argmax_params],
         });
         Ok(())
     }
@@ -629,25 +653,20 @@ impl GpuLlama {
         let rows_grid = dispatch::grid(t as u64, max)?;
         let att_grid = dispatch::grid((t * c.heads) as u64, max)?;
         let silu_grid = dispatch::grid((t * c.ffn_dim).div_ceil(256) as u64, max)?;
-        let norm0 = norm_pipe(ctx, false)?;
-        let norm = norm_pipe(ctx, true)?;
-        let rope = rope_pipe(ctx)?;
-        let attention = attention_pipe(ctx)?;
-        let silu = silu_pipe(ctx)?;
-        let argmax = argmax_pipe(ctx)?;
-        let lin_pipes = self
+        let pp = &self.pipes;
+        let lin_pipes: Vec<[&wgpu::ComputePipeline; 4]> = self
             .layers
             .iter()
             .map(|l| {
-                Ok([
-                    linear_pipe(ctx, &kernels, l.qkv.format, t)?,
-                    linear_pipe(ctx, &kernels, l.o.format, t)?,
-                    linear_pipe(ctx, &kernels, l.gu.format, t)?,
-                    linear_pipe(ctx, &kernels, l.down.format, t)?,
-                ])
+                [
+                    pp.linear(l.qkv.format, t),
+                    pp.linear(l.o.format, t),
+                    pp.linear(l.gu.format, t),
+                    pp.linear(l.down.format, t),
+                ]
             })
-            .collect::<Result<Vec<_>>>()?;
-        let out_pipe = linear_pipe(ctx, &kernels, self.output.format, out_rows)?;
+            .collect();
+        let out_pipe = pp.linear(self.output.format, out_rows);
         let (ms, timing) = timing::time_pass(ctx, timer, "llama", |pass| {
             let mut run = |p: &wgpu::ComputePipeline, g: &wgpu::BindGroup, grid: (u32, u32)| {
                 pass.set_pipeline(p);
@@ -656,23 +675,26 @@ impl GpuLlama {
             };
             for (i, g) in acts.layers.iter().enumerate() {
                 let (lp, lg) = (&lin_pipes[i], &lgrids[i]);
-                run(if i == 0 { &norm0 } else { &norm }, &g.norm1, rows_grid);
-                run(&lp[0], &g.qkv, lg[0]);
-                run(&rope, &g.rope, rows_grid);
-                run(&attention, &g.attention, att_grid);
-                run(&lp[1], &g.o, lg[1]);
-                run(&norm, &g.norm2, rows_grid);
-                run(&lp[2], &g.gu, lg[2]);
-                run(&silu, &g.silu, silu_grid);
-                run(&lp[3], &g.down, lg[3]);
+                run(
+                    if i == 0 { &pp.norm0 } else { &pp.norm },
+                    &g.norm1,
+                    rows_grid,
+                );
+                run(lp[0], &g.qkv, lg[0]);
+                run(&pp.rope, &g.rope, rows_grid);
+                run(&pp.attention, &g.attention, att_grid);
+                run(lp[1], &g.o, lg[1]);
+                run(&pp.norm, &g.norm2, rows_grid);
+                run(lp[2], &g.gu, lg[2]);
+                run(&pp.silu, &g.silu, silu_grid);
+                run(lp[3], &g.down, lg[3]);
             }
-            run(&norm, &acts.final_norm, rows_grid);
-            run(&out_pipe, &acts.output, out_grid);
+            run(&pp.norm, &acts.final_norm, rows_grid);
+            run(out_pipe, &acts.output, out_grid);
             if want == Want::Argmax {
-                run(&argmax, &acts.argmax, (1, 1));
+                run(&pp.argmax, &acts.argmax, (1, 1));
             }
         })?;
-        let _ = &acts.argmax_params;
         self.len += t;
         let (logits, token) = match want {
             Want::Argmax => {
