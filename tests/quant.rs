@@ -51,7 +51,7 @@ macro_rules! quant_format_tests {
             #[test]
             fn partial_block_is_refused() {
                 let e = $quantize(&[1.0; 33]).unwrap_err();
-                assert_eq!(e, QuantError::NotBlockMultiple { len: 33 });
+                assert_eq!(e, QuantError::NotBlockMultiple { len: 33, block: QK });
             }
 
             #[test]
@@ -133,5 +133,88 @@ fn decode_block_matches_the_dequantizers_bit_for_bit() {
                 );
             }
         }
+    }
+}
+
+/// Q4_K, Q6_K (super-blocks of 256) and Q5_0 against ggml's own quantizer (fixtures made
+/// by scripts/make_kquant_fixtures.py with scripts/ggml_quantize.c) and gguf-py's
+/// dequantization.
+mod kquants {
+    use wgpu_lab::formats::kquant::*;
+    use wgpu_lab::formats::quant::*;
+
+    fn data(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/data/kquant/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn f32s(name: &str) -> Vec<f32> {
+        bytemuck::pod_collect_to_vec(&data(name))
+    }
+
+    fn same_bits(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert_eq!(g.to_bits(), w.to_bits(), "{what} value {i}: {g} vs {w}");
+        }
+    }
+
+    macro_rules! kquant_tests {
+        ($($fmt:ident: $quantize:ident, $dequantize:ident, $block:ty, $bs:expr;)*) => {$(
+            mod $fmt {
+                use super::*;
+
+                #[test]
+                fn quantize_is_byte_exact_with_ggml() {
+                    let q = $quantize(&f32s("input_f32.bin")).unwrap();
+                    let want = data(concat!(stringify!($fmt), ".bin"));
+                    let got: &[u8] = bytemuck::cast_slice(&q);
+                    let bb = std::mem::size_of::<$block>();
+                    assert_eq!(got.len(), want.len());
+                    for (i, (g, w)) in got.chunks(bb).zip(want.chunks(bb)).enumerate() {
+                        assert_eq!(g, w, "{}: block {i} differs from ggml's", stringify!($fmt));
+                    }
+                }
+
+                #[test]
+                fn dequantize_matches_gguf_py() {
+                    let blocks: Vec<$block> =
+                        bytemuck::pod_collect_to_vec(&data(concat!(stringify!($fmt), ".bin")));
+                    let want = f32s(concat!(stringify!($fmt), "_dequant_f32.bin"));
+                    same_bits(&$dequantize(&blocks), &want, stringify!($fmt));
+                }
+
+                #[test]
+                fn bad_rows_are_refused() {
+                    let e = $quantize(&vec![1.0; $bs + 16]).unwrap_err();
+                    assert_eq!(e, QuantError::NotBlockMultiple { len: $bs + 16, block: $bs });
+                    let mut x = vec![0.5f32; $bs];
+                    x[7] = f32::NAN;
+                    assert!(matches!($quantize(&x), Err(QuantError::NonFinite { index: 7, .. })));
+                }
+            }
+        )*};
+    }
+
+    kquant_tests! {
+        q4_k: quantize_q4_k, dequantize_q4_k, BlockQ4K, QK_K;
+        q6_k: quantize_q6_k, dequantize_q6_k, BlockQ6K, QK_K;
+        q5_0: quantize_q5_0, dequantize_q5_0, BlockQ5_0, QK;
+    }
+
+    #[test]
+    fn q4_k_beats_q4_1_and_q6_k_beats_q5_0_on_gaussian_weights() {
+        // The point of the K-quants: more accuracy per bit than the block formats of the
+        // same width (Q4_K 4.5 bits vs Q4_1 5.0; Q6_K 6.56 vs Q5_0 5.5 and Q8_0 8.5).
+        let x = f32s("input_f32.bin")[..QK_K].to_vec();
+        let rms = |y: &[f32]| {
+            (x.iter().zip(y).map(|(a, b)| (a - b).powi(2)).sum::<f32>() / x.len() as f32).sqrt()
+        };
+        let e4k = rms(&dequantize_q4_k(&quantize_q4_k(&x).unwrap()));
+        let e41 = rms(&dequantize_q4_1(&quantize_q4_1(&x).unwrap()));
+        let e6k = rms(&dequantize_q6_k(&quantize_q6_k(&x).unwrap()));
+        let e50 = rms(&dequantize_q5_0(&quantize_q5_0(&x).unwrap()));
+        assert!(e4k < e41, "q4_k {e4k} vs q4_1 {e41}");
+        assert!(e6k < e50 / 2.0, "q6_k {e6k} vs q5_0 {e50}");
     }
 }

@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod gguf;
 pub mod int8;
+pub mod kquant;
 pub mod llama;
 pub mod precision;
 pub mod quant;

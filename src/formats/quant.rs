@@ -1,8 +1,9 @@
-//! ggml's block quantization formats Q8_0, Q4_0 and Q4_1, byte-identical to ggml's
+//! ggml's block quantization formats Q8_0, Q4_0, Q4_1 and Q5_0, byte-identical to ggml's
 //! reference quantizers (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`,
-//! `quantize_row_q4_1_ref` in ggml-quants.c), and their dequantizers.
+//! `quantize_row_q4_1_ref`, `quantize_row_q5_0_ref` in ggml-quants.c), and their
+//! dequantizers. The super-block K-quants are in `formats::kquant`.
 //!
-//! All three use blocks of [`QK`] = 32 consecutive values along a row. The arithmetic is
+//! All four use blocks of [`QK`] = 32 consecutive values along a row. The arithmetic is
 //! done in f32 exactly as the C code does it (including `1/d` then multiply, not divide),
 //! and scales are rounded to f16 with round-to-nearest-even (`GGML_FP32_TO_FP16`).
 //!
@@ -19,10 +20,12 @@ pub const QK: usize = 32;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QuantError {
     /// The row length is not a whole number of blocks.
-    #[error("row length {len} is not a multiple of the block size {QK}")]
+    #[error("row length {len} is not a multiple of the block size {block}")]
     NotBlockMultiple {
         /// The length given.
         len: usize,
+        /// The format's block size (32, or 256 for the K-quants).
+        block: usize,
     },
     /// An importance vector (one weight per column) that does not fit the rows.
     #[error(
@@ -90,18 +93,47 @@ pub struct BlockQ4_1 {
     pub qs: [u8; QK / 2],
 }
 
+/// Q5_0 block (22 bytes): `d` (f16), the fifth bits `qh`, then 16 bytes of low nibbles;
+/// value = d * (q - 16) with q = nibble | bit << 4.
+///
+/// ```text
+/// byte  0..2   d  (f16)
+/// byte  2..6   qh (u32, little-endian): bit j is the fifth bit of element j
+/// byte  6+j    low nibble: element j, high nibble: element j+16   (j = 0..16)
+/// ```
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct BlockQ5_0 {
+    /// Scale.
+    pub d: f16,
+    /// Fifth bits, little-endian u32 (bytes, so the block stays 2-aligned as in ggml).
+    pub qh: [u8; 4],
+    /// Packed low nibbles.
+    pub qs: [u8; QK / 2],
+}
+
 const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
+const _: () = assert!(std::mem::size_of::<BlockQ5_0>() == 22);
 const _: () = assert!(std::mem::size_of::<BlockQ4_0>() == 18);
 const _: () = assert!(std::mem::size_of::<BlockQ4_1>() == 20);
 
 fn blocks_of(x: &[f32]) -> Result<std::slice::ChunksExact<'_, f32>, QuantError> {
-    if !x.len().is_multiple_of(QK) {
-        return Err(QuantError::NotBlockMultiple { len: x.len() });
+    check_row(x, QK)?;
+    Ok(x.chunks_exact(QK))
+}
+
+/// Refuses a row that is not whole blocks of `block` values or holds a non-finite value.
+pub(crate) fn check_row(x: &[f32], block: usize) -> Result<(), QuantError> {
+    if !x.len().is_multiple_of(block) {
+        return Err(QuantError::NotBlockMultiple {
+            len: x.len(),
+            block,
+        });
     }
     if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(QuantError::NonFinite { index, value });
     }
-    Ok(x.chunks_exact(QK))
+    Ok(())
 }
 
 /// The reciprocal ggml uses: `d ? 1.0f/d : 0.0f`.
@@ -180,6 +212,51 @@ pub fn quantize_q4_1(x: &[f32]) -> Result<Vec<BlockQ4_1>, QuantError> {
             }
         })
         .collect())
+}
+
+/// Quantizes a row to Q5_0 (ggml `quantize_row_q5_0_ref`): Q4_0's rule with 32 levels,
+/// d = max / -16, the fifth bit of each code in `qh`.
+pub fn quantize_q5_0(x: &[f32]) -> Result<Vec<BlockQ5_0>, QuantError> {
+    Ok(blocks_of(x)?
+        .map(|b| {
+            let (mut amax, mut max) = (0f32, 0f32);
+            for &v in b {
+                if amax < v.abs() {
+                    amax = v.abs();
+                    max = v;
+                }
+            }
+            let d = max / -16.0;
+            let id = inv(d);
+            let code = |v: f32| ((v * id + 16.5) as i8).min(31) as u8;
+            let mut qs = [0u8; QK / 2];
+            let mut qh = 0u32;
+            for (j, q) in qs.iter_mut().enumerate() {
+                let (lo, hi) = (code(b[j]), code(b[j + QK / 2]));
+                *q = (lo & 0x0F) | ((hi & 0x0F) << 4);
+                qh |= ((lo as u32 >> 4) & 1) << j;
+                qh |= ((hi as u32 >> 4) & 1) << (j + QK / 2);
+            }
+            BlockQ5_0 {
+                d: f16::from_f32(d),
+                qh: qh.to_le_bytes(),
+                qs,
+            }
+        })
+        .collect())
+}
+
+/// Dequantizes Q5_0 blocks: d * (q - 16).
+pub fn dequantize_q5_0(blocks: &[BlockQ5_0]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(blocks.len() * QK);
+    for b in blocks {
+        let d = b.d.to_f32();
+        let qh = u32::from_le_bytes(b.qh);
+        let code = |j: usize, nib: u8| (nib as i32 | (((qh >> j) & 1) << 4) as i32) - 16;
+        out.extend((0..QK / 2).map(|j| d * code(j, b.qs[j] & 0x0F) as f32));
+        out.extend((0..QK / 2).map(|j| d * code(j + QK / 2, b.qs[j] >> 4) as f32));
+    }
+    out
 }
 
 /// Dequantizes Q8_0 blocks: d * q.

@@ -89,7 +89,10 @@ fn check<'a>(
 ) -> Result<impl Iterator<Item = (&'a [f32], Option<&'a [f32]>)>, QuantError> {
     // The reference quantizer checks lengths and finiteness with the same errors.
     if !x.len().is_multiple_of(QK) {
-        return Err(QuantError::NotBlockMultiple { len: x.len() });
+        return Err(QuantError::NotBlockMultiple {
+            len: x.len(),
+            block: QK,
+        });
     }
     if let Some((index, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(QuantError::NonFinite { index, value });
@@ -338,7 +341,7 @@ mod tests {
     fn bad_input_is_refused_like_the_reference() {
         assert_eq!(
             quantize_q4_0_search(&[1.0; 40], None).unwrap_err(),
-            QuantError::NotBlockMultiple { len: 40 }
+            QuantError::NotBlockMultiple { len: 40, block: QK }
         );
         let mut x = vec![0.5; 64];
         x[33] = f32::NAN;
