@@ -1,5 +1,5 @@
 // gemv_wq: y = W x for one activation row (the decode case), weights in any storage format
-// (the prefix imports `weights_<format>`: WB, decode(), block_scale()).
+// (the prefix imports `weights_<format>`: decode(), block_scale()).
 //
 // A workgroup of WG invocations owns ROWS weight rows. Invocation t walks blocks t, t+WG,
 // t+2WG... of those rows, so neighbouring invocations read neighbouring blocks (coalesced
@@ -40,7 +40,7 @@ fn main(
             let x4 = a[blk * 8u + v];
             xsum += x4;
             for (var r = 0u; r < ROWS; r++) {
-                part[r] = fma(x4, decode((rowblk[r] + blk) * WB, v), part[r]);
+                part[r] = fma(x4, decode(rowblk[r] + blk, v), part[r]);
             }
         }
         for (var r = 0u; r < ROWS; r++) {
@@ -61,6 +61,6 @@ fn main(
         workgroupBarrier();
     }
     if lid.x < ROWS && row0 + lid.x < p.n {
-        c[row0 + lid.x] = epilogue(partial[lid.x * WG], row0 + lid.x);
+        c[p.col0 + row0 + lid.x] = epilogue(partial[lid.x * WG], row0 + lid.x);
     }
 }

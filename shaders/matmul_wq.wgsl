@@ -1,6 +1,6 @@
 // matmul_wq: C = A * W^T with f32 activations and weights in any storage format
-// (f32, f16, bf16, q8_0, q4_0, q4_1; the variant prefix imports the matching
-// `weights_<format>` module, which defines WB, decode() and block_scale()).
+// (every WeightFormat; the variant prefix imports the matching `weights_<format>`
+// module, which defines decode() and block_scale() of a block of 32 values).
 //
 // Register-blocked like matmul_regblock (nt): a workgroup is one row of WG_X invocations;
 // each invocation owns TM activation rows x TN weight rows. Per block of 32 values it
@@ -40,7 +40,7 @@ fn main(
         for (var v = 0u; v < 8u; v++) {
             var q: array<vec4<f32>, TN>;
             for (var j = 0u; j < TN; j++) {
-                q[j] = decode((wblk[j] + blk) * WB, v);
+                q[j] = decode(wblk[j] + blk, v);
             }
             for (var i = 0u; i < TM; i++) {
                 let a4 = a[arow[i] + blk * 8u + v];
@@ -64,7 +64,7 @@ fn main(
             for (var j = 0u; j < TN; j++) {
                 let col = col0 + j * WG_X;
                 if col < p.n {
-                    c[row * p.n + col] = epilogue(acc[i * TN + j], col);
+                    c[row * p.ldc + p.col0 + col] = epilogue(acc[i * TN + j], col);
                 }
             }
         }

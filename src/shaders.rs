@@ -157,6 +157,18 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/weights_q4_1.wgsl"),
     ),
     (
+        "weights_q5_0",
+        include_str!("../shaders/shared/weights_q5_0.wgsl"),
+    ),
+    (
+        "weights_q4_k",
+        include_str!("../shaders/shared/weights_q4_k.wgsl"),
+    ),
+    (
+        "weights_q6_k",
+        include_str!("../shaders/shared/weights_q6_k.wgsl"),
+    ),
+    (
         "regblock_b_f16acc",
         include_str!("../shaders/shared/regblock_b_f16acc.wgsl"),
     ),

@@ -204,7 +204,10 @@ fn dequantized(
             (&mut l.down, li.map(|x| &x.down)),
         ] {
             let imp = col_imp.map(|v| v.as_slice());
-            lin.w = Weights::encode_with(format, lin.n, lin.k, &lin.w, quantizer, imp)
+            // A K-quant falls back per row width as the GPU model does (here every row: the
+            // tiny model's rows are 64 and 128 wide, so q4_k is all q5_0, q6_k all q8_0).
+            let f = format.for_row_len(lin.k);
+            lin.w = Weights::encode_with(f, lin.n, lin.k, &lin.w, quantizer, imp)
                 .unwrap()
                 .dequantize();
         }

@@ -178,7 +178,7 @@ fn precision_all_json_has_every_documented_field() {
                 "--n",
                 "40",
                 "--k",
-                "64",
+                "256",
             ])
             .args(["--repeat", "1", "--warmup", "0", "--json"]),
     );
@@ -190,7 +190,10 @@ fn precision_all_json_has_every_documented_field() {
         .collect();
     assert_eq!(
         names,
-        ["f32", "f16", "f16acc", "bf16", "int8", "int8rot", "q8_0", "q4_0", "q4_1"]
+        [
+            "f32", "f16", "f16acc", "bf16", "int8", "int8rot", "q8_0", "q4_0", "q4_1", "q5_0",
+            "q4_k", "q6_k"
+        ]
     );
     for r in rows {
         for key in [
@@ -212,6 +215,8 @@ fn precision_all_json_has_every_documented_field() {
     let bytes = |i: usize| rows[i]["weight_bytes"].as_f64().unwrap();
     assert!(bytes(7) < bytes(0) / 7.0); // q4_0
     assert!(bytes(5) < bytes(0) / 3.5); // int8rot: int8 + a f32 scale per 32
+    assert_eq!(bytes(10), 40.0 * 144.0); // q4_k: one super-block of 144 bytes per row
+    assert_eq!(bytes(11), 40.0 * 210.0); // q6_k
 }
 
 #[test]

@@ -48,18 +48,19 @@ fn reference_writer_file_reads_exactly() {
 #[test]
 fn quantize_then_dequantize_round_trips_every_format() {
     let mut rng = Rng::new(11);
-    let x = rng.vec_f32(4 * 96);
+    // Rows of 256: whole blocks for every format, the K-quants' super-blocks included.
+    let x = rng.vec_f32(4 * 256);
     let input = tmp("x.npy");
-    npy::write_array(&input, &[4, 96], &x).unwrap();
+    npy::write_array(&input, &[4, 256], &x).unwrap();
     for format in WeightFormat::ALL {
         let file = tmp(&format!("x_{}.gguf", format.name()));
         let dims = convert::quantize_npy(&input, &file, format, Quantizer::Reference, "x").unwrap();
-        assert_eq!(dims, vec![96, 4]);
+        assert_eq!(dims, vec![256, 4]);
         let out = tmp(&format!("x_{}.npy", format.name()));
         let shape = convert::dequantize_to_npy(&file, "x", &out).unwrap();
-        assert_eq!(shape, vec![4, 96]);
+        assert_eq!(shape, vec![4, 256]);
         let (_, got) = npy::read_array(&out, 2..=2).unwrap();
-        let want = decode_bytes(format, &encode_bytes(format, &x, 96).unwrap());
+        let want = decode_bytes(format, &encode_bytes(format, &x, 256).unwrap());
         assert_eq!(got, want, "{}", format.name());
         // And the file is valid GGUF as any reader sees it.
         let g = Gguf::open(&file).unwrap();
@@ -215,12 +216,16 @@ fn damaged_files_are_clear_errors() {
 fn unknown_tensor_type_opens_but_refuses_to_decode() {
     let mut b = valid_bytes();
     let t = tensor_type_offset(&b);
-    b[t..t + 4].copy_from_slice(&12u32.to_le_bytes()); // Q4_K: real, but not supported here
-    let g = open_bytes("q4k.gguf", &b).unwrap();
+    b[t..t + 4].copy_from_slice(&7u32.to_le_bytes()); // Q5_1: real, but not supported here
+    let g = open_bytes("q5_1.gguf", &b).unwrap();
     match g.read_tensor("w") {
-        Err(GgufError::UnsupportedType { type_name, .. }) => assert_eq!(type_name, "Q4_K"),
+        Err(GgufError::UnsupportedType { type_name, .. }) => assert_eq!(type_name, "Q5_1"),
         other => panic!("expected UnsupportedType, got {other:?}"),
     }
+    // A supported K-quant whose rows (32 values here) are not whole super-blocks.
+    b[t..t + 4].copy_from_slice(&12u32.to_le_bytes());
+    let e = open_bytes("q4k.gguf", &b).unwrap_err().to_string();
+    assert!(e.contains("not whole q4_k blocks of 256"), "{e}");
     match g.read_tensor("nope") {
         Err(GgufError::NoTensor { available, .. }) => assert!(available.contains('w')),
         other => panic!("expected NoTensor, got {other:?}"),

@@ -136,8 +136,8 @@ fn cpu_twin_matches_the_float64_reference() {
     }
 }
 
-/// Writes a copy of the real file's scalar metadata (the writer takes no arrays, so the
-/// vocabulary is left out) with `edit` applied, and one tensor.
+/// Writes a copy of the real file's scalar metadata (the vocabulary arrays left out: these
+/// files only need to fail at the config) with `edit` applied, and one tensor.
 fn gguf_with(name: &str, edit: impl Fn(&mut Vec<(String, Value)>)) -> PathBuf {
     let g = gguf::Gguf::open(&model_path()).unwrap();
     let mut meta = g.metadata.clone();
@@ -341,11 +341,24 @@ fn every_precision_keeps_its_accuracy_bound() {
     };
     let report = llm::run(ctx, weights(), &req).unwrap();
     for r in &report.rows {
+        eprintln!(
+            "{}: KLD {:?} top-1 {:?} ({:?})",
+            r.precision, r.kld_mean, r.top1_agreement, r.matrix_formats
+        );
+    }
+    for r in &report.rows {
         let (kld, top1) = match r.precision.as_str() {
             "native" | "f32" | "f16" | "bf16" => (1e-3, 0.98),
             "q8_0" => (0.0037, 0.962),
             "q4_1" => (0.15, 0.60),
             "q4_0" => (0.9, 0.45),
+            // The K-quants re-encode every matrix, output projection included; rows of 576
+            // fall back (q4_k -> q5_0, q6_k -> q8_0), so most of the model is the fallback.
+            // Measured on these 64 tokens: q5_0 0.133 / 81%, q4_k 0.110 / 84%, q6_k 0.0091 /
+            // 97%; the bounds are regression guards at about twice the KLD.
+            "q5_0" => (0.27, 0.70),
+            "q4_k" => (0.22, 0.72),
+            "q6_k" => (0.02, 0.92),
             p => panic!("no bound for {p}"),
         };
         assert!(r.passed, "{r:?}");
@@ -405,4 +418,101 @@ fn generate_refuses_bad_input_before_any_work() {
         "is not supported (only llama",
     );
     fails(&["--model", "/nonexistent.gguf", "hi"], "fetch-models");
+}
+
+/// llama.cpp's `use_more_bits` layer rule (llama-quant.cpp): the layers where Q4_K_M keeps
+/// attn_v and ffn_down at Q6_K.
+fn use_more_bits(i: usize, n: usize) -> bool {
+    i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2
+}
+
+/// A Q4_K_M file as llama-quantize writes it from this model (its type choice: Q4_K for the
+/// matrices, Q6_K for attn_v and ffn_down in the `use_more_bits` layers, the Q8_0 embedding
+/// kept; rows not whole super-blocks fall back to Q5_0 / Q8_0), written by our GGUF writer
+/// with all of the original metadata. llama.cpp's own Q4_K_M of SmolLM2 has the same type
+/// counts (its llama-quantize, run by hand: 166 q5_0, 16 q4_K, 14 q6_K, 15 q8_0).
+fn q4_k_m_file() -> PathBuf {
+    let src = gguf::Gguf::open(&model_path()).unwrap();
+    let n_layers = weights().config.layers;
+    let tensors = src
+        .tensors
+        .iter()
+        .map(|t| {
+            let (format, bytes) = src.read_tensor(&t.name).unwrap();
+            let want = if t.dims.len() != 2 || t.name == "token_embd.weight" {
+                format
+            } else {
+                let layer: usize = t.name.split('.').nth(1).unwrap().parse().unwrap();
+                let more = use_more_bits(layer, n_layers);
+                let wide = t.name.contains("attn_v") || t.name.contains("ffn_down");
+                let f = if wide && more {
+                    WeightFormat::Q6K
+                } else {
+                    WeightFormat::Q4K
+                };
+                f.for_row_len(t.dims[0] as usize)
+            };
+            let bytes = if want == format {
+                bytes
+            } else {
+                let values = wgpu_lab::formats::weights::decode_bytes(format, &bytes);
+                wgpu_lab::formats::weights::encode_bytes(want, &values, t.dims[0] as usize).unwrap()
+            };
+            TensorData {
+                name: t.name.clone(),
+                dims: t.dims.clone(),
+                format: want,
+                bytes,
+            }
+        })
+        .collect::<Vec<_>>();
+    let path = common::tmp("smollm2-q4_k_m.gguf");
+    gguf::write(&path, &src.metadata, &tensors).unwrap();
+    path
+}
+
+#[test]
+fn a_q4_k_m_file_loads_and_the_gpu_matches_its_cpu_twin() {
+    use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
+    let Some(ctx) = common::ctx() else { return };
+    let w = LlamaWeights::load(&q4_k_m_file()).unwrap();
+    let counts = w.format_counts();
+    let count = |f: WeightFormat| counts.iter().find(|c| c.0 == f).map_or(0, |c| c.1);
+    // 30 layers: ffn_down is 1536 wide (whole super-blocks), everything else 576.
+    let more = (0..30).filter(|&i| use_more_bits(i, 30)).count();
+    assert_eq!(count(WeightFormat::Q6K), more, "{counts:?}");
+    assert_eq!(count(WeightFormat::Q4K), 30 - more, "{counts:?}");
+    assert_eq!(count(WeightFormat::Q8_0), more + 1, "{counts:?}"); // attn_v + embedding
+    assert_eq!(count(WeightFormat::Q5_0), 30 * 6 - more, "{counts:?}");
+    // Q and K are q5_0 but V q8_0 in the use_more_bits layers: the fused QKV runs as two
+    // products into one output there.
+    let twin = LlamaCpu::new(&w);
+    let tok = LlamaTokenizer::new(&w.vocab).unwrap();
+    let prompt = tok.encode(&tok.chat("Name a colour.").unwrap()).unwrap();
+    let steps = 4;
+    let mut gpu = GpuLlama::new(
+        ctx,
+        &w,
+        prompt.len() + steps,
+        LlamaKernels::default_for(ctx),
+    )
+    .unwrap();
+    let mut cache = twin.cache(prompt.len() + steps);
+    let vocab = w.config.vocab;
+    let g = gpu.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
+    let c = twin.forward(&mut cache, &prompt).unwrap();
+    let mut next = argmax(&c[c.len() - vocab..]);
+    for (p, (g, e)) in g.logits.chunks(vocab).zip(c.chunks(vocab)).enumerate() {
+        // The same bound and reason as the f32 test: both sides compute over the same
+        // dequantized values in f32, only the summation order differs.
+        let rel = rel_error(g, e);
+        assert!(rel < 1e-3, "prefill row {p}: relative error {rel:.2e}");
+    }
+    for s in 0..steps {
+        let g = gpu.forward(ctx, &[next], Want::LastLogits, None).unwrap();
+        let c = twin.forward(&mut cache, &[next]).unwrap();
+        let rel = rel_error(&g.logits, &c);
+        assert!(rel < 1e-3, "decode step {s}: relative error {rel:.2e}");
+        next = argmax(&c);
+    }
 }

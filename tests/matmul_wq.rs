@@ -55,11 +55,16 @@ const BLOCK_SHAPES: [(usize, usize, usize); 5] = [
     (64, 300, 256),
 ];
 
+/// Shapes for the K-quants, whose rows are whole super-blocks of 256: k of 1, 2, 3 and 5
+/// super-blocks, n and m not multiples of any tile.
+const SUPER_BLOCK_SHAPES: [(usize, usize, usize); 4] =
+    [(1, 1, 256), (1, 67, 512), (7, 13, 768), (33, 65, 1280)];
+
 macro_rules! wq_tests {
-    ($($name:ident: $format:expr, $max_quant_err:expr;)*) => {$(
+    ($($name:ident: $format:expr, $shapes:expr, $max_quant_err:expr;)*) => {$(
         #[test]
         fn $name() {
-            for s in BLOCK_SHAPES {
+            for s in $shapes {
                 for kernel in [WqKernel::default_for(s.0), WqKernel { wg_x: 8, tm: 3, tn: 2 }] {
                     let (_, quant) = check($format, kernel, s);
                     // Loose sanity bound on the format itself (the real figures are in
@@ -72,12 +77,15 @@ macro_rules! wq_tests {
 }
 
 wq_tests! {
-    matmul_wq_f32_odd_shapes: WeightFormat::F32, 1e-6;
-    matmul_wq_f16_odd_shapes: WeightFormat::F16, 1e-3;
-    matmul_wq_bf16_odd_shapes: WeightFormat::Bf16, 1e-2;
-    matmul_wq_q8_0_odd_shapes: WeightFormat::Q8_0, 2e-2;
-    matmul_wq_q4_0_odd_shapes: WeightFormat::Q4_0, 0.25;
-    matmul_wq_q4_1_odd_shapes: WeightFormat::Q4_1, 0.25;
+    matmul_wq_f32_odd_shapes: WeightFormat::F32, BLOCK_SHAPES, 1e-6;
+    matmul_wq_f16_odd_shapes: WeightFormat::F16, BLOCK_SHAPES, 1e-3;
+    matmul_wq_bf16_odd_shapes: WeightFormat::Bf16, BLOCK_SHAPES, 1e-2;
+    matmul_wq_q8_0_odd_shapes: WeightFormat::Q8_0, BLOCK_SHAPES, 2e-2;
+    matmul_wq_q4_0_odd_shapes: WeightFormat::Q4_0, BLOCK_SHAPES, 0.25;
+    matmul_wq_q4_1_odd_shapes: WeightFormat::Q4_1, BLOCK_SHAPES, 0.25;
+    matmul_wq_q5_0_odd_shapes: WeightFormat::Q5_0, BLOCK_SHAPES, 0.12;
+    matmul_wq_q4_k_odd_shapes: WeightFormat::Q4K, SUPER_BLOCK_SHAPES, 0.25;
+    matmul_wq_q6_k_odd_shapes: WeightFormat::Q6K, SUPER_BLOCK_SHAPES, 0.06;
 }
 
 #[test]
@@ -90,12 +98,19 @@ fn matmul_wq_float_formats_pad_k_that_is_not_a_block_multiple() {
 
 #[test]
 fn matmul_wq_quantized_formats_refuse_partial_blocks() {
-    for format in [WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::Q4_1] {
+    for format in WeightFormat::ALL
+        .into_iter()
+        .filter(|f| f.is_block_quantized())
+    {
         let e = Weights::encode(format, 2, 40, &[0.5; 80])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not a multiple of the block size 32"), "{e}");
+        let want = format!("not a multiple of the block size {}", format.block_values());
+        assert!(e.contains(&want), "{e}");
     }
+    // A K-quant row of whole blocks of 32 but not of 256 (llama.cpp falls back to Q5_0).
+    let e = Weights::encode(WeightFormat::Q4K, 2, 576, &[0.5; 1152]).unwrap_err();
+    assert!(e.to_string().contains("block size 256"), "{e}");
 }
 
 #[test]
@@ -118,7 +133,12 @@ fn gemv_wq_every_format_odd_shapes() {
     // n not a multiple of the rows per workgroup, k with fewer blocks than invocations and
     // with more (so invocations loop), one and several blocks per invocation.
     for format in WeightFormat::ALL {
-        for (n, k) in [(1, 32), (67, 64), (5, 96), (130, 4160)] {
+        let shapes = if format.block_values() == 256 {
+            [(1, 256), (67, 512), (5, 768), (130, 4352)]
+        } else {
+            [(1, 32), (67, 64), (5, 96), (130, 4160)]
+        };
+        for (n, k) in shapes {
             for v in [WqVariant::GEMV, WqVariant::Gemv { wg: 32, rows: 3 }] {
                 check_variant(format, v, (1, n, k));
             }

@@ -9,8 +9,9 @@ struct WqParams {
     nblk: u32,
     tiles_n: u32,
     tiles: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // Floats per row of C, and the first column written (products side by side in one C).
+    ldc: u32,
+    col0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: WqParams;

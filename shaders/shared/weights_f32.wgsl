@@ -1,9 +1,9 @@
-// Weight decoding, f32: WB = 32 words per block of 32 values. See src/formats/weights.rs.
-const WB: u32 = 32u;
+// Weight decoding, f32: 32 words per block of 32 values. See src/formats/weights.rs.
 
-// The j-th vec4 (values 4j..4j+3) of the block starting at word `base`, before scaling.
-fn decode(base: u32, j: u32) -> vec4<f32> {
-    let o = base + 4u * j;
+// The j-th vec4 (values 4j..4j+3) of block g (block g of all rows, 32 values each),
+// before scaling.
+fn decode(g: u32, j: u32) -> vec4<f32> {
+    let o = g * 32u + 4u * j;
     return bitcast<vec4<f32>>(vec4<u32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]));
 }
 

@@ -1,9 +1,7 @@
 // Weight decoding, ggml Q8_0: 8 words of int8 per block (byte 0 = value 0, lowest bits);
 // scales d as f16, two blocks per word of `s` (even block in the low half). value = d * q.
-const WB: u32 = 8u;
-
-fn decode(base: u32, j: u32) -> vec4<f32> {
-    let v = w[base + j];
+fn decode(g: u32, j: u32) -> vec4<f32> {
+    let v = w[g * 8u + j];
     // Shift each byte to the top, then arithmetic-shift back down to sign-extend it.
     let q = bitcast<vec4<i32>>(vec4(v << 24u, v << 16u, v << 8u, v)) >> vec4(24u);
     return vec4<f32>(q);

@@ -67,6 +67,9 @@ pub struct LlmRow {
     pub top1_agreement: Option<f64>,
     /// Decode bandwidth: weight bytes x tg tokens/s, GB/s (decode streams every weight).
     pub tg_gbps: Option<f64>,
+    /// The matrices' storage formats with counts (`q5_0 x181, q4_k x30`): a K-quant asked
+    /// for rows that are not whole super-blocks falls back as llama-quantize does.
+    pub matrix_formats: Option<String>,
     /// The run completed (every number finite).
     pub passed: bool,
     /// Why the row did not run.
@@ -251,6 +254,7 @@ fn one(
         kld_mean: Some(acc.kld_mean),
         top1_agreement: Some(acc.top1),
         tg_gbps: Some(gpu.weight_bytes as f64 * tg / 1e9),
+        matrix_formats: Some(w.format_summary()),
         passed: finite,
         skipped: None,
     })
@@ -290,6 +294,7 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
                 kld_mean: None,
                 top1_agreement: None,
                 tg_gbps: None,
+                matrix_formats: None,
                 passed: false,
                 skipped: Some(e.to_string()),
             },

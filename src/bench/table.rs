@@ -224,6 +224,7 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
         "KLD mean",
         "top-1",
         "pass",
+        "matrices",
     ];
     let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     let mib = |b: Option<u64>| f(b.map(|b| b as f64 / (1 << 20) as f64), 1);
@@ -250,6 +251,7 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
             r.top1_agreement
                 .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
             if r.passed { "ok" } else { "FAIL" }.into(),
+            r.matrix_formats.clone().unwrap_or_default(),
         ]);
     }
     render(&cells)
@@ -259,7 +261,7 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
 pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
     let mut out = String::from(
         "precision,pp_tok_s,tg_tok_s,cpu_pp_tok_s,cpu_tg_tok_s,cpu_impl,weight_bytes,kv_bytes,\
-         perplexity,kld_mean,top1_agreement,passed,skipped\n",
+         perplexity,kld_mean,top1_agreement,matrix_formats,passed,skipped\n",
     );
     let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     let u = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
@@ -277,6 +279,7 @@ pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
             f(r.perplexity),
             f(r.kld_mean),
             f(r.top1_agreement),
+            q(r.matrix_formats.as_deref().unwrap_or("")),
             r.passed.to_string(),
             q(r.skipped.as_deref().unwrap_or("")),
         ]

@@ -15,7 +15,8 @@ use wgpu_lab::formats::weights::WeightFormat;
 /// Options of `quantize`.
 #[derive(Args)]
 pub struct QuantizeArgs {
-    /// Storage format: q8_0, q4_0, q4_1, f16, bf16 or f32.
+    /// Storage format: q8_0, q4_0, q4_1, q5_0, q4_k, q6_k, f16, bf16 or f32 (the K-quants
+    /// need rows of a multiple of 256 values).
     #[arg(long)]
     pub format: String,
     /// Input .npy (float32 or float64, C order, 1-D to 4-D).

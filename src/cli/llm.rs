@@ -24,8 +24,9 @@ pub struct GenerateArgs {
     /// A llama-architecture GGUF file (llama.cpp's format).
     #[arg(long, default_value = DEFAULT_LLM)]
     pub model: PathBuf,
-    /// native (the file's own tensors), or f32, f16, bf16, q8_0, q4_0, q4_1 (every matrix
-    /// re-encoded from the dequantized weights).
+    /// native (the file's own tensors), or f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k,
+    /// q6_k (every matrix re-encoded from the dequantized weights; a K-quant falls back to
+    /// q5_0 / q8_0 for rows that are not whole super-blocks, as llama-quantize does).
     #[arg(long, default_value = "native")]
     pub precision: String,
     /// Tokens to generate at most (stops earlier at EOS).
@@ -139,7 +140,8 @@ pub struct LlmBenchArgs {
     /// A llama-architecture GGUF file.
     #[arg(long, default_value = DEFAULT_LLM)]
     pub model: PathBuf,
-    /// Precisions (comma list) or `all`: native, f32, f16, bf16, q8_0, q4_0, q4_1.
+    /// Precisions (comma list) or `all`: native, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k,
+    /// q6_k.
     #[arg(long, default_value = "all")]
     pub precision: String,
     /// Prompt tokens of the prompt-processing test.

@@ -37,7 +37,8 @@ pub struct MatmulArgs {
     /// Default: all, or regblock with --a.
     #[arg(long)]
     pub kernel: Option<String>,
-    /// Precision: f32, f16, f16acc, bf16, int8, int8rot, q8_0, q4_0, q4_1, a comma list, or `all`.
+    /// Precision: f32, f16, f16acc, bf16, int8, int8rot, q8_0, q4_0, q4_1, q5_0, q4_k, q6_k, a
+    /// comma list, or `all` (q4_k and q6_k need k a multiple of 256).
     /// Anything but f32 runs the precision kernels in the nt layout (weights B are n x k).
     #[arg(long, default_value = "f32")]
     pub precision: String,

@@ -25,7 +25,9 @@ pub struct EmbedArgs {
     /// Hugging Face model folder (config.json, model.safetensors, tokenizer.json).
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
-    /// Precision of the linear layers: f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1.
+    /// Precision of the linear layers: f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1, q5_0,
+    /// q4_k, q6_k (a K-quant falls back to q5_0 / q8_0 for rows that are not whole
+    /// super-blocks of 256, as llama-quantize does).
     #[arg(long, default_value = "f32")]
     pub precision: String,
     /// How Q4_0/Q4_1 weights are quantized: reference (ggml's rule), rmse (searched
@@ -82,7 +84,9 @@ pub fn embed(select: &SelectArgs, args: EmbedArgs) -> Result<ExitCode> {
     let quantizer = Quantizer::parse(&quantizer)?;
     let precision = match Precision::parse_list(&precision)?.as_slice() {
         [p] if wgpu_lab::model::bert::gpu::supported(*p) => *p,
-        _ => bail!("embed takes one of: f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1"),
+        _ => bail!(
+            "embed takes one of: f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1, q5_0, q4_k, q6_k"
+        ),
     };
     bench_infer::check_model_dir(&model)?;
     let weights = BertWeights::load(&model)?;

@@ -116,8 +116,14 @@ pub mod ggml_type {
     pub const Q4_0: u32 = 2;
     /// Q4_1.
     pub const Q4_1: u32 = 3;
+    /// Q5_0.
+    pub const Q5_0: u32 = 6;
     /// Q8_0.
     pub const Q8_0: u32 = 8;
+    /// Q4_K.
+    pub const Q4_K: u32 = 12;
+    /// Q6_K.
+    pub const Q6_K: u32 = 14;
     /// bfloat16.
     pub const BF16: u32 = 30;
 
@@ -142,6 +148,9 @@ pub fn format_of(t: u32) -> Option<WeightFormat> {
         ggml_type::Q8_0 => Some(WeightFormat::Q8_0),
         ggml_type::Q4_0 => Some(WeightFormat::Q4_0),
         ggml_type::Q4_1 => Some(WeightFormat::Q4_1),
+        ggml_type::Q5_0 => Some(WeightFormat::Q5_0),
+        ggml_type::Q4_K => Some(WeightFormat::Q4K),
+        ggml_type::Q6_K => Some(WeightFormat::Q6K),
         _ => None,
     }
 }
@@ -155,6 +164,9 @@ pub fn type_of(f: WeightFormat) -> u32 {
         WeightFormat::Q8_0 => ggml_type::Q8_0,
         WeightFormat::Q4_0 => ggml_type::Q4_0,
         WeightFormat::Q4_1 => ggml_type::Q4_1,
+        WeightFormat::Q5_0 => ggml_type::Q5_0,
+        WeightFormat::Q4K => ggml_type::Q4_K,
+        WeightFormat::Q6K => ggml_type::Q6_K,
     }
 }
 
@@ -359,19 +371,16 @@ impl Gguf {
             }
             let bytes = format_of(ggml_type).map(|f| {
                 let n: u64 = dims.iter().product();
-                n / 32 * f.bytes_per_block() as u64
-                    + if !n.is_multiple_of(32) {
-                        // Only float types may have partial rows of 32.
-                        (n % 32) * (f.bytes_per_block() as u64 / 32)
-                    } else {
-                        0
-                    }
+                let bv = f.block_values() as u64;
+                // Only float types (one value per "block" of their size) have partial blocks.
+                n / bv * f.bytes_per_block() as u64 + (n % bv) * (f.bytes_per_block() as u64 / bv)
             });
             if let (Some(f), Some(&d0)) = (format_of(ggml_type), dims.first()) {
-                if f.is_block_quantized() && d0 % 32 != 0 {
+                if f.is_block_quantized() && d0 % f.block_values() as u64 != 0 {
                     return Err(c.corrupt(format!(
-                        "tensor {name:?}: rows of {d0} values are not whole {} blocks",
-                        f.name()
+                        "tensor {name:?}: rows of {d0} values are not whole {} blocks of {}",
+                        f.name(),
+                        f.block_values()
                     )));
                 }
             }
@@ -485,30 +494,42 @@ fn put_string(w: &mut impl Write, s: &str) -> std::io::Result<()> {
     w.write_all(s.as_bytes())
 }
 
-fn put_value(w: &mut impl Write, v: &Value) -> std::io::Result<()> {
+/// The GGUF type id a value is written as (integers and floats at 64 bits).
+fn type_id(v: &Value) -> u32 {
     match v {
-        Value::U64(x) => {
-            w.write_all(&10u32.to_le_bytes())?;
-            w.write_all(&x.to_le_bytes())
-        }
-        Value::I64(x) => {
-            w.write_all(&11u32.to_le_bytes())?;
-            w.write_all(&x.to_le_bytes())
-        }
-        Value::F64(x) => {
-            w.write_all(&12u32.to_le_bytes())?;
-            w.write_all(&x.to_le_bytes())
-        }
-        Value::Bool(x) => {
-            w.write_all(&7u32.to_le_bytes())?;
-            w.write_all(&[*x as u8])
-        }
-        Value::Str(s) => {
-            w.write_all(&8u32.to_le_bytes())?;
-            put_string(w, s)
-        }
-        Value::Array(_) => Err(std::io::Error::other("writing arrays is not supported")),
+        Value::U64(_) => 10,
+        Value::I64(_) => 11,
+        Value::F64(_) => 12,
+        Value::Bool(_) => 7,
+        Value::Str(_) => 8,
+        Value::Array(_) => 9,
     }
+}
+
+/// A value's bytes after its type id. Arrays take their element type from the first
+/// element (an empty array is written as u64) and must be of one type.
+fn put_payload(w: &mut impl Write, v: &Value) -> std::io::Result<()> {
+    match v {
+        Value::U64(x) => w.write_all(&x.to_le_bytes()),
+        Value::I64(x) => w.write_all(&x.to_le_bytes()),
+        Value::F64(x) => w.write_all(&x.to_le_bytes()),
+        Value::Bool(x) => w.write_all(&[*x as u8]),
+        Value::Str(s) => put_string(w, s),
+        Value::Array(items) => {
+            let ty = items.first().map_or(10, type_id);
+            if items.iter().any(|v| type_id(v) != ty) {
+                return Err(std::io::Error::other("array elements of different types"));
+            }
+            w.write_all(&ty.to_le_bytes())?;
+            w.write_all(&(items.len() as u64).to_le_bytes())?;
+            items.iter().try_for_each(|v| put_payload(w, v))
+        }
+    }
+}
+
+fn put_value(w: &mut impl Write, v: &Value) -> std::io::Result<()> {
+    w.write_all(&type_id(v).to_le_bytes())?;
+    put_payload(w, v)
 }
 
 /// Writes a GGUF v3 file with `metadata` and `tensors` (alignment 32). `general.alignment`

@@ -203,7 +203,11 @@ pub fn quantize_q4_k(x: &[f32]) -> Result<Vec<BlockQ4K>, QuantError> {
                     max_min = mins[j];
                 }
             }
-            let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+            let inv_scale = if max_scale > 0.0 {
+                63.0 / max_scale
+            } else {
+                0.0
+            };
             let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
             let mut s = [0u8; 12];
             for j in 0..8 {
@@ -413,7 +417,14 @@ mod tests {
 
     #[test]
     fn nearest_int_rounds_half_to_even() {
-        for (f, want) in [(0.5, 0), (1.5, 2), (2.5, 2), (-0.5, 0), (-1.5, -2), (3.49, 3)] {
+        for (f, want) in [
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (3.49, 3),
+        ] {
             assert_eq!(nearest_int(f), want, "{f}");
         }
     }

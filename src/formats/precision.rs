@@ -26,7 +26,7 @@ pub enum Precision {
 
 impl Precision {
     /// Every precision, in table order.
-    pub const ALL: [Precision; 9] = [
+    pub const ALL: [Precision; 12] = [
         Precision::Weights(WeightFormat::F32),
         Precision::Weights(WeightFormat::F16),
         Precision::F16Acc,
@@ -36,6 +36,9 @@ impl Precision {
         Precision::Weights(WeightFormat::Q8_0),
         Precision::Weights(WeightFormat::Q4_0),
         Precision::Weights(WeightFormat::Q4_1),
+        Precision::Weights(WeightFormat::Q5_0),
+        Precision::Weights(WeightFormat::Q4K),
+        Precision::Weights(WeightFormat::Q6K),
     ];
 
     /// Name on the command line and in tables.

@@ -1,27 +1,33 @@
 //! Weight matrices (n x k, the `nn.Linear` layout) in every storage precision, in ggml's
 //! byte layout on the host and repacked into 32-bit words for the GPU.
 //!
-//! GPU packing (`shaders/shared/weights_*.wgsl` decode it; keep in sync): rows are split
-//! into blocks of 32 values; block `g = row * blocks_per_row + b` occupies words
-//! `g * WB .. (g + 1) * WB` of the `w` buffer, and its scale(s) live in the `s` buffer:
+//! GPU packing (`shaders/shared/weights_*.wgsl` decode it; keep in sync): kernels see rows
+//! as blocks of 32 values, block `g = row * blocks_per_row + b`. Formats with blocks of 32
+//! give block g words `g * WB .. (g + 1) * WB` of the `w` buffer; the K-quants give each
+//! super-block of 256 (8 blocks) `SW` words. Scales live in the `s` buffer:
 //!
-//! | format | WB | block words hold                          | s buffer                    |
-//! |--------|----|-------------------------------------------|-----------------------------|
-//! | f32    | 32 | the 32 values                             | unused                      |
-//! | f16    | 16 | 2 values per word, first in the low half  | unused                      |
-//! | bf16   | 16 | 2 values per word, first in the low half  | unused                      |
-//! | q8_0   | 8  | ggml's 32 int8, 4 per word, byte 0 lowest | f16 `d`, 2 blocks per word  |
-//! | q4_0   | 4  | ggml's 16 nibble bytes, byte 0 lowest     | f16 `d`, 2 blocks per word  |
-//! | q4_1   | 4  | ggml's 16 nibble bytes, byte 0 lowest     | one word per block: d | m<<16 |
+//! | format | WB / SW | words of `w` hold                          | s buffer                    |
+//! |--------|---------|-------------------------------------------|-----------------------------|
+//! | f32    | 32      | the 32 values                             | unused                      |
+//! | f16    | 16      | 2 values per word, first in the low half  | unused                      |
+//! | bf16   | 16      | 2 values per word, first in the low half  | unused                      |
+//! | q8_0   | 8       | ggml's 32 int8, 4 per word, byte 0 lowest | f16 `d`, 2 blocks per word  |
+//! | q4_0   | 4       | ggml's 16 nibble bytes, byte 0 lowest     | f16 `d`, 2 blocks per word  |
+//! | q4_1   | 4       | ggml's 16 nibble bytes, byte 0 lowest     | one word per block: d | m<<16 |
+//! | q5_0   | 5       | ggml's 16 nibble bytes, then its `qh`     | f16 `d`, 2 blocks per word  |
+//! | q4_k   | SW 35   | ggml's 128 nibble bytes, then 12 scale bytes | one word per super-block: d | dmin<<16 |
+//! | q6_k   | SW 52   | ggml's ql (128 bytes), qh (64), scales (16) | f16 `d`, 2 super-blocks per word |
 //!
 //! The quantized blocks' bytes are ggml's own (the 2-byte scales moved out so the 32-bit
-//! words align), so GPU bytes equal ggml's bytes: 34, 18 and 20 per 32 values.
+//! words align), so GPU bytes equal ggml's bytes: 34, 18, 20, 22 per 32 values, 144 and 210
+//! per 256 (plus at most one padding half-word per buffer).
 
 use half::{bf16, f16};
 use serde::Serialize;
 
 use crate::error::{LabError, Result};
-use crate::formats::quant::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
+use crate::formats::kquant::{self, BlockQ4K, BlockQ6K, QK_K};
+use crate::formats::quant::{self, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8_0, QK};
 use crate::formats::quant_search::{self, Quantizer};
 
 /// How weights are stored.
@@ -40,17 +46,26 @@ pub enum WeightFormat {
     Q4_0,
     /// ggml Q4_1.
     Q4_1,
+    /// ggml Q5_0 (llama.cpp's fallback for Q4_K rows that are not whole super-blocks).
+    Q5_0,
+    /// ggml Q4_K (super-blocks of 256), the bulk of llama.cpp's Q4_K_M files.
+    Q4K,
+    /// ggml Q6_K (super-blocks of 256).
+    Q6K,
 }
 
 impl WeightFormat {
     /// Every format, in table order.
-    pub const ALL: [WeightFormat; 6] = [
+    pub const ALL: [WeightFormat; 9] = [
         WeightFormat::F32,
         WeightFormat::F16,
         WeightFormat::Bf16,
         WeightFormat::Q8_0,
         WeightFormat::Q4_0,
         WeightFormat::Q4_1,
+        WeightFormat::Q5_0,
+        WeightFormat::Q4K,
+        WeightFormat::Q6K,
     ];
 
     /// Name as used on the command line and in shader modules.
@@ -62,6 +77,9 @@ impl WeightFormat {
             WeightFormat::Q8_0 => "q8_0",
             WeightFormat::Q4_0 => "q4_0",
             WeightFormat::Q4_1 => "q4_1",
+            WeightFormat::Q5_0 => "q5_0",
+            WeightFormat::Q4K => "q4_k",
+            WeightFormat::Q6K => "q6_k",
         }
     }
 
@@ -79,13 +97,22 @@ impl WeightFormat {
 
     /// Whether this is one of ggml's block-quantized formats.
     pub fn is_block_quantized(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q4_1
+            WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16
         )
     }
 
-    /// Bytes per 32 values as stored (host and GPU alike).
+    /// Values per block of the format: 32, or 256 for the K-quants' super-blocks. Rows of
+    /// a quantized format are whole blocks.
+    pub fn block_values(self) -> usize {
+        match self {
+            WeightFormat::Q4K | WeightFormat::Q6K => QK_K,
+            _ => QK,
+        }
+    }
+
+    /// Bytes per block of [`WeightFormat::block_values`] values as stored (host and GPU).
     pub fn bytes_per_block(self) -> usize {
         match self {
             WeightFormat::F32 => 128,
@@ -93,17 +120,33 @@ impl WeightFormat {
             WeightFormat::Q8_0 => 34,
             WeightFormat::Q4_0 => 18,
             WeightFormat::Q4_1 => 20,
+            WeightFormat::Q5_0 => 22,
+            WeightFormat::Q4K => 144,
+            WeightFormat::Q6K => 210,
         }
     }
 
-    /// 32-bit words per block in the GPU `w` buffer.
-    pub fn block_words(self) -> usize {
+    /// Storage bits per weight (scales included).
+    pub fn bits_per_weight(self) -> f64 {
+        self.bytes_per_block() as f64 * 8.0 / self.block_values() as f64
+    }
+
+    /// The format rows of `k` values get when this one is asked for: itself when `k` is
+    /// whole blocks, else llama.cpp's fallback for a super-block format (`llama-quantize`'s
+    /// `tensor_type_fallback`: Q4_K -> Q5_0, Q6_K -> Q8_0), else itself (and encoding
+    /// refuses the partial block).
+    pub fn for_row_len(self, k: usize) -> WeightFormat {
         match self {
-            WeightFormat::F32 => 32,
-            WeightFormat::F16 | WeightFormat::Bf16 => 16,
-            WeightFormat::Q8_0 => 8,
-            WeightFormat::Q4_0 | WeightFormat::Q4_1 => 4,
+            _ if k.is_multiple_of(self.block_values()) => self,
+            WeightFormat::Q4K => WeightFormat::Q5_0,
+            WeightFormat::Q6K => WeightFormat::Q8_0,
+            _ => self,
         }
+    }
+
+    /// Bytes of `values` weights (a whole number of blocks).
+    pub fn bytes_for(self, values: usize) -> usize {
+        values / self.block_values() * self.bytes_per_block()
     }
 }
 
@@ -131,9 +174,10 @@ pub fn encode_bytes_with(
             values.len()
         )));
     }
-    if format.is_block_quantized() && !row_len.is_multiple_of(QK) {
+    let bv = format.block_values();
+    if format.is_block_quantized() && !row_len.is_multiple_of(bv) {
         return Err(LabError::Shape(format!(
-            "{}: rows of {row_len} values are not a multiple of the block size {QK}",
+            "{}: rows of {row_len} values are not a multiple of the block size {bv}",
             format.name()
         )));
     }
@@ -180,6 +224,15 @@ pub fn encode_bytes_with(
             .map_err(quant)?,
         )
         .to_vec(),
+        WeightFormat::Q5_0 => {
+            bytemuck::cast_slice(&quant::quantize_q5_0(values).map_err(quant)?).to_vec()
+        }
+        WeightFormat::Q4K => {
+            bytemuck::cast_slice(&kquant::quantize_q4_k(values).map_err(quant)?).to_vec()
+        }
+        WeightFormat::Q6K => {
+            bytemuck::cast_slice(&kquant::quantize_q6_k(values).map_err(quant)?).to_vec()
+        }
     })
 }
 
@@ -204,12 +257,22 @@ pub fn decode_bytes(format: WeightFormat, b: &[u8]) -> Vec<f32> {
         WeightFormat::Q4_1 => {
             quant::dequantize_q4_1(&bytemuck::pod_collect_to_vec::<u8, BlockQ4_1>(b))
         }
+        WeightFormat::Q5_0 => {
+            quant::dequantize_q5_0(&bytemuck::pod_collect_to_vec::<u8, BlockQ5_0>(b))
+        }
+        WeightFormat::Q4K => {
+            kquant::dequantize_q4_k(&bytemuck::pod_collect_to_vec::<u8, BlockQ4K>(b))
+        }
+        WeightFormat::Q6K => {
+            kquant::dequantize_q6_k(&bytemuck::pod_collect_to_vec::<u8, BlockQ6K>(b))
+        }
     }
 }
 
-/// Decodes one block of 32 values (ggml's layout, [`WeightFormat::bytes_per_block`] bytes)
-/// into `out`, without allocating; the same arithmetic as [`decode_bytes`].
-pub fn decode_block(format: WeightFormat, b: &[u8], out: &mut [f32; QK]) {
+/// Decodes one block ([`WeightFormat::block_values`] values from ggml's layout,
+/// [`WeightFormat::bytes_per_block`] bytes) into `out`, without allocating; the same
+/// arithmetic as [`decode_bytes`].
+pub fn decode_block(format: WeightFormat, b: &[u8], out: &mut [f32]) {
     let h = |i: usize| f16::from_le_bytes([b[i], b[i + 1]]).to_f32();
     match format {
         WeightFormat::F32 => {
@@ -247,11 +310,17 @@ pub fn decode_block(format: WeightFormat, b: &[u8], out: &mut [f32; QK]) {
                 out[j + QK / 2] = d * (b[4 + j] >> 4) as f32 + m;
             }
         }
+        WeightFormat::Q5_0 => {
+            out.copy_from_slice(&quant::dequantize_q5_0(&[bytemuck::pod_read_unaligned(b)]))
+        }
+        WeightFormat::Q4K => kquant::dequantize_q4_k_block(&bytemuck::pod_read_unaligned(b), out),
+        WeightFormat::Q6K => kquant::dequantize_q6_k_block(&bytemuck::pod_read_unaligned(b), out),
     }
 }
 
-/// An n x k weight matrix in one format, rows of `k` values (k a multiple of 32), each row
-/// stored as ggml stores it: `k / 32` blocks of [`WeightFormat::bytes_per_block`] bytes.
+/// An n x k weight matrix in one format, rows of `k` values (k a multiple of 32, and of the
+/// format's block), each row stored as ggml stores it: blocks of
+/// [`WeightFormat::bytes_per_block`] bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Weights {
     /// Storage format.
@@ -289,9 +358,10 @@ impl Weights {
             )));
         }
         let kp = k.div_ceil(QK) * QK;
-        if format.is_block_quantized() && kp != k {
+        let bv = format.block_values();
+        if format.is_block_quantized() && !k.is_multiple_of(bv) {
             return Err(LabError::Shape(format!(
-                "{}: k = {k} is not a multiple of the block size {QK}",
+                "{}: k = {k} is not a multiple of the block size {bv}",
                 format.name()
             )));
         }
@@ -320,12 +390,14 @@ impl Weights {
 
     /// Wraps bytes already in ggml's layout (e.g. from a GGUF file), checking their count.
     pub fn from_bytes(format: WeightFormat, n: usize, k: usize, bytes: Vec<u8>) -> Result<Self> {
-        if !k.is_multiple_of(QK) {
+        let bv = format.block_values().max(QK);
+        if !k.is_multiple_of(bv) {
             return Err(LabError::Shape(format!(
-                "rows of {k} values are not whole blocks of {QK}"
+                "{}: rows of {k} values are not whole blocks of {bv}",
+                format.name()
             )));
         }
-        let want = n * k / QK * format.bytes_per_block();
+        let want = format.bytes_for(n * k);
         if bytes.len() != want {
             return Err(LabError::Shape(format!(
                 "{} {n}x{k} needs {want} bytes, got {}",
@@ -341,7 +413,7 @@ impl Weights {
         })
     }
 
-    /// Blocks of 32 per row.
+    /// Blocks of 32 per row (the kernels' unit, also for the K-quants' super-blocks).
     pub fn blocks_per_row(&self) -> usize {
         self.k / QK
     }
@@ -364,18 +436,41 @@ impl Weights {
             WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Bf16 => {
                 (words(&self.bytes), vec![0])
             }
-            WeightFormat::Q8_0 | WeightFormat::Q4_0 => {
+            WeightFormat::Q8_0 | WeightFormat::Q4_0 | WeightFormat::Q5_0 => {
+                // Q5_0's qh (bytes 2..6) moves behind the nibbles: 4 nibble words, then qh.
                 let mut w = Vec::new();
                 let mut halves = Vec::new();
                 for blk in self.bytes.chunks_exact(bpb) {
                     halves.push(u16::from_le_bytes([blk[0], blk[1]]));
-                    w.extend(words(&blk[2..]));
+                    if self.format == WeightFormat::Q5_0 {
+                        w.extend(words(&blk[6..]));
+                        w.extend(words(&blk[2..6]));
+                    } else {
+                        w.extend(words(&blk[2..]));
+                    }
                 }
-                let s = halves
-                    .chunks(2)
-                    .map(|p| p[0] as u32 | (p.get(1).copied().unwrap_or(0) as u32) << 16)
-                    .collect();
+                (w, pair_halves(&halves))
+            }
+            WeightFormat::Q4K => {
+                // d | dmin << 16 to `s`; nibbles (bytes 16..144) then scales (4..16) to `w`.
+                let mut w = Vec::new();
+                let mut s = Vec::new();
+                for blk in self.bytes.chunks_exact(bpb) {
+                    s.push(u32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]));
+                    w.extend(words(&blk[16..]));
+                    w.extend(words(&blk[4..16]));
+                }
                 (w, s)
+            }
+            WeightFormat::Q6K => {
+                // ql, qh, scales (bytes 0..208) to `w`; d (208..210) to `s`.
+                let mut w = Vec::new();
+                let mut halves = Vec::new();
+                for blk in self.bytes.chunks_exact(bpb) {
+                    w.extend(words(&blk[..208]));
+                    halves.push(u16::from_le_bytes([blk[208], blk[209]]));
+                }
+                (w, pair_halves(&halves))
             }
             WeightFormat::Q4_1 => {
                 let mut w = Vec::new();
@@ -388,4 +483,12 @@ impl Weights {
             }
         }
     }
+}
+
+/// Packs f16 bit patterns two per word, the even one in the low half.
+fn pair_halves(halves: &[u16]) -> Vec<u32> {
+    halves
+        .chunks(2)
+        .map(|p| p[0] as u32 | (p.get(1).copied().unwrap_or(0) as u32) << 16)
+        .collect()
 }

@@ -1,5 +1,5 @@
 //! Matmul with f32 activations and weights in any storage format (`matmul_wq`):
-//! C (m x n) = A (m x k) * W^T, W n x k in f32, f16, bf16, q8_0, q4_0 or q4_1.
+//! C (m x n) = A (m x k) * W^T, W n x k in any `WeightFormat` (floats, ggml blocks, K-quants).
 
 use std::sync::Arc;
 
@@ -155,8 +155,37 @@ pub struct WqParams {
     pub tiles_n: u32,
     /// Workgroup tiles in all.
     pub tiles: u32,
-    /// Padding to 32 bytes.
-    pub _pad: [u32; 2],
+    /// Floats per row of C (n, or wider when C holds several products side by side).
+    pub ldc: u32,
+    /// First column of C this product writes.
+    pub col0: u32,
+}
+
+impl WqParams {
+    /// The params of an m x n product over rows of `kp` values with `variant`'s tiles,
+    /// writing all of a C of n columns.
+    pub fn new(variant: &WqVariant, m: usize, n: usize, kp: usize) -> Self {
+        let (tiles_n, tiles) = variant.tiles(m, n);
+        Self {
+            m: m as u32,
+            n: n as u32,
+            kp: kp as u32,
+            nblk: (kp / 32) as u32,
+            tiles_n: tiles_n as u32,
+            tiles: tiles as u32,
+            ldc: n as u32,
+            col0: 0,
+        }
+    }
+
+    /// The same product writing columns `col0..col0 + n` of a C with rows of `ldc`.
+    pub fn in_columns(self, ldc: usize, col0: usize) -> Self {
+        Self {
+            ldc: ldc as u32,
+            col0: col0 as u32,
+            ..self
+        }
+    }
 }
 
 /// Bindings of `matmul_wq` and `gemv_wq`: params, A, W words, W scales, C.
@@ -259,20 +288,11 @@ impl PreparedMatmulWq {
         let w_buf = buffers::upload(ctx, "matmul_wq.w", &w_words)?;
         let s_buf = buffers::upload(ctx, "matmul_wq.s", &s_words)?;
         let c = buffers::storage(ctx, "matmul_wq.c", (m * weights.n * 4) as u64)?;
-        let (tiles_n, tiles) = variant.tiles(m, weights.n);
+        let params = WqParams::new(&variant, m, weights.n, kp);
         let grid = dispatch::grid(
-            tiles as u64,
+            params.tiles as u64,
             ctx.limits().max_compute_workgroups_per_dimension,
         )?;
-        let params = WqParams {
-            m: m as u32,
-            n: weights.n as u32,
-            kp: kp as u32,
-            nblk: (kp / 32) as u32,
-            tiles_n: tiles_n as u32,
-            tiles: tiles as u32,
-            _pad: [0; 2],
-        };
         let u = buffers::uniform(ctx, "matmul_wq.params", &params)?;
         let bind_group = gpu_pipeline::bind_group(
             ctx,

@@ -7,7 +7,7 @@
 //! | f32 | `gemm` | f32 GEMM on every core |
 //! | f16, f16acc | `gemm` (f16) | f16 x f16 -> f16 (f32 accumulation inside); activations rounded to f16 per call |
 //! | bf16 | `gemm` (f32) | weights widened from bf16 per call, then f32 GEMM: what candle does for bf16 on the CPU |
-//! | q8_0, q4_0, q4_1 | `candle-core` `QMatMul` | ggml's blocks as stored, activations quantized to q8_0/q8_1 per call, integer block dots (ggml's CPU path) |
+//! | q8_0, q4_0, q4_1, q5_0, q4_k, q6_k | `candle-core` `QMatMul` | ggml's blocks as stored, activations quantized to q8_0/q8_1 per call, integer block dots (ggml's CPU path) |
 //! | int8, int8rot | `candle-core` `QMatMul` (q8_0) | the int8 weights as q8_0 blocks (int8rot: of the rotated weights, each block's own scale; int8: the row's scale in every block), activations quantized per 32 per call (int8rot rotates them first): ggml's integer W8A8 path, the fastest int8 x int8 CPU matmul in a Rust crate |
 //!
 //! Preparing (encoding weights, building candle's tensor) is untimed; everything a call
@@ -89,6 +89,9 @@ pub fn prepare<'a>(
                 WeightFormat::Q8_0 => GgmlDType::Q8_0,
                 WeightFormat::Q4_0 => GgmlDType::Q4_0,
                 WeightFormat::Q4_1 => GgmlDType::Q4_1,
+                WeightFormat::Q5_0 => GgmlDType::Q5_0,
+                WeightFormat::Q4K => GgmlDType::Q4K,
+                WeightFormat::Q6K => GgmlDType::Q6K,
                 _ => unreachable!("float formats handled above"),
             };
             let Ok(wt) = Weights::encode(format, n, k, w) else {

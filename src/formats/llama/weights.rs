@@ -218,6 +218,9 @@ impl LlamaWeights {
             return Ok(self.clone());
         };
         let conv = |w: &Weights| -> Result<Weights> {
+            // A K-quant asked for rows that are not whole super-blocks falls back as in
+            // llama-quantize (SmolLM2's 576-wide rows: q4_k -> q5_0, q6_k -> q8_0).
+            let format = format.for_row_len(w.k);
             if w.format == format {
                 Ok(w.clone())
             } else {
@@ -249,6 +252,36 @@ impl LlamaWeights {
                 })
                 .collect::<Result<Vec<_>>>()?,
         })
+    }
+
+    /// How many matrices are stored in each format, most first (e.g. a q4_k request on
+    /// SmolLM2 gives 30 q4_k and 181 q5_0 after the fallback): for reports.
+    pub fn format_counts(&self) -> Vec<(crate::formats::weights::WeightFormat, usize)> {
+        let mut counts: Vec<(crate::formats::weights::WeightFormat, usize)> = Vec::new();
+        let all = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]);
+        for w in all
+            .chain(std::iter::once(&self.embd))
+            .chain(self.output.as_ref())
+        {
+            match counts.iter_mut().find(|(f, _)| *f == w.format) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((w.format, 1)),
+            }
+        }
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+        counts
+    }
+
+    /// [`LlamaWeights::format_counts`] as text: `q5_0 x181, q4_k x30`.
+    pub fn format_summary(&self) -> String {
+        self.format_counts()
+            .iter()
+            .map(|(f, n)| format!("{} x{n}", f.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Bytes of every tensor as stored.

@@ -15,7 +15,7 @@ use crate::formats::bert::{Batch, BertConfig, BertWeights};
 use crate::formats::int8::{quantize_rows_with, Int8Scheme};
 use crate::formats::precision::Precision;
 use crate::formats::quant_search::Quantizer;
-use crate::formats::weights::Weights;
+use crate::formats::weights::{WeightFormat, Weights};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
@@ -62,7 +62,11 @@ pub fn supported(precision: Precision) -> bool {
 
 enum LinearWeights {
     /// Weights in a storage format, decoded by `matmul_wq`.
-    Formatted { w: wgpu::Buffer, s: wgpu::Buffer },
+    Formatted {
+        w: wgpu::Buffer,
+        s: wgpu::Buffer,
+        format: WeightFormat,
+    },
     /// int8 weights with their scales (per channel or per block) for `matmul_i8`.
     Int8 { w: wgpu::Buffer, s: wgpu::Buffer },
 }
@@ -86,15 +90,33 @@ struct GpuLayer {
     ln2: (wgpu::Buffer, wgpu::Buffer),
 }
 
+/// A linear pipeline's key: the weight format (`None`: int8) and the epilogue.
+type LinearKey = (Option<WeightFormat>, Epilogue);
+
 struct Pipelines {
     embed: Arc<wgpu::ComputePipeline>,
     add_ln: Arc<wgpu::ComputePipeline>,
     attention: Arc<wgpu::ComputePipeline>,
     pool: Arc<wgpu::ComputePipeline>,
-    /// Per epilogue (none is unused): linear pipelines.
-    bias: Arc<wgpu::ComputePipeline>,
-    bias_gelu: Arc<wgpu::ComputePipeline>,
+    /// Linear pipelines per (weight format, epilogue): the precision's format and, for a
+    /// K-quant, its fallback for rows that are not whole super-blocks; int8 under `None`.
+    linear: Vec<(LinearKey, Arc<wgpu::ComputePipeline>)>,
     quantize: Option<Arc<wgpu::ComputePipeline>>,
+}
+
+impl Pipelines {
+    fn linear(&self, l: &GpuLinear) -> &wgpu::ComputePipeline {
+        let format = match &l.weights {
+            LinearWeights::Formatted { format, .. } => Some(*format),
+            LinearWeights::Int8 { .. } => None,
+        };
+        &self
+            .linear
+            .iter()
+            .find(|(key, _)| *key == (format, l.epilogue))
+            .expect("a pipeline per linear's format and epilogue")
+            .1
+    }
 }
 
 /// Activation buffers for up to `rows` token rows and `b` sequences, with their bind groups.
@@ -187,6 +209,7 @@ fn upload_linear(
             )
         }
         Precision::Weights(format) => {
+            let format = format.for_row_len(l.k);
             let wt = Weights::encode_with(format, l.n, l.k, &l.w, quantizer, importance)?;
             let (w, s) = wt.gpu_words();
             let bytes = if format.is_block_quantized() {
@@ -198,6 +221,7 @@ fn upload_linear(
                 LinearWeights::Formatted {
                     w: buffers::upload(ctx, "bert.w", &w)?,
                     s: buffers::upload(ctx, "bert.s", &s)?,
+                    format,
                 },
                 bytes,
             )
@@ -206,7 +230,8 @@ fn upload_linear(
             return Err(LabError::UnknownName {
                 kind: "model precision",
                 name: "f16acc".into(),
-                expected: "f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1".into(),
+                expected: "f32, f16, bf16, int8, int8rot, q8_0, q4_0, q4_1, q5_0, q4_k, q6_k"
+                    .into(),
             })
         }
     };
@@ -263,19 +288,37 @@ impl GpuBert {
         let start = Instant::now();
         use Binding::{ReadOnly as R, ReadWrite as W, Uniform as U};
         let build = |spec: PipelineSpec| gpu_pipeline::build(ctx, &spec).map(|(p, _)| p);
-        let linear_spec = |e: Epilogue| -> PipelineSpec<'static> {
-            match precision {
-                Precision::Int8 | Precision::Int8Rot => matmul_i8::matmul_spec(
+        let linear_spec = |f: Option<WeightFormat>, e: Epilogue| -> PipelineSpec<'static> {
+            match f {
+                None => matmul_i8::matmul_spec(
                     LINEAR_KERNEL,
                     Dot4::best(ctx),
                     precision.int8_scheme().expect("an int8 precision"),
                     e,
                 ),
-                Precision::Weights(f) => WqVariant::Regblock(LINEAR_KERNEL).spec(f, e),
-                Precision::F16Acc => WqVariant::Regblock(LINEAR_KERNEL)
-                    .spec(crate::formats::weights::WeightFormat::F32, e),
+                Some(f) => WqVariant::Regblock(LINEAR_KERNEL).spec(f, e),
             }
         };
+        // The formats the linears will be stored in (a K-quant falls back per row width).
+        let mut formats: Vec<Option<WeightFormat>> = Vec::new();
+        for l in &w.layers {
+            for k in [l.qkv.k, l.out.k, l.up.k, l.down.k] {
+                let f = match precision {
+                    Precision::Weights(f) => Some(f.for_row_len(k)),
+                    Precision::F16Acc => Some(WeightFormat::F32),
+                    Precision::Int8 | Precision::Int8Rot => None,
+                };
+                if !formats.contains(&f) {
+                    formats.push(f);
+                }
+            }
+        }
+        let mut linear = Vec::new();
+        for &f in &formats {
+            for e in [Epilogue::Bias, Epilogue::BiasGelu] {
+                linear.push(((f, e), build(linear_spec(f, e))?));
+            }
+        }
         let pipes = Pipelines {
             embed: build(row_spec("bert_embed", vec![U, R, R, R, R, R, R, W]))?,
             add_ln: build(row_spec("bert_add_layernorm", vec![U, R, R, R, W]))?,
@@ -284,8 +327,7 @@ impl GpuBert {
                 ..row_spec("bert_attention", vec![U, R, R, W])
             })?,
             pool: build(row_spec("bert_pool", vec![U, R, R, W]))?,
-            bias: build(linear_spec(Epilogue::Bias))?,
-            bias_gelu: build(linear_spec(Epilogue::BiasGelu))?,
+            linear,
             quantize: match precision.int8_scheme() {
                 Some(scheme) => Some(build(matmul_i8::quantize_spec(scheme))?),
                 None => None,
@@ -443,10 +485,7 @@ impl GpuBert {
             gpu_pipeline::bind_group(ctx, p, label, bufs)
         };
         let linear = |l: &GpuLinear, input: &wgpu::Buffer, output: &wgpu::Buffer| {
-            let pipe = match l.epilogue {
-                Epilogue::BiasGelu => &self.pipes.bias_gelu,
-                _ => &self.pipes.bias,
-            };
+            let pipe = self.pipes.linear(l);
             match (&l.weights, &int8, &self.pipes.quantize) {
                 (LinearWeights::Int8 { w, s }, Some((xq, xs)), Some(qp)) => Ok(LinearGroups {
                     quantize: Some(bg(qp, "bert.quantize", &[&l.params, input, xq, xs])?),
@@ -456,7 +495,7 @@ impl GpuBert {
                         &[&l.params, xq, xs, w, s, output, &l.bias],
                     )?,
                 }),
-                (LinearWeights::Formatted { w, s }, _, _) => Ok(LinearGroups {
+                (LinearWeights::Formatted { w, s, .. }, _, _) => Ok(LinearGroups {
                     quantize: None,
                     matmul: bg(
                         pipe,
@@ -571,15 +610,7 @@ impl GpuBert {
                     };
                     q.write_buffer(&lin.params, 0, bytemuck::bytes_of(&p));
                 } else {
-                    let p = WqParams {
-                        m: rows as u32,
-                        n: lin.n as u32,
-                        kp: lin.k as u32,
-                        nblk: (lin.k / 32) as u32,
-                        tiles_n: tiles_n as u32,
-                        tiles: tiles as u32,
-                        _pad: [0; 2],
-                    };
+                    let p = WqParams::new(&WqVariant::Regblock(LINEAR_KERNEL), rows, lin.n, lin.k);
                     q.write_buffer(&lin.params, 0, bytemuck::bytes_of(&p));
                 }
                 grids.push(dispatch::grid(tiles as u64, max)?);
@@ -616,10 +647,7 @@ impl GpuBert {
                             *qi.next().expect("one quantize grid per int8 linear"),
                         );
                     }
-                    let pipe = match lin.epilogue {
-                        Epilogue::BiasGelu => &pipes.bias_gelu,
-                        _ => &pipes.bias,
-                    };
+                    let pipe = pipes.linear(lin);
                     run(pipe, &groups.matmul, grid);
                     match i {
                         0 => run(&pipes.attention, &lg.attention, att_grid),

@@ -120,10 +120,13 @@ pub struct Output {
     pub timing: TimingSource,
 }
 
-/// A linear layer resident on the GPU: W (n x k) in its format, and its params uniform.
+/// A linear layer resident on the GPU: W (n x k) in its format, and its params uniform;
+/// it writes columns `col0..col0 + n` of an output with rows of `ldc`.
 struct Linear {
     n: usize,
     k: usize,
+    ldc: usize,
+    col0: usize,
     format: WeightFormat,
     w: wgpu::Buffer,
     s: wgpu::Buffer,
@@ -131,30 +134,36 @@ struct Linear {
     bytes: u64,
 }
 
-/// Rows of several matrices of one format stacked into one (Q|K|V, gate|up).
-fn stack(parts: &[&Weights]) -> Result<Weights> {
-    let first = parts[0];
-    if parts
-        .iter()
-        .any(|p| p.format != first.format || p.k != first.k)
-    {
-        return Err(LabError::Shape(
-            "fused matrices differ in format or width".into(),
-        ));
+/// Matrices that read the same input and write side by side into one output (Q|K|V,
+/// gate|up): neighbours of one format are stacked into one matrix (one dispatch); a change
+/// of format (llama.cpp's Q4_K_M keeps V at a higher precision than Q and K) starts another.
+fn fuse(ctx: &Context, parts: &[&Weights]) -> Result<Vec<Linear>> {
+    if parts.iter().any(|p| p.k != parts[0].k) {
+        return Err(LabError::Shape("fused matrices differ in width".into()));
     }
-    Ok(Weights {
-        format: first.format,
-        n: parts.iter().map(|p| p.n).sum(),
-        k: first.k,
-        bytes: parts.iter().flat_map(|p| p.bytes.iter().copied()).collect(),
-    })
+    let ldc = parts.iter().map(|p| p.n).sum();
+    let mut out: Vec<Linear> = Vec::new();
+    let mut col0 = 0;
+    for run in parts.chunk_by(|a, b| a.format == b.format) {
+        let stacked = Weights {
+            format: run[0].format,
+            n: run.iter().map(|p| p.n).sum(),
+            k: run[0].k,
+            bytes: run.iter().flat_map(|p| p.bytes.iter().copied()).collect(),
+        };
+        out.push(upload_linear(ctx, &stacked, ldc, col0)?);
+        col0 += stacked.n;
+    }
+    Ok(out)
 }
 
-fn upload_linear(ctx: &Context, w: &Weights) -> Result<Linear> {
+fn upload_linear(ctx: &Context, w: &Weights, ldc: usize, col0: usize) -> Result<Linear> {
     let (words, scales) = w.gpu_words();
     Ok(Linear {
         n: w.n,
         k: w.k,
+        ldc,
+        col0,
         format: w.format,
         bytes: (words.len() + scales.len()) as u64 * 4,
         w: buffers::upload(ctx, "llama.w", &words)?,
@@ -169,10 +178,10 @@ fn upload_linear(ctx: &Context, w: &Weights) -> Result<Linear> {
 
 struct Layer {
     attn_norm: wgpu::Buffer,
-    qkv: Linear,
+    qkv: Vec<Linear>,
     o: Linear,
     ffn_norm: wgpu::Buffer,
-    gu: Linear,
+    gu: Vec<Linear>,
     down: Linear,
     k_cache: wgpu::Buffer,
     v_cache: wgpu::Buffer,
@@ -196,12 +205,12 @@ struct Acts {
 
 struct LayerGroups {
     norm1: wgpu::BindGroup,
-    qkv: wgpu::BindGroup,
+    qkv: Vec<wgpu::BindGroup>,
     rope: wgpu::BindGroup,
     attention: wgpu::BindGroup,
     o: wgpu::BindGroup,
     norm2: wgpu::BindGroup,
-    gu: wgpu::BindGroup,
+    gu: Vec<wgpu::BindGroup>,
     silu: wgpu::BindGroup,
     down: wgpu::BindGroup,
 }
@@ -336,8 +345,11 @@ impl GpuLlama {
         for l in &w.layers {
             for f in [
                 l.q.format,
+                l.k.format,
+                l.v.format,
                 l.o.format,
                 l.gate.format,
+                l.up.format,
                 l.down.format,
                 w.output().format,
             ] {
@@ -366,17 +378,17 @@ impl GpuLlama {
             .map(|l| {
                 Ok(Layer {
                     attn_norm: buffers::upload(ctx, "llama.attn_norm", &l.attn_norm)?,
-                    qkv: upload_linear(ctx, &stack(&[&l.q, &l.k, &l.v])?)?,
-                    o: upload_linear(ctx, &l.o)?,
+                    qkv: fuse(ctx, &[&l.q, &l.k, &l.v])?,
+                    o: upload_linear(ctx, &l.o, l.o.n, 0)?,
                     ffn_norm: buffers::upload(ctx, "llama.ffn_norm", &l.ffn_norm)?,
-                    gu: upload_linear(ctx, &stack(&[&l.gate, &l.up])?)?,
-                    down: upload_linear(ctx, &l.down)?,
+                    gu: fuse(ctx, &[&l.gate, &l.up])?,
+                    down: upload_linear(ctx, &l.down, l.down.n, 0)?,
                     k_cache: buffers::storage(ctx, "llama.k_cache", (kv_floats * 4) as u64)?,
                     v_cache: buffers::storage(ctx, "llama.v_cache", (kv_floats * 4) as u64)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let output = upload_linear(ctx, w.output())?;
+        let output = upload_linear(ctx, w.output(), w.output().n, 0)?;
         let half = c.rope_dims / 2;
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| (c.rope_base as f64).powf(-2.0 * i as f64 / c.rope_dims as f64) as f32)
@@ -384,7 +396,9 @@ impl GpuLlama {
         let norms = (2 * layers.len() + 1) * c.dim * 4;
         let weight_bytes = layers
             .iter()
-            .map(|l| l.qkv.bytes + l.o.bytes + l.gu.bytes + l.down.bytes)
+            .map(|l| {
+                l.qkv.iter().chain(&l.gu).map(|p| p.bytes).sum::<u64>() + l.o.bytes + l.down.bytes
+            })
             .sum::<u64>()
             + output.bytes
             + norms as u64
@@ -464,7 +478,11 @@ impl GpuLlama {
                     "llama.norm1",
                     &[&params, &tmp, &l.attn_norm, &x, &h],
                 )?,
-                qkv: lin(&l.qkv, &h, &qkv)?,
+                qkv: l
+                    .qkv
+                    .iter()
+                    .map(|p| lin(p, &h, &qkv))
+                    .collect::<Result<_>>()?,
                 rope: bg(
                     rope,
                     "llama.rope",
@@ -477,7 +495,11 @@ impl GpuLlama {
                 )?,
                 o: lin(&l.o, &att, &tmp)?,
                 norm2: bg(norm, "llama.norm2", &[&params, &tmp, &l.ffn_norm, &x, &h])?,
-                gu: lin(&l.gu, &h, &gu)?,
+                gu: l
+                    .gu
+                    .iter()
+                    .map(|p| lin(p, &h, &gu))
+                    .collect::<Result<_>>()?,
                 silu: bg(silu, "llama.silu", &[&params, &gu, &a])?,
                 down: lin(&l.down, &a, &tmp)?,
             });
@@ -624,28 +646,20 @@ impl GpuLlama {
         let kernels = self.kernels;
         // Each linear's params and grid for this pass.
         let grid_of = |l: &Linear, rows: usize| -> Result<(u32, u32)> {
-            let (tiles_n, tiles) = kernels.variant(rows).tiles(rows, l.n);
-            let p = WqParams {
-                m: rows as u32,
-                n: l.n as u32,
-                kp: l.k as u32,
-                nblk: (l.k / 32) as u32,
-                tiles_n: tiles_n as u32,
-                tiles: tiles as u32,
-                _pad: [0; 2],
-            };
+            let p = WqParams::new(&kernels.variant(rows), rows, l.n, l.k).in_columns(l.ldc, l.col0);
             q.write_buffer(&l.params, 0, bytemuck::bytes_of(&p));
-            dispatch::grid(tiles as u64, max)
+            dispatch::grid(p.tiles as u64, max)
         };
+        let grids_of = |ls: &[Linear]| ls.iter().map(|l| grid_of(l, t)).collect::<Result<Vec<_>>>();
         let lgrids = self
             .layers
             .iter()
             .map(|l| {
                 Ok([
-                    grid_of(&l.qkv, t)?,
-                    grid_of(&l.o, t)?,
-                    grid_of(&l.gu, t)?,
-                    grid_of(&l.down, t)?,
+                    grids_of(&l.qkv)?,
+                    vec![grid_of(&l.o, t)?],
+                    grids_of(&l.gu)?,
+                    vec![grid_of(&l.down, t)?],
                 ])
             })
             .collect::<Result<Vec<_>>>()?;
@@ -654,15 +668,20 @@ impl GpuLlama {
         let att_grid = dispatch::grid((t * c.heads) as u64, max)?;
         let silu_grid = dispatch::grid((t * c.ffn_dim).div_ceil(256) as u64, max)?;
         let pp = &self.pipes;
-        let lin_pipes: Vec<[&wgpu::ComputePipeline; 4]> = self
+        let pipes_of = |ls: &[Linear]| {
+            ls.iter()
+                .map(|l| pp.linear(l.format, t))
+                .collect::<Vec<_>>()
+        };
+        let lin_pipes: Vec<[Vec<&wgpu::ComputePipeline>; 4]> = self
             .layers
             .iter()
             .map(|l| {
                 [
-                    pp.linear(l.qkv.format, t),
-                    pp.linear(l.o.format, t),
-                    pp.linear(l.gu.format, t),
-                    pp.linear(l.down.format, t),
+                    pipes_of(&l.qkv),
+                    vec![pp.linear(l.o.format, t)],
+                    pipes_of(&l.gu),
+                    vec![pp.linear(l.down.format, t)],
                 ]
             })
             .collect();
@@ -680,14 +699,18 @@ impl GpuLlama {
                     &g.norm1,
                     rows_grid,
                 );
-                run(lp[0], &g.qkv, lg[0]);
+                for ((p, bg), grid) in lp[0].iter().zip(&g.qkv).zip(&lg[0]) {
+                    run(p, bg, *grid);
+                }
                 run(&pp.rope, &g.rope, rows_grid);
                 run(&pp.attention, &g.attention, att_grid);
-                run(lp[1], &g.o, lg[1]);
+                run(lp[1][0], &g.o, lg[1][0]);
                 run(&pp.norm, &g.norm2, rows_grid);
-                run(lp[2], &g.gu, lg[2]);
+                for ((p, bg), grid) in lp[2].iter().zip(&g.gu).zip(&lg[2]) {
+                    run(p, bg, *grid);
+                }
                 run(&pp.silu, &g.silu, silu_grid);
-                run(lp[3], &g.down, lg[3]);
+                run(lp[3][0], &g.down, lg[3][0]);
             }
             run(&pp.norm, &acts.final_norm, rows_grid);
             run(out_pipe, &acts.output, out_grid);
