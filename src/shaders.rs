@@ -17,6 +17,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/matmul_regblock.wgsl"),
     ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
+    (
+        "matmul_wq_tiled",
+        include_str!("../shaders/matmul_wq_tiled.wgsl"),
+    ),
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
     ("ceiling_copy", include_str!("../shaders/ceiling_copy.wgsl")),
     ("ceiling_read", include_str!("../shaders/ceiling_read.wgsl")),

@@ -171,6 +171,7 @@ fn bench_skips_a_precision_over_the_limit_and_goes_on() {
             runs: gemv_only.runs,
             cpu_baseline: false,
             tuned: Default::default(),
+            extra: Vec::new(),
         };
         rows.extend(wgpu_lab::bench::precision::run(ctx, &preq, &a, &w).unwrap());
     }

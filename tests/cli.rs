@@ -46,11 +46,25 @@ fn matmul_json_has_every_documented_field() {
             .args([
                 "matmul", "--m", "33", "--n", "65", "--k", "17", "--layout", "nt",
             ])
-            .args(["--repeat", "2", "--warmup", "0", "--json"]),
+            .args(["--repeat", "2", "--warmup", "0", "--json", "--tune-cache"])
+            .arg(common::tmp("untuned.json")),
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 3, "one row per kernel");
+    // Every f32 kernel, then f32 weights through the (untuned: default) nt kernel and the
+    // public kernel's shape.
+    let kernels: Vec<&str> = rows.iter().map(|r| r["kernel"].as_str().unwrap()).collect();
+    assert_eq!(
+        kernels,
+        [
+            "naive",
+            "tiled",
+            "regblock",
+            "wq",
+            "wq-tiled (public shape)"
+        ],
+        "one row per kernel"
+    );
     for r in rows {
         for key in [
             "adapter",

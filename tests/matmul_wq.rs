@@ -157,3 +157,58 @@ fn gemv_refuses_more_than_one_row() {
         .to_string()
         .contains("one activation row"));
 }
+
+#[test]
+fn tiled_every_format_odd_shapes() {
+    use wgpu_lab::kernels::matmul_wq::TiledKernel;
+    // Tiles that do and do not divide m and n; 16, 32 and 8 values staged per step (k = 96
+    // leaves the 32-value steps' last one partial for 16); the public kernel's shape.
+    let small = TiledKernel {
+        bm: 32,
+        bn: 64,
+        tm: 4,
+        tn: 4,
+        kv: 4,
+    };
+    let square = TiledKernel {
+        bm: 64,
+        bn: 64,
+        tm: 4,
+        tn: 8,
+        kv: 8,
+    };
+    for format in WeightFormat::ALL {
+        let shapes: &[(usize, usize, usize)] = if format.block_values() == 256 {
+            &[(33, 65, 768), (1, 7, 256), (70, 130, 512)]
+        } else {
+            &[(33, 65, 96), (1, 7, 32), (70, 130, 160)]
+        };
+        for &s in shapes {
+            for t in [small, square, TiledKernel::PUBLIC_SHAPE] {
+                check_variant(format, WqVariant::Tiled(t), s);
+            }
+        }
+    }
+}
+
+#[test]
+fn tiled_refuses_what_the_adapter_cannot_hold() {
+    use wgpu_lab::kernels::matmul_wq::TiledKernel;
+    let Some(ctx) = common::ctx() else { return };
+    let weights = Weights::encode(WeightFormat::Q8_0, 4, 64, &[0.5; 256]).unwrap();
+    // 256 + 256 rows staged, 32 vec4s (+1) each: 270 KB of workgroup memory.
+    let huge = TiledKernel {
+        bm: 256,
+        bn: 256,
+        tm: 8,
+        tn: 8,
+        kv: 32,
+    };
+    let e =
+        PreparedMatmulWq::with_variant(ctx, WqVariant::Tiled(huge), &[1.0; 128], 2, 64, &weights)
+            .err()
+            .expect("over the workgroup memory limit")
+            .to_string();
+    assert!(e.contains("max_compute_workgroup_storage_size"), "{e}");
+    assert!(!huge.fits(&ctx.limits()));
+}

@@ -152,6 +152,7 @@ fn gemv_kernel_is_tuned_within_limits_and_used_when_cached() {
         runs,
         cpu_baseline: false,
         tuned: tune::Tuned::from([(tune::gemv_key(p), odd)]),
+        extra: Vec::new(),
     };
     let mut rng = Rng::new(9);
     let rows = precision::run(ctx, &req, &rng.vec_f32(96), &rng.vec_f32(77 * 96)).unwrap();
@@ -231,6 +232,7 @@ fn tuned_configuration_is_used_and_labelled() {
         },
         cpu_baseline: false,
         tuned,
+        extra: Vec::new(),
     };
     let rows = precision::run(ctx, &req, &rng.vec_f32(m * kk), &rng.vec_f32(n * kk)).unwrap();
     let f16 = rows.iter().find(|r| r.precision == "f16").unwrap();
@@ -242,4 +244,107 @@ fn tuned_configuration_is_used_and_labelled() {
     let q8 = rows.iter().find(|r| r.precision == "q8_0").unwrap();
     assert!(!q8.config.contains("(tuned)"));
     assert!(rows.iter().all(|r| r.passed));
+}
+
+#[test]
+fn tiled_candidates_fit_the_adapter_and_include_the_public_shape() {
+    use wgpu_lab::kernels::matmul_wq::TiledKernel;
+    let Some(ctx) = common::ctx() else { return };
+    let cands = tune::tiled_candidates(ctx);
+    assert!(cands.iter().all(|t| t.fits(&ctx.limits())));
+    if TiledKernel::PUBLIC_SHAPE.fits(&ctx.limits()) {
+        assert!(cands.contains(&TiledKernel::PUBLIC_SHAPE));
+    }
+}
+
+#[test]
+fn a_tuned_tile_is_used_labelled_and_extra_kernels_are_rows_of_their_own() {
+    use wgpu_lab::kernels::matmul_wq::TiledKernel;
+    let Some(ctx) = common::ctx() else { return };
+    let tile = TiledKernel {
+        bm: 32,
+        bn: 64,
+        tm: 4,
+        tn: 8,
+        kv: 4,
+    };
+    let p = Precision::Weights(WeightFormat::Q4K);
+    let tuned = tune::Tuned::from([(tune::entry_key(p, ShapeClass::Gemm), WqVariant::Tiled(tile))]);
+    let mut rng = Rng::new(6);
+    let (m, n, kk) = (9, 70, 512);
+    let req = PrecisionRequest {
+        m,
+        n,
+        k: kk,
+        precisions: vec![p],
+        kernel: None,
+        runs: Runs {
+            warmup: 0,
+            repeat: 1,
+        },
+        cpu_baseline: false,
+        tuned,
+        extra: vec![WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE)],
+    };
+    let rows = precision::run(ctx, &req, &rng.vec_f32(m * kk), &rng.vec_f32(n * kk)).unwrap();
+    assert_eq!(rows.len(), 2, "the tuned tile and the public shape");
+    assert!(rows[0].config.contains("bm: 32") && rows[0].config.ends_with("(tuned)"));
+    assert!(!rows[1].config.contains("(tuned)"));
+    assert!(rows.iter().all(|r| r.passed && r.kernel == "wq-tiled"));
+}
+
+#[test]
+fn the_nn_f32_kernel_is_tuned_and_matmul_reads_it() {
+    let Some(ctx) = common::ctx() else { return };
+    let cache = common::tmp("nn-tune.json");
+    let mut c = TuneCache::default();
+    let key = tune::adapter_key(ctx);
+    c.adapters.insert(
+        key,
+        tune::Tuned::from([(tune::F32_NN_KEY.to_string(), v(8, 3, 1))]),
+    );
+    c.save(&cache).unwrap();
+    let run = |kernel: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
+            .args(["matmul", "--m", "7", "--n", "40", "--k", "24", "--json"])
+            .args([
+                "--repeat", "1", "--warmup", "0", "--no-cpu", "--kernel", kernel,
+            ])
+            .arg("--tune-cache")
+            .arg(&cache)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["kernel"].as_str().unwrap().to_string(),
+                    r["config"].to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = run("all");
+    let tuned = all
+        .iter()
+        .find(|r| r.0 == "regblock (tuned)")
+        .expect("a tuned row");
+    assert!(tuned.1.contains("tm: 3"), "{tuned:?}");
+    let only = run("tuned");
+    assert_eq!(only.len(), 1);
+    assert!(
+        only[0].0 == "regblock (tuned)" && only[0].1.contains("tm: 3"),
+        "{only:?}"
+    );
+    // A nn candidate list the tuner searches, all valid register blocks.
+    assert!(tune::nn_candidates()
+        .iter()
+        .all(|k| k.wg_x > 0 && k.tm > 0 && k.tn > 0));
 }

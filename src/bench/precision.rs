@@ -44,6 +44,9 @@ pub struct PrecisionRequest {
     pub runs: Runs,
     /// Time the f32 CPU baseline too.
     pub cpu_baseline: bool,
+    /// More kernels for the weight formats, each its own row (e.g. the public kernel's
+    /// shape beside the tuned one); other precisions ignore them.
+    pub extra: Vec<WqVariant>,
 }
 
 /// Measures `op` and fills `row` (identity already set) with its timing and its error
@@ -110,14 +113,23 @@ fn run_one(
         crate::bench::tune::ShapeClass::of(m),
     );
     let tuned_gemv = crate::bench::tune::tuned_gemv(&req.tuned, precision);
+    let tuned_wq = crate::bench::tune::tuned_variant(
+        &req.tuned,
+        precision,
+        crate::bench::tune::ShapeClass::of(m),
+    );
     let kernel = req
         .kernel
         .or(tuned)
         .unwrap_or_else(|| WqKernel::default_for(m));
     let mark = |mut rows: Vec<(MatmulRow, Option<Vec<f32>>)>| {
         for (r, _) in rows.iter_mut() {
+            // Only the row of the cached configuration itself (not `extra` rows).
             let from_cache = if r.kernel == "gemv" {
-                tuned_gemv.is_some()
+                tuned_gemv.is_some_and(|g| r.config == format!("{g:?}"))
+            } else if let (None, Some(v), Precision::Weights(_)) = (req.kernel, tuned_wq, precision)
+            {
+                r.config == format!("{v:?}")
             } else {
                 req.kernel.is_none() && tuned.is_some()
             };
@@ -145,7 +157,13 @@ fn run_one(
                 Ok(wt) => wt,
                 Err(e) => return skipped(e.to_string(), "wq"),
             };
-            let mut variants = vec![WqVariant::Regblock(kernel)];
+            // The weight formats' tuned kernel may be a register block or a workgroup tile.
+            let main = match (req.kernel, tuned_wq) {
+                (None, Some(v)) => v,
+                _ => WqVariant::Regblock(kernel),
+            };
+            let mut variants = vec![main];
+            variants.extend(req.extra.iter().filter(|v| **v != main));
             if m == 1 {
                 variants.push(tuned_gemv.unwrap_or(WqVariant::GEMV));
             }

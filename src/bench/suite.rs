@@ -323,6 +323,7 @@ pub fn run(
                 runs: req.runs,
                 cpu_baseline: ctxs.first().is_some_and(|f| std::ptr::eq(f, ctx)),
                 tuned: req.tune.for_adapter(ctx),
+                extra: Vec::new(),
             };
             match precision::run(ctx, &preq, &a, &w) {
                 Ok(rows) => {

@@ -13,7 +13,7 @@ use crate::error::{LabError, Result};
 use crate::formats::precision::Precision;
 use crate::gpu::measure::Runs;
 use crate::gpu::Context;
-use crate::kernels::matmul_wq::{WqKernel, WqVariant};
+use crate::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
 
 /// Shape classes tuned separately: the compute-bound GEMM and the memory-bound GEMV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +131,73 @@ pub fn entry_key(p: Precision, class: ShapeClass) -> String {
     format!("{}/{}", p.name(), class.name())
 }
 
+/// The entry key of the f32 kernel of the nn layout (B k x n), `matmul_regblock`: its
+/// register block stored as a `WqKernel` (the same three sizes).
+pub const F32_NN_KEY: &str = "f32/gemm-nn";
+
+/// The tuned f32 nn register block, if any.
+pub fn tuned_nn(tuned: &Tuned) -> Option<crate::kernels::matmul::Kernel> {
+    match tuned.get(F32_NN_KEY) {
+        Some(WqVariant::Regblock(k)) => Some(crate::kernels::matmul::Kernel::Regblock {
+            wg_x: k.wg_x,
+            tm: k.tm,
+            tn: k.tn,
+        }),
+        _ => None,
+    }
+}
+
+/// Candidate register blocks of the f32 nn kernel (`tn` counts vec4 columns).
+pub fn nn_candidates() -> Vec<WqKernel> {
+    let mut v = Vec::new();
+    for wg_x in [8, 16, 32] {
+        for tm in [2, 4, 6, 8] {
+            for tn in [1, 2, 4] {
+                v.push(WqKernel { wg_x, tm, tn });
+            }
+        }
+    }
+    v
+}
+
+/// Tunes the f32 kernel of the nn layout on the GEMM class problem: every candidate
+/// validated (against f64, as `matmul` does) and timed.
+pub fn tune_nn(ctx: &Context, runs: Runs) -> Result<(Vec<Trial>, Option<Trial>)> {
+    use crate::bench::matmul::{self as bench_matmul, MatmulRequest};
+    use crate::kernels::matmul::{Kernel, Layout, Shape};
+    let (m, n, k) = ShapeClass::Gemm.problem();
+    let shape = Shape::new(m, n, k)?;
+    let mut rng = crate::rng::Rng::new(7);
+    let a = rng.vec_f32(m * k);
+    let b = rng.vec_f32(k * n);
+    let reference = crate::reference::matmul::matmul_f64(Layout::Nn, shape, &a, &b)?;
+    let mut trials = Vec::new();
+    for cand in nn_candidates() {
+        let kernel = Kernel::Regblock {
+            wg_x: cand.wg_x,
+            tm: cand.tm,
+            tn: cand.tn,
+        };
+        let req = MatmulRequest {
+            shape,
+            layout: Layout::Nn,
+            kernels: vec![kernel],
+            warmup: runs.warmup,
+            repeat: runs.repeat,
+            cpu_baseline: false,
+            b_f16: false,
+        };
+        let (row, _) = bench_matmul::run_kernel(ctx, kernel, &req, &a, &b, &reference, None)?;
+        trials.push(Trial {
+            kernel: WqVariant::Regblock(cand),
+            ms: row.gpu_ms_median,
+            passed: row.passed,
+        });
+    }
+    let best = choose(&trials);
+    Ok((trials, best))
+}
+
 /// The entry key of a weight format's GEMV kernel.
 pub fn gemv_key(p: Precision) -> String {
     format!("{}/gemv-kernel", p.name())
@@ -141,6 +208,15 @@ pub fn tuned_kernel(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<Wq
     match tuned.get(&entry_key(p, class)) {
         Some(WqVariant::Regblock(k)) => Some(*k),
         _ => None,
+    }
+}
+
+/// The tuned kernel of a weight format and class, any family but GEMV (a register block or
+/// a workgroup tile), if any.
+pub fn tuned_variant(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<WqVariant> {
+    match tuned.get(&entry_key(p, class)) {
+        Some(WqVariant::Gemv { .. }) | None => None,
+        Some(v) => Some(*v),
     }
 }
 
@@ -209,16 +285,43 @@ impl TuneCache {
     }
 }
 
-/// Tunes one precision and class on `ctx`: every register-block candidate is validated and
-/// timed; returns all trials and the chosen one.
+/// Candidate workgroup tiles of `matmul_wq_tiled` for the GEMM class, within the
+/// adapter's limits: 64 to 256 invocations, 4x4 to 8x8 outputs each, 8, 16 or 32 values of
+/// k staged per step; the public kernel's shape ([`TiledKernel::PUBLIC_SHAPE`]) included.
+pub fn tiled_candidates(ctx: &Context) -> Vec<TiledKernel> {
+    let l = ctx.limits();
+    let mut v = Vec::new();
+    for (bm, bn) in [(32, 64), (64, 64), (64, 128), (128, 64), (128, 128)] {
+        for (tm, tn) in [(4, 4), (4, 8), (8, 4), (8, 8)] {
+            for kv in [2, 4, 8] {
+                let t = TiledKernel { bm, bn, tm, tn, kv };
+                let inv = t.invocations();
+                if (64..=256).contains(&inv) && t.fits(&l) {
+                    v.push(t);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Tunes one precision and class on `ctx`: every register-block candidate (and, for the
+/// weight formats' GEMM, every workgroup tile) is validated and timed; returns all trials
+/// and the chosen one.
 pub fn tune_one(
     ctx: &Context,
     p: Precision,
     class: ShapeClass,
     runs: Runs,
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
-    let cands = candidates(class).into_iter().map(WqVariant::Regblock);
-    search(ctx, p, class, runs, cands.collect())
+    let mut cands: Vec<WqVariant> = candidates(class)
+        .into_iter()
+        .map(WqVariant::Regblock)
+        .collect();
+    if matches!(p, Precision::Weights(_)) && class == ShapeClass::Gemm {
+        cands.extend(tiled_candidates(ctx).into_iter().map(WqVariant::Tiled));
+    }
+    search(ctx, p, class, runs, cands)
 }
 
 /// Tunes the GEMV kernel of a weight format (other precisions have none: empty result):
@@ -250,6 +353,7 @@ fn search(
         let (kernel, tuned, is_gemv) = match cand {
             WqVariant::Regblock(k) => (Some(k), Tuned::new(), false),
             WqVariant::Gemv { .. } => (None, Tuned::from([(gemv_key(p), cand)]), true),
+            WqVariant::Tiled(_) => (None, Tuned::from([(entry_key(p, class), cand)]), false),
         };
         let req = PrecisionRequest {
             m,
@@ -260,6 +364,7 @@ fn search(
             runs,
             cpu_baseline: false,
             tuned,
+            extra: Vec::new(),
         };
         for row in precision::run(ctx, &req, &a, &w)?
             .into_iter()

@@ -68,6 +68,9 @@ pub struct TuneArgs {
     /// Timed runs per candidate.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Also print every candidate's time and validation (one line each, to stderr).
+    #[arg(long)]
+    pub trials: bool,
 }
 
 fn roofline_path(plot: &std::path::Path) -> PathBuf {
@@ -223,7 +226,21 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
         precision,
         tune_cache: path,
         repeat,
+        trials: show_trials,
     } = args;
+    let show = |p: Precision, what: &str, trials: &[tune::Trial]| {
+        if show_trials {
+            for t in trials {
+                eprintln!(
+                    "{} {what}: {:?} {:.3} ms{}",
+                    p.name(),
+                    t.kernel,
+                    t.ms,
+                    if t.passed { "" } else { " (failed validation)" }
+                );
+            }
+        }
+    };
     let path = path.unwrap_or_else(tune::default_path);
     let ctx = Context::new(&select.selector()?)?;
     let mut cache = tune::TuneCache::load(&path);
@@ -238,10 +255,34 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
     ]
     .map(String::from)
     .to_vec()];
-    for p in Precision::parse_list(&precision)? {
+    let precisions = Precision::parse_list(&precision)?;
+    if precisions.contains(&Precision::Weights(
+        wgpu_lab::formats::weights::WeightFormat::F32,
+    )) {
+        // The f32 kernel of the nn layout (`matmul`'s default layout) has its own entry.
+        let (trials, best) = tune::tune_nn(&ctx, Runs { warmup: 1, repeat })?;
+        show(
+            Precision::Weights(wgpu_lab::formats::weights::WeightFormat::F32),
+            "Gemm nn",
+            &trials,
+        );
+        if let Some(b) = best {
+            tuned.insert(tune::F32_NN_KEY.into(), b.kernel);
+        }
+        cells.push(vec![
+            "f32".into(),
+            "Gemm (nn layout)".into(),
+            best.map_or("none passed".into(), |b| format!("{:?}", b.kernel)),
+            best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
+            trials.len().to_string(),
+            trials.iter().filter(|t| !t.passed).count().to_string(),
+        ]);
+    }
+    for p in precisions {
         for class in [tune::ShapeClass::Gemm, tune::ShapeClass::Gemv] {
             let runs = Runs { warmup: 1, repeat };
             let (trials, best) = tune::tune_one(&ctx, p, class, runs)?;
+            show(p, &format!("{class:?}"), &trials);
             let rejected = trials.iter().filter(|t| !t.passed).count();
             if let Some(b) = best {
                 tuned.insert(tune::entry_key(p, class), b.kernel);
@@ -258,6 +299,7 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
         // The weight formats' GEMV kernel: workgroup size and rows per workgroup.
         let runs = Runs { warmup: 1, repeat };
         let (trials, best) = tune::tune_gemv(&ctx, p, runs)?;
+        show(p, "gemv kernel", &trials);
         if !trials.is_empty() {
             if let Some(b) = best {
                 tuned.insert(tune::gemv_key(p), b.kernel);

@@ -9,9 +9,10 @@ use clap::Args;
 use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
 use wgpu_lab::convert;
 use wgpu_lab::formats::precision::Precision;
+use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::measure::Runs;
 use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
-use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};
+use wgpu_lab::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
 use wgpu_lab::npy::{self, Matrix};
 use wgpu_lab::rng::Rng;
 use wgpu_lab::Context;
@@ -33,7 +34,10 @@ pub struct MatmulArgs {
     /// B layout: nn (B is k x n) or nt (B is n x k, nn.Linear weights).
     #[arg(long, default_value = "nn")]
     pub layout: String,
-    /// f32 kernel name (naive, tiled, regblock), `wq` (the any-precision kernel) or `all`.
+    /// f32 kernel name (naive, tiled, regblock), `wq` (the any-precision kernels, nt),
+    /// `tuned` (the kernel `wgpu-lab tune` chose for this adapter, nt), `public` (the best
+    /// public WGSL kernel's shape, 16x16 invocations x 8x8 outputs, as a workgroup tile of
+    /// `matmul_wq_tiled`, nt) or `all` (every f32 kernel, then the tuned and public rows).
     /// Default: all, or regblock with --a.
     #[arg(long)]
     pub kernel: Option<String>,
@@ -110,7 +114,12 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
     // every other precision runs the nt precision kernels.
     let f16_b = args.precision == "f16"
         && (args.layout == "nn" || args.kernel.as_deref() == Some("regblock"));
-    if (args.precision != "f32" && !f16_b) || args.kernel.as_deref() == Some("wq") {
+    // `tuned` is the nn register block for f32 in the nn layout, the nt kernels otherwise.
+    let tuned_nn =
+        args.kernel.as_deref() == Some("tuned") && args.layout == "nn" && args.precision == "f32";
+    let precision_kernel = matches!(args.kernel.as_deref(), Some("wq" | "public"))
+        || (args.kernel.as_deref() == Some("tuned") && !tuned_nn);
+    if (args.precision != "f32" && !f16_b) || precision_kernel {
         return matmul_precisions(select, args);
     }
     let layout = Layout::parse(&args.layout)?;
@@ -122,10 +131,33 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         }
         .into()
     });
-    let kernels = if kernel_name == "all" {
-        Kernel::all(layout)
-    } else {
-        vec![Kernel::named(&kernel_name, layout)?]
+    let ctx = Context::new(&select.selector()?)?;
+    let tuned = tune_cache(&args.tune_cache).for_adapter(&ctx);
+    let nn_tuned = match layout {
+        Layout::Nn => wgpu_lab::bench::tune::tuned_nn(&tuned),
+        Layout::Nt => None,
+    };
+    let mut kernels = match kernel_name.as_str() {
+        "all" => Kernel::all(layout),
+        "tuned" => {
+            if nn_tuned.is_none() {
+                eprintln!(
+                    "note: no tuned f32 nn kernel on this adapter (run `wgpu-lab tune`); the \
+                     default regblock runs"
+                );
+            }
+            vec![nn_tuned.unwrap_or(Kernel::named("regblock", layout)?)]
+        }
+        name => vec![Kernel::named(name, layout)?],
+    };
+    // `--kernel all` lists the tuned register block as its own row.
+    let tuned_row = match nn_tuned {
+        Some(k) if kernel_name == "all" && !kernels.contains(&k) => {
+            kernels.push(k);
+            Some(kernels.len() - 1)
+        }
+        Some(_) if kernel_name == "tuned" => Some(0),
+        _ => None,
     };
 
     let (shape, a, b) = match (&args.a, &args.b) {
@@ -157,7 +189,6 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
     }
 
-    let ctx = Context::new(&select.selector()?)?;
     let req = bench_matmul::MatmulRequest {
         shape,
         layout,
@@ -167,7 +198,37 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         cpu_baseline: !args.no_cpu,
         b_f16: f16_b,
     };
-    let (rows, c) = bench_matmul::run(&ctx, &req, &a, &b)?;
+    let (mut rows, c) = bench_matmul::run(&ctx, &req, &a, &b)?;
+    if let Some(i) = tuned_row {
+        rows[i].kernel.push_str(" (tuned)");
+    }
+    // `--kernel all` also runs f32 weights (nt) through the tuned kernel (or the default
+    // when this adapter was never tuned) and the public kernel's shape, each its own row.
+    let nt_rows = if kernel_name == "all" && args.a.is_none() {
+        let w = match layout {
+            Layout::Nt => b.clone(),
+            Layout::Nn => transpose(&b, shape.k, shape.n),
+        };
+        let req = bench_precision::PrecisionRequest {
+            m: shape.m,
+            n: shape.n,
+            k: shape.k,
+            precisions: vec![Precision::Weights(WeightFormat::F32)],
+            kernel: None,
+            runs: Runs {
+                warmup: args.warmup,
+                repeat: args.repeat,
+            },
+            cpu_baseline: false,
+            tuned,
+            extra: vec![WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE)],
+        };
+        let mut rows = bench_precision::run(&ctx, &req, &a, &w)?;
+        label_kernels(&mut rows);
+        rows
+    } else {
+        Vec::new()
+    };
     if let Some(out) = &args.out {
         npy::write_matrix(
             out,
@@ -179,10 +240,19 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         )?;
     }
     if args.json {
+        rows.extend(nt_rows);
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         print_adapter(&ctx);
         print!("{}", table::matmul_table(&rows));
+        if !nt_rows.is_empty() {
+            println!(
+                "f32 weights in the nt layout: the tuned kernel (\"(tuned)\"; the default when \
+                 `wgpu-lab tune` never ran here) and the public kernel's shape:"
+            );
+            print!("{}", table::precision_table(&nt_rows));
+            rows.extend(nt_rows);
+        }
         for r in &rows {
             if let Some(p) = r.pipeline_ms {
                 println!(
@@ -235,8 +305,44 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
         },
         cpu_baseline: !args.no_cpu,
         tuned: tune_cache(&args.tune_cache).for_adapter(&ctx),
+        extra: Vec::new(),
     };
-    let rows = bench_precision::run(&ctx, &req, &a, &w)?;
+    let class = wgpu_lab::bench::tune::ShapeClass::of(shape.m);
+    let req = match args.kernel.as_deref() {
+        // Only the public kernel's shape: the tuned map is left empty so the main row is
+        // that shape.
+        Some("public") => bench_precision::PrecisionRequest {
+            tuned: req
+                .precisions
+                .iter()
+                .filter(|p| matches!(p, Precision::Weights(_)))
+                .map(|&p| {
+                    (
+                        wgpu_lab::bench::tune::entry_key(p, class),
+                        WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE),
+                    )
+                })
+                .collect(),
+            ..req
+        },
+        Some("tuned") => {
+            for &p in &req.precisions {
+                if wgpu_lab::bench::tune::tuned_kernel(&req.tuned, p, class).is_none()
+                    && wgpu_lab::bench::tune::tuned_variant(&req.tuned, p, class).is_none()
+                {
+                    eprintln!(
+                        "note: {} has no tuned kernel on this adapter (run `wgpu-lab tune`); \
+                         the default runs",
+                        p.name()
+                    );
+                }
+            }
+            req
+        }
+        _ => req,
+    };
+    let mut rows = bench_precision::run(&ctx, &req, &a, &w)?;
+    label_kernels(&mut rows);
     print_precision_rows(&ctx, &rows, args.json)
 }
 
@@ -266,4 +372,27 @@ fn print_precision_rows(
         eprintln!("error: validation failed for {failed} row(s) (see the pass column)");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Names the tuned kernel and the public kernel's shape in the kernel column.
+fn label_kernels(rows: &mut [bench_matmul::MatmulRow]) {
+    let public = format!("{:?}", WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE));
+    for r in rows {
+        if r.config.ends_with("(tuned)") {
+            r.kernel.push_str(" (tuned)");
+        } else if r.config == public {
+            r.kernel.push_str(" (public shape)");
+        }
+    }
+}
+
+/// B (k x n, the nn layout) as W = B^T (n x k).
+fn transpose(b: &[f32], k: usize, n: usize) -> Vec<f32> {
+    let mut w = vec![0f32; n * k];
+    for r in 0..k {
+        for c in 0..n {
+            w[c * k + r] = b[r * n + c];
+        }
+    }
+    w
 }

@@ -68,17 +68,72 @@ pub enum WqVariant {
         /// Weight rows per workgroup.
         rows: u32,
     },
+    /// `matmul_wq_tiled`: a `bm` x `bn` tile of C per workgroup, `kv` vec4s along k of A and
+    /// of the decoded W staged in workgroup memory per step, `tm` x `tn` outputs per
+    /// invocation.
+    Tiled(TiledKernel),
+}
+
+/// Tuning of `matmul_wq_tiled` (see [`WqVariant::Tiled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct TiledKernel {
+    /// Rows of C per workgroup.
+    pub bm: u32,
+    /// Columns of C per workgroup.
+    pub bn: u32,
+    /// Rows per invocation (divides `bm`).
+    pub tm: u32,
+    /// Columns per invocation (divides `bn`).
+    pub tn: u32,
+    /// vec4s along k staged per step (2: 8 values, 8: one block of 32).
+    pub kv: u32,
+}
+
+impl TiledKernel {
+    /// The shape of the best public WGSL f32 kernel measured on lavapipe (16 x 16
+    /// invocations, 8 x 8 outputs each, 8 values of k staged per step), as this kernel
+    /// family expresses it.
+    pub const PUBLIC_SHAPE: TiledKernel = TiledKernel {
+        bm: 128,
+        bn: 128,
+        tm: 8,
+        tn: 8,
+        kv: 2,
+    };
+
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> u32 {
+        (self.bm / self.tm) * (self.bn / self.tn)
+    }
+
+    /// Workgroup memory: both staged slices, f32, kv + 1 vec4 per row.
+    pub fn workgroup_bytes(&self) -> u32 {
+        (self.bm + self.bn) * (self.kv + 1) * 16
+    }
+
+    /// Whether the sizes are consistent and fit the adapter's limits.
+    pub fn fits(&self, l: &wgpu::Limits) -> bool {
+        self.tm > 0
+            && self.tn > 0
+            && self.kv > 0
+            && self.bm.is_multiple_of(self.tm)
+            && self.bn.is_multiple_of(self.tn)
+            && self.invocations() <= l.max_compute_invocations_per_workgroup
+            && self.invocations() <= l.max_compute_workgroup_size_x
+            && self.workgroup_bytes() <= l.max_compute_workgroup_storage_size
+    }
 }
 
 impl WqVariant {
     /// The default GEMV configuration.
     pub const GEMV: WqVariant = WqVariant::Gemv { wg: 64, rows: 4 };
 
-    /// Kernel name in tables: `wq` or `gemv`.
+    /// Kernel name in tables: `wq`, `gemv` or `wq-tiled`.
     pub fn name(&self) -> &'static str {
         match self {
             WqVariant::Regblock(_) => "wq",
             WqVariant::Gemv { .. } => "gemv",
+            WqVariant::Tiled(_) => "wq-tiled",
         }
     }
 
@@ -111,6 +166,24 @@ impl WqVariant {
                     bindings,
                 }
             }
+            WqVariant::Tiled(t) => {
+                let mut defines = vec![
+                    Define::U32("BM", t.bm),
+                    Define::U32("BN", t.bn),
+                    Define::U32("TM", t.tm),
+                    Define::U32("TN", t.tn),
+                    Define::U32("KV", t.kv),
+                    weights,
+                ];
+                defines.append(&mut epi);
+                PipelineSpec {
+                    stem: "matmul_wq_tiled",
+                    defines,
+                    entry: "main",
+                    constants: vec![],
+                    bindings,
+                }
+            }
         }
     }
 
@@ -126,6 +199,10 @@ impl WqVariant {
                 let t = n.div_ceil(rows as usize);
                 (t, t)
             }
+            WqVariant::Tiled(t) => {
+                let tiles_n = n.div_ceil(t.bn as usize);
+                (tiles_n, m.div_ceil(t.bm as usize) * tiles_n)
+            }
         }
     }
 
@@ -134,6 +211,7 @@ impl WqVariant {
         match *self {
             WqVariant::Regblock(k) => k.wg_x,
             WqVariant::Gemv { wg, .. } => wg,
+            WqVariant::Tiled(t) => t.invocations(),
         }
     }
 }
@@ -204,7 +282,24 @@ pub fn pipeline(
     variant: &WqVariant,
     format: WeightFormat,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
-    let limit = ctx.limits().max_compute_invocations_per_workgroup;
+    let limits = ctx.limits();
+    if let WqVariant::Tiled(t) = variant {
+        let wg = limits.max_compute_workgroup_storage_size;
+        if t.tm == 0 || t.tn == 0 || !t.bm.is_multiple_of(t.tm) || !t.bn.is_multiple_of(t.tn) {
+            return Err(LabError::InvalidArgument(format!(
+                "{t:?}: tm and tn must divide bm and bn"
+            )));
+        }
+        if t.workgroup_bytes() > wg {
+            return Err(LabError::OverLimit {
+                what: format!("{t:?} staged slices"),
+                asked: t.workgroup_bytes() as u64,
+                limit_name: "max_compute_workgroup_storage_size",
+                limit: wg as u64,
+            });
+        }
+    }
+    let limit = limits.max_compute_invocations_per_workgroup;
     if variant.invocations() > limit {
         return Err(LabError::OverLimit {
             what: format!("{variant:?} workgroup"),
