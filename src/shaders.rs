@@ -22,6 +22,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/matmul_wq_tiled.wgsl"),
     ),
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
+    (
+        "gemv_wq_subgroup",
+        include_str!("../shaders/gemv_wq_subgroup.wgsl"),
+    ),
     ("ceiling_copy", include_str!("../shaders/ceiling_copy.wgsl")),
     ("ceiling_read", include_str!("../shaders/ceiling_read.wgsl")),
     ("ceiling_fma", include_str!("../shaders/ceiling_fma.wgsl")),

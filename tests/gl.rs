@@ -204,3 +204,50 @@ fn no_wayland_error_lines_on_a_headless_machine() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("XDG_RUNTIME_DIR"), "stderr: {err}");
 }
+
+#[test]
+fn gl_refuses_the_subgroup_gemv_naming_the_feature_and_runs_the_tiled_gemm() {
+    use wgpu_lab::formats::weights::{WeightFormat, Weights};
+    use wgpu_lab::gpu::adapters::AdapterSelector;
+    use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, TiledKernel, WqVariant};
+    if !gl_available() {
+        return;
+    }
+    let ctx = wgpu_lab::Context::new(&AdapterSelector {
+        adapter: None,
+        backend: Some(wgpu::Backend::Gl),
+        fallback: false,
+    })
+    .unwrap();
+    assert!(!ctx.has(wgpu::Features::SUBGROUP));
+    let w = Weights::encode(WeightFormat::Q4K, 5, 256, &vec![0.25; 5 * 256]).unwrap();
+    let sg = WqVariant::Gemv {
+        wg: 64,
+        rows: 2,
+        subgroup: true,
+    };
+    let e = PreparedMatmulWq::with_variant(&ctx, sg, &[1.0; 256], 1, 256, &w)
+        .err()
+        .expect("no subgroups on GL")
+        .to_string();
+    assert!(e.contains("SUBGROUP"), "{e}");
+    // The tiled GEMM needs nothing optional: it runs and is right (activations 1: every
+    // output is the sum of its weight row as dequantized, up to f32 summation order).
+    let tiled = WqVariant::Tiled(TiledKernel {
+        bm: 32,
+        bn: 64,
+        tm: 4,
+        tn: 4,
+        kv: 4,
+    });
+    let p = PreparedMatmulWq::with_variant(&ctx, tiled, &[1.0; 3 * 256], 3, 256, &w).unwrap();
+    p.poison(&ctx);
+    p.run(&ctx, None).unwrap();
+    let row_sum: f32 = w.dequantize()[..256].iter().sum();
+    let got = p.read(&ctx).unwrap();
+    assert!(
+        got.iter()
+            .all(|&v| (v - row_sum).abs() <= 1e-4 * row_sum.abs()),
+        "{got:?} vs {row_sum}"
+    );
+}

@@ -139,7 +139,27 @@ fn gemv_wq_every_format_odd_shapes() {
             [(1, 32), (67, 64), (5, 96), (130, 4160)]
         };
         for (n, k) in shapes {
-            for v in [WqVariant::GEMV, WqVariant::Gemv { wg: 32, rows: 3 }] {
+            let odd = WqVariant::Gemv {
+                wg: 32,
+                rows: 3,
+                subgroup: false,
+            };
+            let mut variants = vec![WqVariant::GEMV, odd];
+            if common::ctx().is_some_and(|c| c.has(wgpu::Features::SUBGROUP)) {
+                variants.extend([
+                    WqVariant::Gemv {
+                        wg: 64,
+                        rows: 4,
+                        subgroup: true,
+                    },
+                    WqVariant::Gemv {
+                        wg: 32,
+                        rows: 3,
+                        subgroup: true,
+                    },
+                ]);
+            }
+            for v in variants {
                 check_variant(format, v, (1, n, k));
             }
         }

@@ -41,10 +41,24 @@ fn every_matmul_variant_validates() {
 
 #[test]
 fn every_matmul_wq_format_validates() {
+    use wgpu_lab::kernels::epilogue::Epilogue;
+    use wgpu_lab::kernels::matmul_wq::{TiledKernel, WqVariant};
     for format in WeightFormat::ALL {
         for k in [WqKernel::default_for(1), WqKernel::default_for(64)] {
             let src = shaders::assemble("matmul_wq", &k.defines(format)).unwrap();
             validate(&format!("matmul_wq {} {k:?}", format.name()), &src);
+        }
+        for v in [
+            WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE),
+            WqVariant::Gemv {
+                wg: 32,
+                rows: 3,
+                subgroup: true,
+            },
+        ] {
+            let spec = v.spec(format, Epilogue::None);
+            let src = shaders::assemble(spec.stem, &spec.defines).unwrap();
+            validate(&format!("{v:?} {}", format.name()), &src);
         }
     }
 }
@@ -77,6 +91,12 @@ fn every_epilogue_validates_in_every_linear_kernel() {
         for v in [
             WqVariant::Regblock(WqKernel::default_for(8)),
             WqVariant::GEMV,
+            WqVariant::Gemv {
+                wg: 64,
+                rows: 2,
+                subgroup: true,
+            },
+            WqVariant::Tiled(wgpu_lab::kernels::matmul_wq::TiledKernel::PUBLIC_SHAPE),
         ] {
             let spec = v.spec(WeightFormat::Q8_0, e);
             validate(
@@ -130,11 +150,20 @@ fn every_kernel_file_is_reachable() {
             }
             .defines(false),
             "matmul_wq" => WqKernel::default_for(4).defines(WeightFormat::Q4_0),
-            "gemv_wq" => vec![
+            "gemv_wq" | "gemv_wq_subgroup" => vec![
                 Define::U32("ROWS", 4),
                 Define::Import("weights_q4_1".into()),
                 Define::Import("epilogue_none".into()),
             ],
+            "matmul_wq_tiled" => {
+                let t = wgpu_lab::kernels::matmul_wq::TiledKernel::PUBLIC_SHAPE;
+                wgpu_lab::kernels::matmul_wq::WqVariant::Tiled(t)
+                    .spec(
+                        WeightFormat::Q4K,
+                        wgpu_lab::kernels::epilogue::Epilogue::None,
+                    )
+                    .defines
+            }
             "bert_attention" => vec![Define::U32("HD4", 8)],
             "ceiling_fma" => vec![Define::Alias("ELEM", "f32"), Define::U32("ITERS", 4)],
             "ceiling_dot4" => vec![Define::U32("ITERS", 4)],

@@ -142,7 +142,11 @@ fn gemv_kernel_is_tuned_within_limits_and_used_when_cached() {
         .0
         .is_empty());
     // A cached GEMV configuration is the one that runs, and says so.
-    let odd = WqVariant::Gemv { wg: 32, rows: 8 };
+    let odd = WqVariant::Gemv {
+        wg: 32,
+        rows: 8,
+        subgroup: false,
+    };
     let req = PrecisionRequest {
         m: 1,
         n: 77,
@@ -183,7 +187,11 @@ fn cache_round_trips_and_a_corrupt_one_is_ignored() {
         .unwrap()
         .insert(
             "q4_0/gemv-kernel".into(),
-            WqVariant::Gemv { wg: 128, rows: 2 },
+            WqVariant::Gemv {
+                wg: 128,
+                rows: 2,
+                subgroup: false,
+            },
         );
     cache.save(&path).unwrap();
     let back = TuneCache::load(&path);
@@ -191,7 +199,11 @@ fn cache_round_trips_and_a_corrupt_one_is_ignored() {
     assert_eq!(entry["q4_0/gemv"], v(32, 1, 2));
     assert_eq!(
         entry["q4_0/gemv-kernel"],
-        WqVariant::Gemv { wg: 128, rows: 2 }
+        WqVariant::Gemv {
+            wg: 128,
+            rows: 2,
+            subgroup: false,
+        }
     );
     // A cache written before GEMV tuning (register blocks as bare objects) still loads.
     std::fs::write(

@@ -69,7 +69,8 @@ pub fn candidates(class: ShapeClass) -> Vec<WqKernel> {
 
 /// Candidate `gemv_wq` configurations: workgroup sizes 32..256 (a warp to a few on GPUs)
 /// times 1..8 weight rows per workgroup, within the adapter's invocation and
-/// workgroup-memory limits (the reduction holds WG x ROWS f32).
+/// workgroup-memory limits (the reduction holds WG x ROWS f32); each with the
+/// workgroup-tree reduction and, where the adapter has SUBGROUP, the subgroup one.
 pub fn gemv_candidates(ctx: &Context) -> Vec<WqVariant> {
     let l = ctx.limits();
     let mut v = Vec::new();
@@ -79,7 +80,11 @@ pub fn gemv_candidates(ctx: &Context) -> Vec<WqVariant> {
                 && wg <= l.max_compute_workgroup_size_x
                 && wg * rows * 4 <= l.max_compute_workgroup_storage_size
             {
-                v.push(WqVariant::Gemv { wg, rows });
+                for subgroup in [false, true] {
+                    if !subgroup || ctx.has(wgpu::Features::SUBGROUP) {
+                        v.push(WqVariant::Gemv { wg, rows, subgroup });
+                    }
+                }
             }
         }
     }

@@ -67,6 +67,10 @@ pub enum WqVariant {
         wg: u32,
         /// Weight rows per workgroup.
         rows: u32,
+        /// Reduce with subgroup operations (`gemv_wq_subgroup`; needs SUBGROUP) instead of
+        /// a tree in workgroup memory.
+        #[serde(default)]
+        subgroup: bool,
     },
     /// `matmul_wq_tiled`: a `bm` x `bn` tile of C per workgroup, `kv` vec4s along k of A and
     /// of the decoded W staged in workgroup memory per step, `tm` x `tn` outputs per
@@ -126,7 +130,16 @@ impl TiledKernel {
 
 impl WqVariant {
     /// The default GEMV configuration.
-    pub const GEMV: WqVariant = WqVariant::Gemv { wg: 64, rows: 4 };
+    pub const GEMV: WqVariant = WqVariant::Gemv {
+        wg: 64,
+        rows: 4,
+        subgroup: false,
+    };
+
+    /// Whether this variant needs the SUBGROUP feature.
+    pub fn needs_subgroups(&self) -> bool {
+        matches!(self, WqVariant::Gemv { subgroup: true, .. })
+    }
 
     /// Kernel name in tables: `wq`, `gemv` or `wq-tiled`.
     pub fn name(&self) -> &'static str {
@@ -155,11 +168,15 @@ impl WqVariant {
                     bindings,
                 }
             }
-            WqVariant::Gemv { wg, rows } => {
+            WqVariant::Gemv { wg, rows, subgroup } => {
                 let mut defines = vec![Define::U32("ROWS", rows), weights];
                 defines.append(&mut epi);
                 PipelineSpec {
-                    stem: "gemv_wq",
+                    stem: if subgroup {
+                        "gemv_wq_subgroup"
+                    } else {
+                        "gemv_wq"
+                    },
                     defines,
                     entry: "main",
                     constants: vec![("WG", wg as f64)],
@@ -283,6 +300,12 @@ pub fn pipeline(
     format: WeightFormat,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     let limits = ctx.limits();
+    if variant.needs_subgroups() && !ctx.has(wgpu::Features::SUBGROUP) {
+        return Err(LabError::MissingFeature {
+            feature: "SUBGROUP",
+            adapter: ctx.summary.name.clone(),
+        });
+    }
     if let WqVariant::Tiled(t) = variant {
         let wg = limits.max_compute_workgroup_storage_size;
         if t.tm == 0 || t.tn == 0 || !t.bm.is_multiple_of(t.tm) || !t.bn.is_multiple_of(t.tn) {
