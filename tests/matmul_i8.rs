@@ -10,7 +10,7 @@ use wgpu_lab::formats::int8::{
 };
 use wgpu_lab::gpu::measure::GpuOp;
 use wgpu_lab::kernels::matmul_i8::{Dot4, PreparedMatmulI8};
-use wgpu_lab::kernels::matmul_wq::WqKernel;
+use wgpu_lab::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
 use wgpu_lab::reference::matmul_i8::matmul_i8_f64;
 use wgpu_lab::rng::Rng;
 
@@ -89,10 +89,14 @@ fn check(dot4: Dot4, kernel: WqKernel, (m, n, k): (usize, usize, usize)) {
     check_scheme(Int8Scheme::PerRow, dot4, kernel, (m, n, k))
 }
 
-fn check_scheme(
+fn check_scheme(scheme: Int8Scheme, dot4: Dot4, kernel: WqKernel, shape: (usize, usize, usize)) {
+    check_variant(scheme, dot4, WqVariant::Regblock(kernel), shape)
+}
+
+fn check_variant(
     scheme: Int8Scheme,
     dot4: Dot4,
-    kernel: WqKernel,
+    kernel: WqVariant,
     (m, n, k): (usize, usize, usize),
 ) {
     let Some(ctx) = common::ctx() else { return };
@@ -101,7 +105,7 @@ fn check_scheme(
     let w = rng.vec_f32(n * k);
     let wq = quantize_rows_with(&w, n, k, scheme).unwrap();
     let aq = quantize_rows_with(&a, m, k, scheme).unwrap();
-    let p = PreparedMatmulI8::new(ctx, kernel, dot4, &a, m, &wq).unwrap();
+    let p = PreparedMatmulI8::with_variant(ctx, kernel, dot4, &a, m, &wq).unwrap();
     p.poison(ctx);
     p.run(ctx, None).unwrap();
     // The GPU's quantizer agrees with the CPU's: scales to a few ulp (WGSL division is
@@ -185,4 +189,70 @@ fn matmul_i8_rot32_blocks_odd_shapes() {
             s,
         );
     }
+}
+
+#[test]
+fn matmul_i8_tiled_both_schemes_odd_shapes() {
+    // Tiles that do not divide m or n; 32 and 64 values staged per step (k = 160 leaves the
+    // 64-value steps' last one half full), the public kernel's shape.
+    let tiles = [
+        TiledKernel {
+            bm: 32,
+            bn: 64,
+            tm: 4,
+            tn: 4,
+            kv: 2,
+        },
+        TiledKernel {
+            bm: 64,
+            bn: 64,
+            tm: 8,
+            tn: 4,
+            kv: 4,
+        },
+        TiledKernel::PUBLIC_SHAPE,
+    ];
+    for s in SHAPES {
+        for t in tiles {
+            for scheme in [Int8Scheme::PerRow, Int8Scheme::Rot32] {
+                check_variant(scheme, Dot4::Packed, WqVariant::Tiled(t), s);
+            }
+        }
+        check_variant(
+            Int8Scheme::Rot32,
+            Dot4::Manual,
+            WqVariant::Tiled(tiles[0]),
+            s,
+        );
+    }
+}
+
+#[test]
+fn matmul_i8_refuses_odd_tiles_and_gemv() {
+    let Some(ctx) = common::ctx() else { return };
+    let wq = quantize_rows(&[0.5; 64], 2, 32).unwrap();
+    let odd = TiledKernel {
+        bm: 32,
+        bn: 32,
+        tm: 4,
+        tn: 4,
+        kv: 3,
+    };
+    let e = PreparedMatmulI8::with_variant(
+        ctx,
+        WqVariant::Tiled(odd),
+        Dot4::Manual,
+        &[1.0; 32],
+        1,
+        &wq,
+    )
+    .err()
+    .expect("odd kv")
+    .to_string();
+    assert!(e.contains("even kv"), "{e}");
+    let e = PreparedMatmulI8::with_variant(ctx, WqVariant::GEMV, Dot4::Manual, &[1.0; 32], 1, &wq)
+        .err()
+        .expect("no GEMV")
+        .to_string();
+    assert!(e.contains("no GEMV"), "{e}");
 }

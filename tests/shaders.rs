@@ -155,6 +155,15 @@ fn every_kernel_file_is_reachable() {
                 Define::Import("weights_q4_1".into()),
                 Define::Import("epilogue_none".into()),
             ],
+            "matmul_i8_tiled" => {
+                wgpu_lab::kernels::matmul_i8::matmul_tiled_spec(
+                    wgpu_lab::kernels::matmul_wq::TiledKernel::PUBLIC_SHAPE,
+                    wgpu_lab::kernels::matmul_i8::Dot4::Manual,
+                    wgpu_lab::formats::int8::Int8Scheme::Rot32,
+                    wgpu_lab::kernels::epilogue::Epilogue::None,
+                )
+                .defines
+            }
             "matmul_wq_tiled" => {
                 let t = wgpu_lab::kernels::matmul_wq::TiledKernel::PUBLIC_SHAPE;
                 wgpu_lab::kernels::matmul_wq::WqVariant::Tiled(t)

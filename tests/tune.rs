@@ -360,3 +360,45 @@ fn the_nn_f32_kernel_is_tuned_and_matmul_reads_it() {
         .iter()
         .all(|k| k.wg_x > 0 && k.tm > 0 && k.tn > 0));
 }
+
+#[test]
+fn a_tuned_w8a8_tile_is_used_and_labelled() {
+    use wgpu_lab::kernels::matmul_wq::TiledKernel;
+    let Some(ctx) = common::ctx() else { return };
+    let tile = TiledKernel {
+        bm: 32,
+        bn: 64,
+        tm: 4,
+        tn: 4,
+        kv: 2,
+    };
+    let mut rng = Rng::new(8);
+    let (m, n, kk) = (5, 70, 96);
+    for p in [Precision::Int8, Precision::Int8Rot] {
+        let tuned =
+            tune::Tuned::from([(tune::entry_key(p, ShapeClass::Gemm), WqVariant::Tiled(tile))]);
+        let req = PrecisionRequest {
+            m,
+            n,
+            k: kk,
+            precisions: vec![p],
+            kernel: None,
+            runs: Runs {
+                warmup: 0,
+                repeat: 1,
+            },
+            cpu_baseline: false,
+            tuned,
+            extra: Vec::new(),
+        };
+        let rows = precision::run(ctx, &req, &rng.vec_f32(m * kk), &rng.vec_f32(n * kk)).unwrap();
+        let r = &rows[0];
+        assert_eq!(r.kernel, "i8-tiled");
+        assert!(
+            r.config.contains("bm: 32") && r.config.ends_with("(tuned)"),
+            "{}",
+            r.config
+        );
+        assert!(r.passed, "{r:?}");
+    }
+}

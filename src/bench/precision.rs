@@ -127,9 +127,9 @@ fn run_one(
             // Only the row of the cached configuration itself (not `extra` rows).
             let from_cache = if r.kernel == "gemv" {
                 tuned_gemv.is_some_and(|g| r.config == format!("{g:?}"))
-            } else if let (None, Some(v), Precision::Weights(_)) = (req.kernel, tuned_wq, precision)
-            {
-                r.config == format!("{v:?}")
+            } else if let (None, Some(v)) = (req.kernel, tuned_wq) {
+                // The weight formats' and W8A8's kernel may be a tile (W8A8 rows add dot4).
+                r.config == format!("{v:?}") || r.config.starts_with(&format!("{v:?} "))
             } else {
                 req.kernel.is_none() && tuned.is_some()
             };
@@ -208,14 +208,22 @@ fn run_one(
             let scheme = precision.int8_scheme().expect("an int8 precision");
             let wq = quantize_rows_with(w, n, k, scheme)?;
             let dot4 = Dot4::best(ctx);
-            let p = PreparedMatmulI8::new(ctx, kernel, dot4, a, m, &wq)?;
+            let variant = match (req.kernel, tuned_wq) {
+                (None, Some(v @ WqVariant::Tiled(_))) => v,
+                _ => WqVariant::Regblock(kernel),
+            };
+            let p = PreparedMatmulI8::with_variant(ctx, variant, dot4, a, m, &wq)?;
             // The reference multiplies the activations as the GPU quantized them (they can
             // differ from the CPU's by a step; see formats::int8).
             quantize_rows_with(a, m, k, scheme)?; // the GPU path's input checks, with messages
             p.run(ctx, None)?;
             let reference = matmul_i8_f64(&p.read_activations(ctx)?, &wq)?;
-            let config = format!("{kernel:?} {dot4:?}");
-            let id = MatmulRow::new(ctx, "i8", config, precision.name(), Layout::Nt, shape);
+            let config = format!("{variant:?} {dot4:?}");
+            let name = match variant {
+                WqVariant::Tiled(_) => "i8-tiled",
+                _ => "i8",
+            };
+            let id = MatmulRow::new(ctx, name, config, precision.name(), Layout::Nt, shape);
             let (mut row, c) = row_of(
                 ctx,
                 id,

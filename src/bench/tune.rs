@@ -165,12 +165,15 @@ pub fn nn_candidates() -> Vec<WqKernel> {
     v
 }
 
-/// Tunes the f32 kernel of the nn layout on the GEMM class problem: every candidate
+/// Tunes the f32 kernel of the nn layout on a GEMM problem (m, n, k): every candidate
 /// validated (against f64, as `matmul` does) and timed.
-pub fn tune_nn(ctx: &Context, runs: Runs) -> Result<(Vec<Trial>, Option<Trial>)> {
+pub fn tune_nn(
+    ctx: &Context,
+    runs: Runs,
+    (m, n, k): (usize, usize, usize),
+) -> Result<(Vec<Trial>, Option<Trial>)> {
     use crate::bench::matmul::{self as bench_matmul, MatmulRequest};
     use crate::kernels::matmul::{Kernel, Layout, Shape};
-    let (m, n, k) = ShapeClass::Gemm.problem();
     let shape = Shape::new(m, n, k)?;
     let mut rng = crate::rng::Rng::new(7);
     let a = rng.vec_f32(m * k);
@@ -311,22 +314,40 @@ pub fn tiled_candidates(ctx: &Context) -> Vec<TiledKernel> {
 }
 
 /// Tunes one precision and class on `ctx`: every register-block candidate (and, for the
-/// weight formats' GEMM, every workgroup tile) is validated and timed; returns all trials
-/// and the chosen one.
+/// weight formats' and W8A8's GEMM, every workgroup tile) is validated and timed; returns
+/// all trials and the chosen one.
 pub fn tune_one(
     ctx: &Context,
     p: Precision,
     class: ShapeClass,
     runs: Runs,
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
+    tune_one_at(ctx, p, class, runs, class.problem())
+}
+
+/// [`tune_one`] on a given problem (m, n, k) instead of the class's default (a GPU's GEMM
+/// is best tuned near the sizes it will run).
+pub fn tune_one_at(
+    ctx: &Context,
+    p: Precision,
+    class: ShapeClass,
+    runs: Runs,
+    problem: (usize, usize, usize),
+) -> Result<(Vec<Trial>, Option<Trial>)> {
     let mut cands: Vec<WqVariant> = candidates(class)
         .into_iter()
         .map(WqVariant::Regblock)
         .collect();
-    if matches!(p, Precision::Weights(_)) && class == ShapeClass::Gemm {
+    // Tiles for the weight formats' and W8A8's GEMM (every candidate's kv is even, as the
+    // W8A8 tile needs: whole 32-value blocks of int8 per step).
+    let tiled = matches!(
+        p,
+        Precision::Weights(_) | Precision::Int8 | Precision::Int8Rot
+    );
+    if tiled && class == ShapeClass::Gemm {
         cands.extend(tiled_candidates(ctx).into_iter().map(WqVariant::Tiled));
     }
-    search(ctx, p, class, runs, cands)
+    search(ctx, p, class, runs, cands, problem)
 }
 
 /// Tunes the GEMV kernel of a weight format (other precisions have none: empty result):
@@ -335,7 +356,34 @@ pub fn tune_gemv(ctx: &Context, p: Precision, runs: Runs) -> Result<(Vec<Trial>,
     if !matches!(p, Precision::Weights(_)) {
         return Ok((Vec::new(), None));
     }
-    search(ctx, p, ShapeClass::Gemv, runs, gemv_candidates(ctx))
+    search(
+        ctx,
+        p,
+        ShapeClass::Gemv,
+        runs,
+        gemv_candidates(ctx),
+        ShapeClass::Gemv.problem(),
+    )
+}
+
+/// [`tune_gemv`] on a given problem (1, n, k).
+pub fn tune_gemv_at(
+    ctx: &Context,
+    p: Precision,
+    runs: Runs,
+    problem: (usize, usize, usize),
+) -> Result<(Vec<Trial>, Option<Trial>)> {
+    if !matches!(p, Precision::Weights(_)) {
+        return Ok((Vec::new(), None));
+    }
+    search(
+        ctx,
+        p,
+        ShapeClass::Gemv,
+        runs,
+        gemv_candidates(ctx),
+        problem,
+    )
 }
 
 /// Runs each candidate through the precision benchmark on the class problem (so it is
@@ -346,8 +394,8 @@ fn search(
     class: ShapeClass,
     runs: Runs,
     candidates: Vec<WqVariant>,
+    (m, n, k): (usize, usize, usize),
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
-    let (m, n, k) = class.problem();
     let mut rng = crate::rng::Rng::new(7);
     let a = rng.vec_f32(m * k);
     let w = rng.vec_f32(n * k);

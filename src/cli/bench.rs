@@ -71,6 +71,35 @@ pub struct TuneArgs {
     /// Also print every candidate's time and validation (one line each, to stderr).
     #[arg(long)]
     pub trials: bool,
+    /// The GEMM problem to tune on, M,N,K (default 256,512,512: quick on any adapter; a
+    /// GPU is best tuned near the sizes it will run).
+    #[arg(long, value_parser = parse_triple)]
+    pub gemm_problem: Option<(usize, usize, usize)>,
+    /// The GEMV problem to tune on, N,K (default 2048,2048).
+    #[arg(long, value_parser = parse_pair)]
+    pub gemv_problem: Option<(usize, usize)>,
+}
+
+fn parse_triple(s: &str) -> std::result::Result<(usize, usize, usize), String> {
+    match s
+        .split(',')
+        .map(str::parse)
+        .collect::<std::result::Result<Vec<usize>, _>>()
+    {
+        Ok(v) if v.len() == 3 && v.iter().all(|&x| x > 0) => Ok((v[0], v[1], v[2])),
+        _ => Err(format!("{s:?}: expected three positive integers M,N,K")),
+    }
+}
+
+fn parse_pair(s: &str) -> std::result::Result<(usize, usize), String> {
+    match s
+        .split(',')
+        .map(str::parse)
+        .collect::<std::result::Result<Vec<usize>, _>>()
+    {
+        Ok(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Ok((v[0], v[1])),
+        _ => Err(format!("{s:?}: expected two positive integers N,K")),
+    }
 }
 
 fn roofline_path(plot: &std::path::Path) -> PathBuf {
@@ -227,7 +256,15 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
         tune_cache: path,
         repeat,
         trials: show_trials,
+        gemm_problem,
+        gemv_problem,
     } = args;
+    let gemm_problem = gemm_problem.unwrap_or(tune::ShapeClass::Gemm.problem());
+    let gemv_problem = gemv_problem.map_or(tune::ShapeClass::Gemv.problem(), |(n, k)| (1, n, k));
+    let problem = |class| match class {
+        tune::ShapeClass::Gemm => gemm_problem,
+        tune::ShapeClass::Gemv => gemv_problem,
+    };
     let show = |p: Precision, what: &str, trials: &[tune::Trial]| {
         if show_trials {
             for t in trials {
@@ -260,7 +297,7 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
         wgpu_lab::formats::weights::WeightFormat::F32,
     )) {
         // The f32 kernel of the nn layout (`matmul`'s default layout) has its own entry.
-        let (trials, best) = tune::tune_nn(&ctx, Runs { warmup: 1, repeat })?;
+        let (trials, best) = tune::tune_nn(&ctx, Runs { warmup: 1, repeat }, gemm_problem)?;
         show(
             Precision::Weights(wgpu_lab::formats::weights::WeightFormat::F32),
             "Gemm nn",
@@ -281,7 +318,7 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
     for p in precisions {
         for class in [tune::ShapeClass::Gemm, tune::ShapeClass::Gemv] {
             let runs = Runs { warmup: 1, repeat };
-            let (trials, best) = tune::tune_one(&ctx, p, class, runs)?;
+            let (trials, best) = tune::tune_one_at(&ctx, p, class, runs, problem(class))?;
             show(p, &format!("{class:?}"), &trials);
             let rejected = trials.iter().filter(|t| !t.passed).count();
             if let Some(b) = best {
@@ -298,7 +335,7 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
         }
         // The weight formats' GEMV kernel: workgroup size and rows per workgroup.
         let runs = Runs { warmup: 1, repeat };
-        let (trials, best) = tune::tune_gemv(&ctx, p, runs)?;
+        let (trials, best) = tune::tune_gemv_at(&ctx, p, runs, gemv_problem)?;
         show(p, "gemv kernel", &trials);
         if !trials.is_empty() {
             if let Some(b) = best {

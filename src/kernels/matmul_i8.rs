@@ -12,7 +12,7 @@ use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
-use crate::kernels::matmul_wq::WqKernel;
+use crate::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
 use crate::shaders::Define;
 
 /// How the four-way int8 dot product is computed.
@@ -128,10 +128,37 @@ pub fn matmul_spec(
     }
 }
 
+/// The pipeline of `matmul_i8_tiled` (same bindings as [`matmul_spec`]): `tile.kv` counts
+/// vec4<u32> of 16 int8 staged per step and must be even (whole 32-value blocks).
+pub fn matmul_tiled_spec(
+    tile: TiledKernel,
+    dot4: Dot4,
+    scheme: Int8Scheme,
+    epilogue: Epilogue,
+) -> PipelineSpec<'static> {
+    let mut defines = vec![
+        Define::U32("BM", tile.bm),
+        Define::U32("BN", tile.bn),
+        Define::U32("TM", tile.tm),
+        Define::U32("TN", tile.tn),
+        Define::U32("KV", tile.kv),
+        Define::Bool("BLOCKS", scheme == Int8Scheme::Rot32),
+        Define::Import(dot4.module().into()),
+    ];
+    defines.extend(epilogue.defines(MATMUL_BINDINGS.len() as u32));
+    PipelineSpec {
+        stem: "matmul_i8_tiled",
+        defines,
+        entry: "main",
+        constants: vec![],
+        bindings: epilogue.bindings(&MATMUL_BINDINGS),
+    }
+}
+
 /// A W8A8 problem on the GPU: f32 activations in, int8 weights resident.
 pub struct PreparedMatmulI8 {
-    /// Register-block configuration.
-    pub kernel: WqKernel,
+    /// The kernel: a register block or a workgroup tile.
+    pub variant: WqVariant,
     /// Dot-product flavour.
     pub dot4: Dot4,
     /// Scale groups of weights and activations.
@@ -167,6 +194,19 @@ impl PreparedMatmulI8 {
         m: usize,
         weights: &Int8Rows,
     ) -> Result<Self> {
+        Self::with_variant(ctx, WqVariant::Regblock(kernel), dot4, a, m, weights)
+    }
+
+    /// As [`PreparedMatmulI8::new`] with a register block or a workgroup tile
+    /// (`matmul_i8_tiled`); a GEMV variant or a tile the adapter cannot hold is refused.
+    pub fn with_variant(
+        ctx: &Context,
+        variant: WqVariant,
+        dot4: Dot4,
+        a: &[f32],
+        m: usize,
+        weights: &Int8Rows,
+    ) -> Result<Self> {
         let (n, k, kp) = (weights.rows, weights.k, weights.kp);
         if m == 0 || a.len() != m * k {
             return Err(LabError::Shape(format!(
@@ -176,9 +216,36 @@ impl PreparedMatmulI8 {
         }
         let scheme = weights.scheme;
         let (quantize, q_ms) = gpu_pipeline::build(ctx, &quantize_spec(scheme))?;
-        let spec = matmul_spec(kernel, dot4, scheme, Epilogue::None);
+        let (spec, (bm, bn)) = match variant {
+            WqVariant::Regblock(k) => (matmul_spec(k, dot4, scheme, Epilogue::None), k.block()),
+            WqVariant::Tiled(t) => {
+                let l = ctx.limits();
+                if t.kv % 2 != 0 || t.tm == 0 || t.tn == 0 || t.bm % t.tm != 0 || t.bn % t.tn != 0 {
+                    return Err(LabError::InvalidArgument(format!(
+                        "{t:?}: W8A8 tiles stage whole 32-value blocks (even kv), and tm, tn \
+                         must divide bm, bn"
+                    )));
+                }
+                if !t.fits(&l) {
+                    return Err(LabError::OverLimit {
+                        what: format!("{t:?} W8A8 tile"),
+                        asked: t.workgroup_bytes() as u64,
+                        limit_name: "max_compute_workgroup_storage_size",
+                        limit: l.max_compute_workgroup_storage_size as u64,
+                    });
+                }
+                (
+                    matmul_tiled_spec(t, dot4, scheme, Epilogue::None),
+                    (t.bm, t.bn),
+                )
+            }
+            WqVariant::Gemv { .. } => {
+                return Err(LabError::InvalidArgument(
+                    "W8A8 has no GEMV kernel: use a register block for m = 1".into(),
+                ))
+            }
+        };
         let (matmul, m_ms) = gpu_pipeline::build(ctx, &spec)?;
-        let (bm, bn) = kernel.block();
         let tiles_n = n.div_ceil(bn as usize);
         let tiles = m.div_ceil(bm as usize) * tiles_n;
         let max = ctx.limits().max_compute_workgroups_per_dimension;
@@ -207,7 +274,7 @@ impl PreparedMatmulI8 {
         let matmul_group =
             gpu_pipeline::bind_group(ctx, &matmul, "matmul_i8", &[&u, &xq, &xs, &wq, &sw, &c])?;
         Ok(Self {
-            kernel,
+            variant,
             dot4,
             scheme,
             m,
