@@ -59,6 +59,10 @@ pub const KERNELS: &[(&str, &str)] = &[
     ("llama_argmax", include_str!("../shaders/llama_argmax.wgsl")),
     ("matmul_i8", include_str!("../shaders/matmul_i8.wgsl")),
     (
+        "matmul_f16acc_tiled",
+        include_str!("../shaders/matmul_f16acc_tiled.wgsl"),
+    ),
+    (
         "matmul_i8_tiled",
         include_str!("../shaders/matmul_i8_tiled.wgsl"),
     ),

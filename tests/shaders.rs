@@ -155,6 +155,12 @@ fn every_kernel_file_is_reachable() {
                 Define::Import("weights_q4_1".into()),
                 Define::Import("epilogue_none".into()),
             ],
+            "matmul_f16acc_tiled" => {
+                wgpu_lab::kernels::matmul_f16acc::tiled_spec(
+                    wgpu_lab::kernels::matmul_wq::TiledKernel::PUBLIC_SHAPE,
+                )
+                .defines
+            }
             "matmul_i8_tiled" => {
                 wgpu_lab::kernels::matmul_i8::matmul_tiled_spec(
                     wgpu_lab::kernels::matmul_wq::TiledKernel::PUBLIC_SHAPE,

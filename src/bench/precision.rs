@@ -177,7 +177,11 @@ fn run_one(
                 .map(mark)
         }
         Precision::F16Acc => {
-            let p = match PreparedMatmulF16Acc::new(ctx, kernel, a, w, m, n, k) {
+            let variant = match (req.kernel, tuned_wq) {
+                (None, Some(v @ WqVariant::Tiled(_))) => v,
+                _ => WqVariant::Regblock(kernel),
+            };
+            let p = match PreparedMatmulF16Acc::with_variant(ctx, variant, a, w, m, n, k) {
                 Err(e @ LabError::MissingFeature { .. }) => {
                     return skipped(e.to_string(), "f16acc")
                 }
@@ -186,8 +190,11 @@ fn run_one(
             let reference = matmul_f16acc_f64(a, w, m, n, k)?;
             let id = MatmulRow::new(
                 ctx,
-                "f16acc",
-                format!("{kernel:?}"),
+                match variant {
+                    WqVariant::Tiled(_) => "f16acc-tiled",
+                    _ => "f16acc",
+                },
+                format!("{variant:?}"),
                 "f16acc",
                 Layout::Nt,
                 shape,

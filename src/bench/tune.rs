@@ -313,9 +313,9 @@ pub fn tiled_candidates(ctx: &Context) -> Vec<TiledKernel> {
     v
 }
 
-/// Tunes one precision and class on `ctx`: every register-block candidate (and, for the
-/// weight formats' and W8A8's GEMM, every workgroup tile) is validated and timed; returns
-/// all trials and the chosen one.
+/// Tunes one precision and class on `ctx`: every register-block candidate (and, for GEMM,
+/// every workgroup tile: weight formats, f16acc, W8A8) is validated and timed; returns all
+/// trials and the chosen one.
 pub fn tune_one(
     ctx: &Context,
     p: Precision,
@@ -338,11 +338,11 @@ pub fn tune_one_at(
         .into_iter()
         .map(WqVariant::Regblock)
         .collect();
-    // Tiles for the weight formats' and W8A8's GEMM (every candidate's kv is even, as the
-    // W8A8 tile needs: whole 32-value blocks of int8 per step).
+    // Tiles for every GEMM family (every candidate's kv is even, as the W8A8 tile needs:
+    // whole 32-value blocks of int8 per step).
     let tiled = matches!(
         p,
-        Precision::Weights(_) | Precision::Int8 | Precision::Int8Rot
+        Precision::Weights(_) | Precision::F16Acc | Precision::Int8 | Precision::Int8Rot
     );
     if tiled && class == ShapeClass::Gemm {
         cands.extend(tiled_candidates(ctx).into_iter().map(WqVariant::Tiled));

@@ -1,6 +1,7 @@
 //! f16 x f16 matmul with f16 accumulation (the f16acc precision, nt layout): needs
-//! SHADER_F16. It is `matmul_regblock`'s nt entry point with the element type f16 (operands,
-//! accumulators and arithmetic), B read through `regblock_b_f16acc`.
+//! SHADER_F16. Two kernels: `matmul_regblock`'s nt entry point with the element type f16
+//! (operands, accumulators and arithmetic), B read through `regblock_b_f16acc`; and
+//! `matmul_f16acc_tiled`, the same arithmetic as a workgroup tile.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::matmul::MatmulParams;
-use crate::kernels::matmul_wq::WqKernel;
+use crate::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
 use crate::shaders::Define;
 
 const BINDINGS: [Binding; 4] = [
@@ -39,6 +40,24 @@ pub fn spec(kernel: WqKernel) -> PipelineSpec<'static> {
     }
 }
 
+/// The tiled pipeline (same bindings as [`spec`]).
+pub fn tiled_spec(tile: TiledKernel) -> PipelineSpec<'static> {
+    PipelineSpec {
+        stem: "matmul_f16acc_tiled",
+        defines: vec![
+            Define::Enable("f16"),
+            Define::U32("BM", tile.bm),
+            Define::U32("BN", tile.bn),
+            Define::U32("TM", tile.tm),
+            Define::U32("TN", tile.tn),
+            Define::U32("KV", tile.kv),
+        ],
+        entry: "main",
+        constants: vec![],
+        bindings: BINDINGS.to_vec(),
+    }
+}
+
 /// Rounds rows of `k` values to f16, padding each to `kp` with zeros.
 pub fn to_f16_rows(x: &[f32], rows: usize, k: usize, kp: usize) -> Vec<f16> {
     let mut out = vec![f16::ZERO; rows * kp];
@@ -52,8 +71,8 @@ pub fn to_f16_rows(x: &[f32], rows: usize, k: usize, kp: usize) -> Vec<f16> {
 
 /// An f16-accumulation matmul with both operands on the GPU.
 pub struct PreparedMatmulF16Acc {
-    /// Register-block configuration.
-    pub kernel: WqKernel,
+    /// The kernel: a register block or a workgroup tile.
+    pub variant: WqVariant,
     /// Activation rows.
     pub m: usize,
     /// Weight rows.
@@ -82,6 +101,19 @@ impl PreparedMatmulF16Acc {
         n: usize,
         k: usize,
     ) -> Result<Self> {
+        Self::with_variant(ctx, WqVariant::Regblock(kernel), a, w, m, n, k)
+    }
+
+    /// As [`PreparedMatmulF16Acc::new`] with a register block or a workgroup tile.
+    pub fn with_variant(
+        ctx: &Context,
+        variant: WqVariant,
+        a: &[f32],
+        w: &[f32],
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Result<Self> {
         if !ctx.has(wgpu::Features::SHADER_F16) {
             return Err(LabError::MissingFeature {
                 feature: "SHADER_F16",
@@ -95,9 +127,28 @@ impl PreparedMatmulF16Acc {
                 w.len()
             )));
         }
-        let (pipeline, pipeline_ms) = gpu_pipeline::build(ctx, &spec(kernel))?;
+        let (spec, (bm, bn)) = match variant {
+            WqVariant::Regblock(kernel) => (spec(kernel), kernel.block()),
+            WqVariant::Tiled(t) => {
+                let l = ctx.limits();
+                if !t.fits(&l) {
+                    return Err(LabError::OverLimit {
+                        what: format!("{t:?} f16acc tile (or tm, tn not dividing bm, bn)"),
+                        asked: t.workgroup_bytes() as u64,
+                        limit_name: "max_compute_workgroup_storage_size",
+                        limit: l.max_compute_workgroup_storage_size as u64,
+                    });
+                }
+                (tiled_spec(t), (t.bm, t.bn))
+            }
+            WqVariant::Gemv { .. } => {
+                return Err(LabError::InvalidArgument(
+                    "f16acc has no GEMV kernel: use a register block for m = 1".into(),
+                ))
+            }
+        };
+        let (pipeline, pipeline_ms) = gpu_pipeline::build(ctx, &spec)?;
         let kp = k.div_ceil(4) * 4;
-        let (bm, bn) = kernel.block();
         let tiles_n = n.div_ceil(bn as usize);
         let tiles = m.div_ceil(bm as usize) * tiles_n;
         let params = MatmulParams {
@@ -118,7 +169,7 @@ impl PreparedMatmulF16Acc {
         let bind_group =
             gpu_pipeline::bind_group(ctx, &pipeline, "matmul_f16acc", &[&u, &a_buf, &w_buf, &c])?;
         Ok(Self {
-            kernel,
+            variant,
             m,
             n,
             k,
