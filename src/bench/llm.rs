@@ -15,6 +15,7 @@ use crate::formats::weights::WeightFormat;
 use crate::gpu::Context;
 use crate::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
 use crate::reference::llama::{argmax, LlamaCpu};
+use crate::reference::llama_candle::{self, CandleLlama};
 use crate::rng::Rng;
 use crate::stats::Summary;
 
@@ -217,24 +218,58 @@ fn one(
         }
         Ok(req.tg)
     })?;
-    let (cpu_pp, cpu_tg) = if req.cpu {
-        let twin = LlamaCpu::new(&w);
-        let pp = tok_s(req.repeat.min(2), || {
-            let mut cache = twin.cache(prompt.len());
-            twin.forward(&mut cache, &prompt)?;
-            Ok(prompt.len())
-        })?;
-        let tg = tok_s(req.repeat.min(2), || {
-            let mut cache = twin.cache(req.tg);
-            let mut t = prompt[0];
-            for _ in 0..req.tg {
-                t = argmax(&twin.forward(&mut cache, &[t])?);
+    // The CPU columns: candle-transformers' quantized llama on the same tensors (what a Rust
+    // user would pick); the f32 twin where candle cannot take them, saying why.
+    let (cpu_pp, cpu_tg, cpu_impl) = if req.cpu {
+        let candle = if prompt.len() + req.tg <= llama_candle::MAX_POSITIONS {
+            CandleLlama::new(&w)
+        } else {
+            Err(LabError::InvalidArgument(format!(
+                "pp + tg over candle's {} positions",
+                llama_candle::MAX_POSITIONS
+            )))
+        };
+        match candle {
+            Ok(mut cm) => {
+                let pp = tok_s(req.repeat.min(2), || {
+                    cm.reset();
+                    cm.forward(&prompt)?;
+                    Ok(prompt.len())
+                })?;
+                let tg = tok_s(req.repeat.min(2), || {
+                    cm.reset();
+                    let mut t = prompt[0];
+                    for _ in 0..req.tg {
+                        t = argmax(&cm.forward(&[t])?);
+                    }
+                    Ok(req.tg)
+                })?;
+                (Some(pp), Some(tg), Some(llama_candle::LIBRARY.to_string()))
             }
-            Ok(req.tg)
-        })?;
-        (Some(pp), Some(tg))
+            Err(why) => {
+                let twin = LlamaCpu::new(&w);
+                let pp = tok_s(req.repeat.min(2), || {
+                    let mut cache = twin.cache(prompt.len());
+                    twin.forward(&mut cache, &prompt)?;
+                    Ok(prompt.len())
+                })?;
+                let tg = tok_s(req.repeat.min(2), || {
+                    let mut cache = twin.cache(req.tg);
+                    let mut t = prompt[0];
+                    for _ in 0..req.tg {
+                        t = argmax(&twin.forward(&mut cache, &[t])?);
+                    }
+                    Ok(req.tg)
+                })?;
+                let name = format!(
+                    "wgpu-lab f32 twin (reference::llama, gemm) on this precision's values \
+                     (candle could not run it: {why})"
+                );
+                (Some(pp), Some(tg), Some(name))
+            }
+        }
     } else {
-        (None, None)
+        (None, None, None)
     };
     let finite = [acc.perplexity, acc.kld_mean, acc.top1, pp, tg]
         .iter()
@@ -245,9 +280,7 @@ fn one(
         tg_tok_s: Some(tg),
         cpu_pp_tok_s: cpu_pp,
         cpu_tg_tok_s: cpu_tg,
-        cpu_impl: req.cpu.then(|| {
-            "wgpu-lab f32 twin (reference::llama, gemm) on this precision's values".into()
-        }),
+        cpu_impl,
         weight_bytes: Some(gpu.weight_bytes),
         kv_bytes: Some(gpu.kv_bytes),
         perplexity: Some(acc.perplexity),

@@ -494,11 +494,17 @@ fn put_string(w: &mut impl Write, s: &str) -> std::io::Result<()> {
     w.write_all(s.as_bytes())
 }
 
-/// The GGUF type id a value is written as (integers and floats at 64 bits).
+/// The GGUF type id a value is written as: the narrowest of GGUF's usual types that holds
+/// it exactly (u32, i32, f32 as llama.cpp writes counts, token types and hyperparameters;
+/// 64 bits only when needed), so readers that insist on those types (candle, llama.cpp)
+/// read a file written from one they read.
 fn type_id(v: &Value) -> u32 {
     match v {
+        Value::U64(x) if *x <= u32::MAX as u64 => 4,
         Value::U64(_) => 10,
+        Value::I64(x) if i32::try_from(*x).is_ok() => 5,
         Value::I64(_) => 11,
+        Value::F64(x) if x.is_nan() || (*x as f32) as f64 == *x => 6,
         Value::F64(_) => 12,
         Value::Bool(_) => 7,
         Value::Str(_) => 8,
@@ -506,30 +512,51 @@ fn type_id(v: &Value) -> u32 {
     }
 }
 
-/// A value's bytes after its type id. Arrays take their element type from the first
-/// element (an empty array is written as u64) and must be of one type.
-fn put_payload(w: &mut impl Write, v: &Value) -> std::io::Result<()> {
-    match v {
-        Value::U64(x) => w.write_all(&x.to_le_bytes()),
-        Value::I64(x) => w.write_all(&x.to_le_bytes()),
-        Value::F64(x) => w.write_all(&x.to_le_bytes()),
-        Value::Bool(x) => w.write_all(&[*x as u8]),
-        Value::Str(s) => put_string(w, s),
-        Value::Array(items) => {
-            let ty = items.first().map_or(10, type_id);
-            if items.iter().any(|v| type_id(v) != ty) {
-                return Err(std::io::Error::other("array elements of different types"));
-            }
-            w.write_all(&ty.to_le_bytes())?;
-            w.write_all(&(items.len() as u64).to_le_bytes())?;
-            items.iter().try_for_each(|v| put_payload(w, v))
+/// One element type for a whole array: the widest its elements need (an empty array is
+/// written as u32); elements of different kinds are an error.
+fn array_type(items: &[Value]) -> std::io::Result<u32> {
+    let kinds = |t: u32| match t {
+        4 | 10 => 0,
+        5 | 11 => 1,
+        6 | 12 => 2,
+        t => 3 + t,
+    };
+    let mut ty = items.first().map_or(4, type_id);
+    for v in items {
+        let t = type_id(v);
+        if kinds(t) != kinds(ty) {
+            return Err(std::io::Error::other("array elements of different types"));
         }
+        ty = ty.max(t);
+    }
+    Ok(ty)
+}
+
+/// A value's bytes after its type id, as type `ty` (from [`type_id`] or [`array_type`]).
+fn put_payload(w: &mut impl Write, ty: u32, v: &Value) -> std::io::Result<()> {
+    match (ty, v) {
+        (4, Value::U64(x)) => w.write_all(&(*x as u32).to_le_bytes()),
+        (10, Value::U64(x)) => w.write_all(&x.to_le_bytes()),
+        (5, Value::I64(x)) => w.write_all(&(*x as i32).to_le_bytes()),
+        (11, Value::I64(x)) => w.write_all(&x.to_le_bytes()),
+        (6, Value::F64(x)) => w.write_all(&(*x as f32).to_le_bytes()),
+        (12, Value::F64(x)) => w.write_all(&x.to_le_bytes()),
+        (7, Value::Bool(x)) => w.write_all(&[*x as u8]),
+        (8, Value::Str(s)) => put_string(w, s),
+        (9, Value::Array(items)) => {
+            let ety = array_type(items)?;
+            w.write_all(&ety.to_le_bytes())?;
+            w.write_all(&(items.len() as u64).to_le_bytes())?;
+            items.iter().try_for_each(|v| put_payload(w, ety, v))
+        }
+        _ => Err(std::io::Error::other("value does not fit its GGUF type")),
     }
 }
 
 fn put_value(w: &mut impl Write, v: &Value) -> std::io::Result<()> {
-    w.write_all(&type_id(v).to_le_bytes())?;
-    put_payload(w, v)
+    let ty = type_id(v);
+    w.write_all(&ty.to_le_bytes())?;
+    put_payload(w, ty, v)
 }
 
 /// Writes a GGUF v3 file with `metadata` and `tensors` (alignment 32). `general.alignment`

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod bert;
 pub mod cpu_baseline;
 pub mod llama;
+pub mod llama_candle;
 pub mod matmul;
 pub mod matmul_f16acc;
 pub mod matmul_i8;
