@@ -7,14 +7,11 @@
 // once: d (x . q) + m (sum x). A tree reduction in workgroup memory sums the invocations.
 #import dispatch
 #import matmul_wq_params
+#import gemv_rows
 
 override WG: u32 = 64u;
 
 var<workgroup> partial: array<f32, WG * ROWS>;
-
-fn hsum(v: vec4<f32>) -> f32 {
-    return (v.x + v.y) + (v.z + v.w);
-}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -28,26 +25,7 @@ fn main(
         return;
     }
     let row0 = group * ROWS;
-    var rowblk: array<u32, ROWS>;
-    for (var r = 0u; r < ROWS; r++) {
-        rowblk[r] = min(row0 + r, p.n - 1u) * p.nblk;
-    }
-    var acc: array<f32, ROWS>;
-    for (var blk = lid.x; blk < p.nblk; blk += WG) {
-        var part: array<vec4<f32>, ROWS>;
-        var xsum = vec4(0.0);
-        for (var v = 0u; v < 8u; v++) {
-            let x4 = a[blk * 8u + v];
-            xsum += x4;
-            for (var r = 0u; r < ROWS; r++) {
-                part[r] = fma(x4, decode(rowblk[r] + blk, v), part[r]);
-            }
-        }
-        for (var r = 0u; r < ROWS; r++) {
-            let sc = block_scale(rowblk[r] + blk);
-            acc[r] += sc.x * hsum(part[r]) + sc.y * hsum(xsum);
-        }
-    }
+    let acc = gemv_partials(row0, lid.x);
     for (var r = 0u; r < ROWS; r++) {
         partial[r * WG + lid.x] = acc[r];
     }

@@ -161,6 +161,10 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/weights_q8_0.wgsl"),
     ),
     (
+        "gemv_rows",
+        include_str!("../shaders/shared/gemv_rows.wgsl"),
+    ),
+    (
         "nibbles_q4",
         include_str!("../shaders/shared/nibbles_q4.wgsl"),
     ),

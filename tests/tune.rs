@@ -14,6 +14,29 @@ use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, WqKernel, WqVariant};
 use wgpu_lab::reference::matmul_wq::matmul_wq_f64;
 use wgpu_lab::rng::Rng;
 
+/// A one-repeat precision request on (m, n, k) with these tuned entries and extra kernels.
+fn quick_request(
+    (m, n, k): (usize, usize, usize),
+    precisions: Vec<Precision>,
+    tuned: tune::Tuned,
+    extra: Vec<WqVariant>,
+) -> PrecisionRequest {
+    PrecisionRequest {
+        m,
+        n,
+        k,
+        precisions,
+        kernel: None,
+        runs: Runs {
+            warmup: 0,
+            repeat: 1,
+        },
+        cpu_baseline: false,
+        tuned,
+        extra,
+    }
+}
+
 fn k(wg_x: u32, tm: u32, tn: u32) -> WqKernel {
     WqKernel { wg_x, tm, tn }
 }
@@ -232,20 +255,12 @@ fn tuned_configuration_is_used_and_labelled() {
     );
     let mut rng = Rng::new(5);
     let (m, n, kk) = (6, 40, 64);
-    let req = PrecisionRequest {
-        m,
-        n,
-        k: kk,
-        precisions: Precision::parse_list("f16,q8_0").unwrap(),
-        kernel: None,
-        runs: Runs {
-            warmup: 0,
-            repeat: 1,
-        },
-        cpu_baseline: false,
+    let req = quick_request(
+        (m, n, kk),
+        Precision::parse_list("f16,q8_0").unwrap(),
         tuned,
-        extra: Vec::new(),
-    };
+        Vec::new(),
+    );
     let rows = precision::run(ctx, &req, &rng.vec_f32(m * kk), &rng.vec_f32(n * kk)).unwrap();
     let f16 = rows.iter().find(|r| r.precision == "f16").unwrap();
     assert!(
@@ -284,20 +299,12 @@ fn a_tuned_tile_is_used_labelled_and_extra_kernels_are_rows_of_their_own() {
     let tuned = tune::Tuned::from([(tune::entry_key(p, ShapeClass::Gemm), WqVariant::Tiled(tile))]);
     let mut rng = Rng::new(6);
     let (m, n, kk) = (9, 70, 512);
-    let req = PrecisionRequest {
-        m,
-        n,
-        k: kk,
-        precisions: vec![p],
-        kernel: None,
-        runs: Runs {
-            warmup: 0,
-            repeat: 1,
-        },
-        cpu_baseline: false,
+    let req = quick_request(
+        (m, n, kk),
+        vec![p],
         tuned,
-        extra: vec![WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE)],
-    };
+        vec![WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE)],
+    );
     let rows = precision::run(ctx, &req, &rng.vec_f32(m * kk), &rng.vec_f32(n * kk)).unwrap();
     assert_eq!(rows.len(), 2, "the tuned tile and the public shape");
     assert!(rows[0].config.contains("bm: 32") && rows[0].config.ends_with("(tuned)"));
@@ -377,20 +384,7 @@ fn a_tuned_w8a8_tile_is_used_and_labelled() {
     for p in [Precision::Int8, Precision::Int8Rot] {
         let tuned =
             tune::Tuned::from([(tune::entry_key(p, ShapeClass::Gemm), WqVariant::Tiled(tile))]);
-        let req = PrecisionRequest {
-            m,
-            n,
-            k: kk,
-            precisions: vec![p],
-            kernel: None,
-            runs: Runs {
-                warmup: 0,
-                repeat: 1,
-            },
-            cpu_baseline: false,
-            tuned,
-            extra: Vec::new(),
-        };
+        let req = quick_request((m, n, kk), vec![p], tuned, Vec::new());
         let rows = precision::run(ctx, &req, &rng.vec_f32(m * kk), &rng.vec_f32(n * kk)).unwrap();
         let r = &rows[0];
         assert_eq!(r.kernel, "i8-tiled");

@@ -353,17 +353,7 @@ pub fn tune_one_at(
 /// Tunes the GEMV kernel of a weight format (other precisions have none: empty result):
 /// every candidate of [`gemv_candidates`] is validated and timed on the GEMV class problem.
 pub fn tune_gemv(ctx: &Context, p: Precision, runs: Runs) -> Result<(Vec<Trial>, Option<Trial>)> {
-    if !matches!(p, Precision::Weights(_)) {
-        return Ok((Vec::new(), None));
-    }
-    search(
-        ctx,
-        p,
-        ShapeClass::Gemv,
-        runs,
-        gemv_candidates(ctx),
-        ShapeClass::Gemv.problem(),
-    )
+    tune_gemv_at(ctx, p, runs, ShapeClass::Gemv.problem())
 }
 
 /// [`tune_gemv`] on a given problem (1, n, k).

@@ -20,7 +20,7 @@
 
 use half::f16;
 
-use crate::formats::quant::{check_row, QuantError};
+use crate::formats::quant::{check_row, signed_absmax, QuantError};
 
 /// Values per super-block.
 pub const QK_K: usize = 256;
@@ -255,14 +255,8 @@ pub fn quantize_q4_k(x: &[f32]) -> Result<Vec<BlockQ4K>, QuantError> {
 /// Signed scale of one Q6_K sub-block (codes -nmax..nmax-1, stored offset by nmax) from
 /// a search over 19 stretched grids weighted by x^2; `codes` receives the offset codes.
 fn search_scale_signed(x: &[f32], nmax: i32, codes: &mut [u8]) -> f32 {
-    let (mut max, mut amax) = (0f32, 0f32);
-    for &v in x {
-        if v.abs() > amax {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    if amax < GROUP_MAX_EPS {
+    let max = signed_absmax(x);
+    if max.abs() < GROUP_MAX_EPS {
         codes.fill(0);
         return 0.0;
     }

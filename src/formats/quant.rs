@@ -136,6 +136,19 @@ pub(crate) fn check_row(x: &[f32], block: usize) -> Result<(), QuantError> {
     Ok(())
 }
 
+/// The signed value of largest magnitude (the first one on ties), as ggml picks it for the
+/// symmetric formats.
+pub(crate) fn signed_absmax(b: &[f32]) -> f32 {
+    let (mut amax, mut max) = (0f32, 0f32);
+    for &v in b {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    max
+}
+
 /// The reciprocal ggml uses: `d ? 1.0f/d : 0.0f`.
 fn inv(d: f32) -> f32 {
     if d != 0.0 {
@@ -169,15 +182,7 @@ pub fn quantize_q8_0(x: &[f32]) -> Result<Vec<BlockQ8_0>, QuantError> {
 pub fn quantize_q4_0(x: &[f32]) -> Result<Vec<BlockQ4_0>, QuantError> {
     Ok(blocks_of(x)?
         .map(|b| {
-            // The signed value of largest magnitude (first one on ties), as ggml picks it.
-            let (mut amax, mut max) = (0f32, 0f32);
-            for &v in b {
-                if amax < v.abs() {
-                    amax = v.abs();
-                    max = v;
-                }
-            }
-            let d = max / -8.0;
+            let d = signed_absmax(b) / -8.0;
             let id = inv(d);
             let nib = |v: f32| ((v * id + 8.5) as i8).min(15) as u8;
             let mut qs = [0u8; QK / 2];
@@ -219,14 +224,7 @@ pub fn quantize_q4_1(x: &[f32]) -> Result<Vec<BlockQ4_1>, QuantError> {
 pub fn quantize_q5_0(x: &[f32]) -> Result<Vec<BlockQ5_0>, QuantError> {
     Ok(blocks_of(x)?
         .map(|b| {
-            let (mut amax, mut max) = (0f32, 0f32);
-            for &v in b {
-                if amax < v.abs() {
-                    amax = v.abs();
-                    max = v;
-                }
-            }
-            let d = max / -16.0;
+            let d = signed_absmax(b) / -16.0;
             let id = inv(d);
             let code = |v: f32| ((v * id + 16.5) as i8).min(31) as u8;
             let mut qs = [0u8; QK / 2];
