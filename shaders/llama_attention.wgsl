@@ -9,8 +9,8 @@
 override WG: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> kcache: array<f32>;
-@group(0) @binding(3) var<storage, read> vcache: array<f32>;
+// The KV cache (bindings 2 and 3) and key(i), value(i) come from the prefix: kv_load_f32
+// or kv_load_f16.
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 var<workgroup> q: array<f32, 4 * WG>;
@@ -47,7 +47,7 @@ fn main(
             let kb = j * p.kv_dim + kvh * hd;
             var dot = 0.0;
             for (var d = 0u; d < hd; d++) {
-                dot += q[d] * kcache[kb + d];
+                dot += q[d] * key(kb + d);
             }
             s = dot * scale;
         }
@@ -70,7 +70,7 @@ fn main(
             for (var c = 0u; c < 4u; c++) {
                 let d = lid.x + c * WG;
                 if d < hd {
-                    acc[c] += e * vcache[vb + d];
+                    acc[c] += e * value(vb + d);
                 }
             }
         }

@@ -1,6 +1,7 @@
 // llama_rope_store: RoPE on the query and key parts of each fused QKV row (llama.cpp's
 // "normal" layout: pairs (2i, 2i+1) of each head, angle pos * inv_freq[i]), then the keys
-// and values into this layer's KV cache at the row's position. One workgroup per row.
+// and values into this layer's KV cache at the row's position, a pair of values at a time
+// (the prefix imports kv_store_f32 or kv_store_f16). One workgroup per row.
 #import dispatch
 #import llama_params
 
@@ -8,8 +9,6 @@ override WG: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> inv_freq: array<f32>;
 @group(0) @binding(2) var<storage, read_write> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read_write> kcache: array<f32>;
-@group(0) @binding(4) var<storage, read_write> vcache: array<f32>;
 
 fn rotate(at: u32, pair: u32, pos: f32) -> vec2<f32> {
     let theta = pos * inv_freq[pair];
@@ -44,19 +43,18 @@ fn main(
         qkv[at + 1u] = r.y;
     }
     // Keys: rotated pairs into the cache; dimensions past rope_dims copied as they are.
+    // head_dim and rope_dims are even (checked on the host), so pairs never straddle.
     let kbase = base + p.dim;
     let cbase = pos * p.kv_dim;
-    for (var i = lid.x; i < p.kv_dim; i += WG) {
+    for (var h = lid.x; h < p.kv_dim / 2u; h += WG) {
+        let i = 2u * h;
         let d = i % p.head_dim;
+        var kp = vec2<f32>(qkv[kbase + i], qkv[kbase + i + 1u]);
         if d < p.rope_dims {
-            if d % 2u == 0u {
-                let r = rotate(kbase + i, d / 2u, f32(pos));
-                kcache[cbase + i] = r.x;
-                kcache[cbase + i + 1u] = r.y;
-            }
-        } else {
-            kcache[cbase + i] = qkv[kbase + i];
+            kp = rotate(kbase + i, d / 2u, f32(pos));
         }
-        vcache[cbase + i] = qkv[kbase + p.kv_dim + i];
+        store_k_pair(cbase + i, kp);
+        let vb = kbase + p.kv_dim + i;
+        store_v_pair(cbase + i, vec2<f32>(qkv[vb], qkv[vb + 1u]));
     }
 }

@@ -161,6 +161,22 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/weights_q8_0.wgsl"),
     ),
     (
+        "kv_store_f32",
+        include_str!("../shaders/shared/kv_store_f32.wgsl"),
+    ),
+    (
+        "kv_store_f16",
+        include_str!("../shaders/shared/kv_store_f16.wgsl"),
+    ),
+    (
+        "kv_load_f32",
+        include_str!("../shaders/shared/kv_load_f32.wgsl"),
+    ),
+    (
+        "kv_load_f16",
+        include_str!("../shaders/shared/kv_load_f16.wgsl"),
+    ),
+    (
         "gemv_rows",
         include_str!("../shaders/shared/gemv_rows.wgsl"),
     ),

@@ -338,6 +338,7 @@ fn every_precision_keeps_its_accuracy_bound() {
         text,
         cpu: false,
         quantizer: wgpu_lab::formats::quant_search::Quantizer::Reference,
+        kv: wgpu_lab::formats::llama::KvPrecision::F32,
     };
     let report = llm::run(ctx, weights(), &req).unwrap();
     for r in &report.rows {
@@ -556,5 +557,58 @@ fn candle_baseline_runs_the_same_model_as_the_twin() {
         assert!(rel < bound, "{}: decode relative error {rel:.2e}", p.name());
         candle.reset();
         assert_eq!(candle.forward(&prompt).unwrap().len(), vocab);
+    }
+}
+
+#[test]
+fn an_f16_kv_cache_matches_the_twin_rounding_alike_and_halves_the_cache() {
+    use wgpu_lab::formats::llama::{KvPrecision, LlmPrecision};
+    use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
+    let Some(ctx) = common::ctx() else { return };
+    let w = weights()
+        .at_precision(LlmPrecision::Format(WeightFormat::F32))
+        .unwrap();
+    let twin = LlamaCpu::new(&w);
+    let tok = LlamaTokenizer::new(&w.vocab).unwrap();
+    let prompt = tok.encode(&tok.chat("Name a colour.").unwrap()).unwrap();
+    let steps = 4;
+    let cap = prompt.len() + steps;
+    let kernels = LlamaKernels::default_for(ctx);
+    let mut gpu16 = GpuLlama::new(ctx, &w, cap, kernels.with_kv(KvPrecision::F16)).unwrap();
+    let gpu32 = GpuLlama::new(ctx, &w, cap, kernels).unwrap();
+    assert_eq!(2 * gpu16.kv_bytes, gpu32.kv_bytes);
+    let mut c16 = twin.cache_with(cap, KvPrecision::F16);
+    let mut c32 = twin.cache(cap);
+    let vocab = w.config.vocab;
+    let g = gpu16.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
+    let t16 = twin.forward(&mut c16, &prompt).unwrap();
+    let t32 = twin.forward(&mut c32, &prompt).unwrap();
+    // Both sides round keys and values to f16 to nearest even, but their f32 values differ
+    // in the last bits (summation order), so now and then a value falls on the other side
+    // of an f16 rounding boundary and differs by one f16 step (2^-11 relative); attention
+    // carries that into the logits. Measured on this prompt: relative error 5e-6 in the
+    // first row, at most 2.2e-3 over 34 rows; 5e-3 bounds it. A wrong cache layout or pair
+    // order is O(1).
+    for (p, (gr, tr)) in g.logits.chunks(vocab).zip(t16.chunks(vocab)).enumerate() {
+        let rel = rel_error(gr, tr);
+        assert!(rel < 5e-3, "prefill row {p}: relative error {rel:.2e}");
+    }
+    // The GPU really stores f16, rounded as the twin rounds: over the whole prefill it is
+    // much closer to the twin's f16 cache than the twin's f32 cache is (0.45x measured; an f32 cache would
+    // give about 1x; a twin rounding toward zero instead was worse than 1x, measured).
+    let to_twin16 = rel_error(&g.logits, &t16);
+    let cache_effect = rel_error(&t16, &t32);
+    eprintln!("GPU vs twin f16 {to_twin16:.2e}, twin f16 vs f32 {cache_effect:.2e}");
+    assert!(
+        to_twin16 < 0.7 * cache_effect,
+        "GPU vs twin f16 {to_twin16:.2e}, twin f16 vs f32 {cache_effect:.2e}"
+    );
+    let mut next = argmax(&t16[t16.len() - vocab..]);
+    for s in 0..steps {
+        let g = gpu16.forward(ctx, &[next], Want::LastLogits, None).unwrap();
+        let t = twin.forward(&mut c16, &[next]).unwrap();
+        let rel = rel_error(&g.logits, &t);
+        assert!(rel < 5e-3, "decode step {s}: relative error {rel:.2e}");
+        next = argmax(&t);
     }
 }

@@ -180,6 +180,16 @@ fn every_kernel_file_is_reachable() {
                     .defines
             }
             "bert_attention" => vec![Define::U32("HD4", 8)],
+            "llama_rope_store" => vec![
+                Define::U32("KC_BINDING", 3),
+                Define::U32("VC_BINDING", 4),
+                Define::Import("kv_store_f16".into()),
+            ],
+            "llama_attention" => vec![
+                Define::U32("KC_BINDING", 2),
+                Define::U32("VC_BINDING", 3),
+                Define::Import("kv_load_f16".into()),
+            ],
             "ceiling_fma" => vec![Define::Alias("ELEM", "f32"), Define::U32("ITERS", 4)],
             "ceiling_dot4" => vec![Define::U32("ITERS", 4)],
             "ceiling_read" => vec![Define::U32("READS", 16)],
@@ -193,6 +203,26 @@ fn every_kernel_file_is_reachable() {
             _ => vec![],
         };
         validate(stem, &shaders::assemble(stem, &defines).unwrap());
+    }
+}
+
+#[test]
+fn the_llama_cache_kernels_validate_with_both_kv_precisions() {
+    for kv in ["f32", "f16"] {
+        for (stem, access, first) in [
+            ("llama_rope_store", "store", 3),
+            ("llama_attention", "load", 2),
+        ] {
+            let defines = vec![
+                Define::U32("KC_BINDING", first),
+                Define::U32("VC_BINDING", first + 1),
+                Define::Import(format!("kv_{access}_{kv}")),
+            ];
+            validate(
+                &format!("{stem} {kv}"),
+                &shaders::assemble(stem, &defines).unwrap(),
+            );
+        }
     }
 }
 

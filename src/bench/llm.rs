@@ -39,6 +39,8 @@ pub struct LlmBenchRequest {
     pub cpu: bool,
     /// How Q4_0/Q4_1 are re-encoded (reference or rmse).
     pub quantizer: crate::formats::quant_search::Quantizer,
+    /// KV cache storage of the GPU model.
+    pub kv: crate::formats::llama::KvPrecision,
 }
 
 /// One precision's row.
@@ -88,6 +90,8 @@ pub struct LlmReport {
     pub text_tokens: usize,
     /// How the text was evaluated.
     pub context: String,
+    /// KV cache storage of the GPU rows.
+    pub kv: crate::formats::llama::KvPrecision,
     /// Rows.
     pub rows: Vec<LlmRow>,
 }
@@ -178,7 +182,7 @@ fn one(
 ) -> Result<LlmRow> {
     let w = file.at_precision_with(precision, req.quantizer)?;
     let c = &w.config;
-    let kernels = LlamaKernels::default_for(ctx);
+    let kernels = LlamaKernels::default_for(ctx).with_kv(req.kv);
     let eval_len = windows(&req.text, c.context)
         .iter()
         .map(|w| w.len())
@@ -342,6 +346,7 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
         } else {
             format!("windows of {ctxlen} tokens (the model's context)")
         },
+        kv: req.kv,
         rows,
     })
 }

@@ -50,6 +50,9 @@ pub struct GenerateArgs {
     /// Print one JSON object at the end instead of streaming text.
     #[arg(long)]
     pub json: bool,
+    /// KV cache storage: f32, or f16 (half the cache memory and its reads).
+    #[arg(long, default_value = "f32")]
+    pub kv: String,
     /// The prompt.
     pub prompt: String,
 }
@@ -89,7 +92,8 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     }
     let weights = file.at_precision(precision)?;
     let ctx = Context::new(&select.selector()?)?;
-    let kernels = LlamaKernels::default_for(&ctx);
+    let kv = wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?;
+    let kernels = LlamaKernels::default_for(&ctx).with_kv(kv);
     let mut model = GpuLlama::new(&ctx, &weights, prompt.len() + args.n, kernels)?;
     let json = args.json;
     let mut out = std::io::stdout();
@@ -111,6 +115,7 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
         let v = serde_json::json!({
             "adapter": ctx.summary.name,
             "precision": precision.name(),
+            "kv": kv.name(),
             "prompt_tokens": g.prompt_tokens,
             "tokens": g.tokens,
             "text": g.text,
@@ -121,10 +126,11 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     } else {
         println!();
         eprintln!(
-            "adapter: {} ({}); precision {}; {} prompt tokens; prefill {:.1} tok/s; decode {:.1} tok/s ({} tokens)",
+            "adapter: {} ({}); precision {} (KV {}); {} prompt tokens; prefill {:.1} tok/s; decode {:.1} tok/s ({} tokens)",
             ctx.summary.name,
             ctx.summary.backend,
             precision.name(),
+            kv.name(),
             g.prompt_tokens.len(),
             g.prefill_tok_s,
             g.decode_tok_s,
@@ -166,6 +172,10 @@ pub struct LlmBenchArgs {
     /// rmse (each block's scale searched for the least squared error; same format).
     #[arg(long, default_value = "reference")]
     pub quantizer: String,
+    /// KV cache storage of the GPU rows: f32, or f16 (the CPU teacher stays f32, so the
+    /// accuracy columns include the f16 cache's error).
+    #[arg(long, default_value = "f32")]
+    pub kv: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -198,6 +208,7 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         text: ids,
         cpu: !args.no_cpu,
         quantizer: wgpu_lab::formats::quant_search::Quantizer::parse(&args.quantizer)?,
+        kv: wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?,
     };
     let report = llm::run(&ctx, &file, &req)?;
     if args.json {
@@ -207,8 +218,14 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
     } else {
         super::print_adapter(&ctx);
         println!(
-            "model {}; accuracy over {} text tokens ({}) against the f32 CPU twin; pp{} / tg{}",
-            report.model, report.text_tokens, report.context, args.pp, args.tg
+            "model {}; accuracy over {} text tokens ({}) against the f32 CPU twin; pp{} / tg{}; \
+             KV cache {}",
+            report.model,
+            report.text_tokens,
+            report.context,
+            args.pp,
+            args.tg,
+            report.kv.name()
         );
         print!("{}", wgpu_lab::bench::table::llm_table(&report.rows));
     }

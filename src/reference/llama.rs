@@ -59,6 +59,8 @@ pub struct LlamaCpu {
 pub struct KvCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
+    /// How keys and values are stored (f16: rounded as they go in, as the GPU does).
+    pub precision: crate::formats::llama::KvPrecision,
     /// Positions filled.
     pub len: usize,
     /// Positions it can hold.
@@ -120,12 +122,22 @@ impl LlamaCpu {
         }
     }
 
-    /// An empty cache for up to `capacity` positions.
+    /// An empty f32 cache for up to `capacity` positions.
     pub fn cache(&self, capacity: usize) -> KvCache {
+        self.cache_with(capacity, crate::formats::llama::KvPrecision::F32)
+    }
+
+    /// An empty cache for up to `capacity` positions, storing at `precision`.
+    pub fn cache_with(
+        &self,
+        capacity: usize,
+        precision: crate::formats::llama::KvPrecision,
+    ) -> KvCache {
         let n = self.config.layers;
         KvCache {
             k: vec![Vec::new(); n],
             v: vec![Vec::new(); n],
+            precision,
             len: 0,
             capacity,
         }
@@ -177,8 +189,9 @@ impl LlamaCpu {
                     c.rope_base,
                 );
             }
-            cache.k[li].extend_from_slice(&k);
-            cache.v[li].extend_from_slice(&v);
+            let kvp = cache.precision;
+            cache.k[li].extend(k.iter().map(|&x| kvp.round(x)));
+            cache.v[li].extend(v.iter().map(|&x| kvp.round(x)));
             let (ck, cv) = (&cache.k[li], &cache.v[li]);
             let mut att = vec![0f32; t * d];
             for i in 0..t {

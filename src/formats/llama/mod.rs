@@ -3,8 +3,10 @@
 //! (`model::llama`) and its CPU twin (`reference::llama`), so it lives below both.
 
 pub mod config;
+pub mod kv;
 pub mod vocab;
 pub mod weights;
 
 pub use config::LlamaConfig;
+pub use kv::KvPrecision;
 pub use weights::{LlamaLayer, LlamaWeights, LlmPrecision};

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{LabError, Result};
-use crate::formats::llama::{LlamaConfig, LlamaWeights};
+use crate::formats::llama::{KvPrecision, LlamaConfig, LlamaWeights};
 use crate::formats::weights::{decode_bytes, WeightFormat, Weights};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_wq::{WqKernel, WqParams, WqVariant};
+use crate::shaders::Define;
 
 /// Parameters of the llama_* shaders.
 /// Keep in sync with `LlamaParams` in shaders/shared/llama_params.wgsl.
@@ -59,6 +60,8 @@ pub struct LlamaKernels {
     pub gemm: WqKernel,
     /// Decode steps (one row).
     pub decode: WqVariant,
+    /// How the KV cache stores keys and values.
+    pub kv: KvPrecision,
 }
 
 impl LlamaKernels {
@@ -82,7 +85,13 @@ impl LlamaKernels {
             } else {
                 WqVariant::GEMV
             },
+            kv: KvPrecision::F32,
         }
+    }
+
+    /// The same kernels with the KV cache at `kv`.
+    pub fn with_kv(self, kv: KvPrecision) -> Self {
+        Self { kv, ..self }
     }
 
     fn variant(&self, rows: usize) -> WqVariant {
@@ -281,12 +290,25 @@ fn norm_pipe(ctx: &Context, add: bool) -> Result<Arc<wgpu::ComputePipeline>> {
     pipe(ctx, spec)
 }
 
-fn rope_pipe(ctx: &Context) -> Result<Arc<wgpu::ComputePipeline>> {
-    pipe(ctx, row_spec("llama_rope_store", vec![U, R, W, W, W]))
+/// The KV cache's module and its two bindings, as a variant prefix.
+fn kv_defines(kv: KvPrecision, access: &str, first: u32) -> Vec<Define> {
+    vec![
+        Define::U32("KC_BINDING", first),
+        Define::U32("VC_BINDING", first + 1),
+        Define::Import(format!("kv_{access}_{}", kv.name())),
+    ]
 }
 
-fn attention_pipe(ctx: &Context) -> Result<Arc<wgpu::ComputePipeline>> {
-    pipe(ctx, row_spec("llama_attention", vec![U, R, R, R, W]))
+fn rope_pipe(ctx: &Context, kv: KvPrecision) -> Result<Arc<wgpu::ComputePipeline>> {
+    let mut spec = row_spec("llama_rope_store", vec![U, R, W, W, W]);
+    spec.defines = kv_defines(kv, "store", 3);
+    pipe(ctx, spec)
+}
+
+fn attention_pipe(ctx: &Context, kv: KvPrecision) -> Result<Arc<wgpu::ComputePipeline>> {
+    let mut spec = row_spec("llama_attention", vec![U, R, R, R, W]);
+    spec.defines = kv_defines(kv, "load", 2);
+    pipe(ctx, spec)
 }
 
 fn silu_pipe(ctx: &Context) -> Result<Arc<wgpu::ComputePipeline>> {
@@ -340,6 +362,13 @@ impl GpuLlama {
                 4 * ROW_WG
             )));
         }
+        if !c.head_dim().is_multiple_of(2) || !c.rope_dims.is_multiple_of(2) {
+            return Err(LabError::Shape(format!(
+                "head dim {} and RoPE dims {} must be even (the KV cache is written in pairs)",
+                c.head_dim(),
+                c.rope_dims
+            )));
+        }
         let start = Instant::now();
         let mut linear = std::collections::HashMap::new();
         for l in &w.layers {
@@ -364,14 +393,15 @@ impl GpuLlama {
         let pipes = Pipes {
             norm0: norm_pipe(ctx, false)?,
             norm: norm_pipe(ctx, true)?,
-            rope: rope_pipe(ctx)?,
-            attention: attention_pipe(ctx)?,
+            rope: rope_pipe(ctx, kernels.kv)?,
+            attention: attention_pipe(ctx, kernels.kv)?,
             silu: silu_pipe(ctx)?,
             argmax: argmax_pipe(ctx)?,
             linear,
         };
         let pipeline_ms = start.elapsed().as_secs_f64() * 1e3;
         let kv_floats = capacity * c.kv_dim();
+        let kv_cache_bytes = (kv_floats * kernels.kv.bytes()) as u64;
         let layers = w
             .layers
             .iter()
@@ -383,8 +413,8 @@ impl GpuLlama {
                     ffn_norm: buffers::upload(ctx, "llama.ffn_norm", &l.ffn_norm)?,
                     gu: fuse(ctx, &[&l.gate, &l.up])?,
                     down: upload_linear(ctx, &l.down, l.down.n, 0)?,
-                    k_cache: buffers::storage(ctx, "llama.k_cache", (kv_floats * 4) as u64)?,
-                    v_cache: buffers::storage(ctx, "llama.v_cache", (kv_floats * 4) as u64)?,
+                    k_cache: buffers::storage(ctx, "llama.k_cache", kv_cache_bytes)?,
+                    v_cache: buffers::storage(ctx, "llama.v_cache", kv_cache_bytes)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -408,7 +438,7 @@ impl GpuLlama {
                 w.embd.bytes.len() as u64
             };
         Ok(GpuLlama {
-            kv_bytes: (2 * layers.len() * kv_floats * 4) as u64,
+            kv_bytes: 2 * layers.len() as u64 * kv_cache_bytes,
             capacity,
             len: 0,
             pipeline_ms,
