@@ -5,12 +5,8 @@
 // does; per step KV vec4s along k of the tile's A and W rows staged in workgroup memory,
 // rows KV + 1 apart. A is m x lda, W n x ldb (nt), both padded with zeros to whole vec4s.
 #import dispatch
+#import tile_shape
 #import matmul_params
-
-const TX: u32 = BN / TN;
-const TY: u32 = BM / TM;
-const THREADS: u32 = TX * TY;
-const STRIDE: u32 = KV + 1u;
 
 @group(0) @binding(1) var<storage, read> a: array<vec4<f16>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f16>>;
@@ -30,10 +26,11 @@ fn main(
     if tile >= p.tiles {
         return;
     }
-    let row0 = (tile / p.tiles_n) * BM;
-    let col0 = (tile % p.tiles_n) * BN;
-    let tx = li % TX;
-    let ty = li / TX;
+    let origin = tile_origin(tile, li);
+    let row0 = origin.x;
+    let col0 = origin.y;
+    let tx = origin.z;
+    let ty = origin.w;
     let k4 = p.lda / 4u;
 
     var acc: array<vec4<f16>, TM * TN>;

@@ -6,12 +6,8 @@
 // rows over the banks). Sums are exact i32 (dot4()); with BLOCKS (Rot32) each 32-value
 // block's sum is scaled by its two scales into an f32 accumulator as in matmul_i8.
 #import dispatch
+#import tile_shape
 #import int8_params
-
-const TX: u32 = BN / TN;
-const TY: u32 = BM / TM;
-const THREADS: u32 = TX * TY;
-const STRIDE: u32 = KV + 1u;
 
 @group(0) @binding(0) var<uniform> p: I8Params;
 @group(0) @binding(1) var<storage, read> aq: array<vec4<u32>>;
@@ -38,10 +34,11 @@ fn main(
     if tile >= p.tiles {
         return;
     }
-    let row0 = (tile / p.tiles_n) * BM;
-    let col0 = (tile % p.tiles_n) * BN;
-    let tx = li % TX;
-    let ty = li / TX;
+    let origin = tile_origin(tile, li);
+    let row0 = origin.x;
+    let col0 = origin.y;
+    let tx = origin.z;
+    let ty = origin.w;
     let k16 = p.kp / 16u;
     let blocks = p.kp / 32u;
 

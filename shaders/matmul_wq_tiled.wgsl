@@ -12,13 +12,8 @@
 //   neighbouring rows over all banks.
 // Out-of-range rows and columns are clamped on load and not written.
 #import dispatch
+#import tile_shape
 #import matmul_wq_params
-
-const TX: u32 = BN / TN;
-const TY: u32 = BM / TM;
-const THREADS: u32 = TX * TY;
-// vec4s per staged row, with the pad.
-const STRIDE: u32 = KV + 1u;
 
 var<workgroup> sa: array<vec4<f32>, BM * STRIDE>;
 var<workgroup> sw: array<vec4<f32>, BN * STRIDE>;
@@ -34,10 +29,11 @@ fn main(
     if tile >= p.tiles {
         return;
     }
-    let row0 = (tile / p.tiles_n) * BM;
-    let col0 = (tile % p.tiles_n) * BN;
-    let tx = li % TX;
-    let ty = li / TX;
+    let origin = tile_origin(tile, li);
+    let row0 = origin.x;
+    let col0 = origin.y;
+    let tx = origin.z;
+    let ty = origin.w;
     let k4 = p.kp / 4u;
 
     var acc: array<f32, TM * TN>;

@@ -177,6 +177,10 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/kv_load_f16.wgsl"),
     ),
     (
+        "tile_shape",
+        include_str!("../shaders/shared/tile_shape.wgsl"),
+    ),
+    (
         "gemv_rows",
         include_str!("../shaders/shared/gemv_rows.wgsl"),
     ),
