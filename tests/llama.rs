@@ -310,66 +310,140 @@ fn sampling_is_reproducible_with_a_seed() {
     assert_ne!(a, c, "another seed should give another text");
 }
 
-/// Every precision against the f32 twin over the first tokens of the committed passage
-/// (the whole 1188 tokens take minutes per precision on lavapipe: llm-bench does that).
-/// Bounds, in mean KL divergence (nats) and top-1 agreement, with where they come from:
-/// - native, f32, f16, bf16: the twin's own values (native) or exact/near-exact copies:
-///   kernel and rounding error only, KLD <= 1e-3 and top-1 >= 98%;
-/// - q8_0: llama.cpp's figure on this model (KLD 0.0037, top-1 96.2%), to beat;
-/// - q4_1, q4_0: the output projection (tied embedding) runs at 4 bits here, where
-///   llama.cpp keeps it at Q6_K; measured on lavapipe over 256 tokens of the passage
-///   (docs/results/llm-lavapipe.md): q4_1 0.068 / 79.6%, q4_0 0.41 / 57.6%. The bounds
-///   (q4_1 0.15 / 60%, q4_0 0.9 / 45%) guard against regressions; they do NOT meet
-///   llama.cpp's q4_1 0.0027 and q4_0 0.31 (issue note).
-#[test]
-fn every_precision_keeps_its_accuracy_bound() {
+/// Runs `precisions` through llm-bench's accuracy over the first 64 tokens of the committed
+/// passage (the whole 1188 tokens take minutes per precision on lavapipe: llm-bench does
+/// that), printing each row.
+fn accuracy_rows(
+    precisions: Vec<wgpu_lab::formats::llama::LlmPrecision>,
+    quantizer: wgpu_lab::formats::quant_search::Quantizer,
+) -> Option<Vec<wgpu_lab::bench::llm::LlmRow>> {
     use wgpu_lab::bench::llm::{self, LlmBenchRequest};
-    use wgpu_lab::formats::llama::LlmPrecision;
-    let Some(ctx) = common::ctx() else { return };
+    let ctx = common::ctx()?;
     let tok = LlamaTokenizer::new(&weights().vocab).unwrap();
     let mut text = tok.encode(llm::DEFAULT_TEXT).unwrap();
     assert!(text.len() >= 1000, "the passage has {} tokens", text.len());
     text.truncate(64);
     let req = LlmBenchRequest {
-        precisions: LlmPrecision::all(),
+        precisions,
         pp: 8,
         tg: 2,
         repeat: 1,
         text,
         cpu: false,
-        quantizer: wgpu_lab::formats::quant_search::Quantizer::Reference,
+        quantizer,
         kv: wgpu_lab::formats::llama::KvPrecision::F32,
     };
     let report = llm::run(ctx, weights(), &req).unwrap();
     for r in &report.rows {
         eprintln!(
-            "{}: KLD {:?} top-1 {:?} ({:?})",
-            r.precision, r.kld_mean, r.top1_agreement, r.matrix_formats
+            "{} ({}): KLD {:?} top-1 {:?} ({:?})",
+            r.precision, report.quantizer, r.kld_mean, r.top1_agreement, r.matrix_formats
         );
+        assert!(r.passed, "{r:?}");
+        assert!(r.perplexity.unwrap() > 1.0 && r.weight_bytes.unwrap() > 0);
     }
-    for r in &report.rows {
+    Some(report.rows)
+}
+
+fn assert_bound(r: &wgpu_lab::bench::llm::LlmRow, kld: f64, top1: f64) {
+    let (k, t) = (r.kld_mean.unwrap(), r.top1_agreement.unwrap());
+    assert!(
+        k <= kld && t >= top1,
+        "{}: KLD {k:.5} (bound {kld}), top-1 {t:.3} (bound {top1})",
+        r.precision
+    );
+}
+
+/// Every precision against the f32 twin (ggml's reference quantizer, as llama-quantize
+/// without an importance matrix). Bounds, in mean KL divergence (nats) and top-1
+/// agreement, with where they come from:
+/// - native, f32, f16, bf16: the twin's own values (native) or exact/near-exact copies:
+///   kernel and rounding error only, KLD <= 1e-3 and top-1 >= 98%;
+/// - the `llama.cpp:` rows are llama-quantize's own type choice per tensor (the output
+///   projection at Q8_0 on this model, Q4_K_M's Q6_K layers), the like-for-like rows for
+///   llama.cpp's figures on this model, which the bounds are: Q8_0 0.0037 / 96.2%, Q4_1
+///   0.0027 / 94.9% (its matrices are the file's own Q4_1 bytes here, so only the output
+///   projection's Q8_0 differs from native: measured ~1e-11), Q4_K_M 0.054 (llama.cpp gives
+///   no top-1 for it; 80% guards ours, measured 88.9% here). Q4_0 with ggml's reference
+///   rule is llama.cpp's own quantizer, so it matches llama.cpp's 0.31 / 66.0% only in
+///   expectation: measured 0.369 / 71.4% over these 64 tokens, 0.286 / 69.4% over 256; its
+///   bound here (0.6 / 55%) is a regression guard, and the imatrix test below is the one
+///   that beats llama.cpp's Q4_0;
+/// - q8_0 runs the output projection at 8 bits as llama.cpp does: its figure again;
+/// - q4_1, q4_0 and the K-quants put every matrix, the output projection (tied embedding)
+///   included, at the format (the issue's rows; llama.cpp keeps the output at Q8_0 here).
+///   Measured over 256 tokens (docs/results/llm-lavapipe.md): q4_1 0.068 / 79.6%, q4_0
+///   0.41 / 57.6%; over these 64: q5_0 0.133 / 81%, q4_k 0.110 / 84%, q6_k 0.0091 / 97%.
+///   The bounds are regression guards at about twice the KLD; they are not llama.cpp's.
+#[test]
+fn every_precision_keeps_its_accuracy_bound() {
+    use wgpu_lab::formats::llama::LlmPrecision;
+    let Some(rows) = accuracy_rows(
+        LlmPrecision::all(),
+        wgpu_lab::formats::quant_search::Quantizer::Reference,
+    ) else {
+        return;
+    };
+    for r in &rows {
         let (kld, top1) = match r.precision.as_str() {
             "native" | "f32" | "f16" | "bf16" => (1e-3, 0.98),
-            "q8_0" => (0.0037, 0.962),
+            "q8_0" | "llama.cpp:Q8_0" => (0.0037, 0.962),
+            "llama.cpp:Q4_1" => (0.0027, 0.949),
+            "llama.cpp:Q4_0" => (0.6, 0.55),
+            "llama.cpp:Q4_K_M" => (0.054, 0.80),
             "q4_1" => (0.15, 0.60),
             "q4_0" => (0.9, 0.45),
-            // The K-quants re-encode every matrix, output projection included; rows of 576
-            // fall back (q4_k -> q5_0, q6_k -> q8_0), so most of the model is the fallback.
-            // Measured on these 64 tokens: q5_0 0.133 / 81%, q4_k 0.110 / 84%, q6_k 0.0091 /
-            // 97%; the bounds are regression guards at about twice the KLD.
             "q5_0" => (0.27, 0.70),
             "q4_k" => (0.22, 0.72),
             "q6_k" => (0.02, 0.92),
             p => panic!("no bound for {p}"),
         };
-        assert!(r.passed, "{r:?}");
-        let (k, t) = (r.kld_mean.unwrap(), r.top1_agreement.unwrap());
+        assert_bound(r, kld, top1);
+    }
+    // llama-quantize's own Q4_K_M of this model (run by hand) has these type counts.
+    let q4km = rows
+        .iter()
+        .find(|r| r.precision == "llama.cpp:Q4_K_M")
+        .unwrap();
+    assert_eq!(
+        q4km.matrix_formats.as_deref(),
+        Some("q5_0 x166, q4_k x16, q8_0 x15, q6_k x14")
+    );
+}
+
+/// The imatrix quantizer (importance from the committed calibration text, which shares
+/// nothing with the passage) is the lever for 4-bit re-encoding: llama.cpp:Q4_0 with it
+/// must beat llama.cpp's Q4_0 figure (0.31 / 66.0%, which has no imatrix) and every row
+/// must beat its reference-quantizer self by 20% in KLD. Measured over these 64 tokens
+/// (reference -> imatrix): llama.cpp:Q4_0 0.369 -> 0.222 (top-1 81%), q4_0 0.467 -> 0.285,
+/// q4_1 0.075 -> 0.043; over 256: 0.286 -> 0.167, 0.406 -> 0.230, 0.068 -> 0.036.
+#[test]
+fn the_imatrix_quantizer_beats_llama_cpp_and_the_reference_rule() {
+    use wgpu_lab::formats::llama::{LlamaFtype, LlmPrecision};
+    use wgpu_lab::formats::quant_search::Quantizer;
+    let precisions = vec![
+        LlmPrecision::LlamaCpp(LlamaFtype::Q4_0),
+        LlmPrecision::Format(WeightFormat::Q4_0),
+        LlmPrecision::Format(WeightFormat::Q4_1),
+    ];
+    let Some(reference) = accuracy_rows(precisions.clone(), Quantizer::Reference) else {
+        return;
+    };
+    let imatrix = accuracy_rows(precisions, Quantizer::Imatrix).unwrap();
+    assert_bound(&imatrix[0], 0.31, 0.66);
+    assert_eq!(
+        imatrix[0].matrix_formats.as_deref(),
+        Some("q4_0 x207, q4_1 x3, q8_0 x1"),
+        "llama-quantize's Q4_0 with an imatrix keeps the first eighth of ffn_down at Q4_1"
+    );
+    for (r, i) in reference.iter().zip(&imatrix) {
         assert!(
-            k <= kld && t >= top1,
-            "{}: KLD {k:.5} (bound {kld}), top-1 {t:.3} (bound {top1})",
-            r.precision
+            i.kld_mean.unwrap() < 0.8 * r.kld_mean.unwrap(),
+            "{}: imatrix KLD {:?}, reference {:?}",
+            r.precision,
+            i.kld_mean,
+            r.kld_mean
         );
-        assert!(r.perplexity.unwrap() > 1.0 && r.weight_bytes.unwrap() > 0);
     }
 }
 
@@ -397,6 +471,7 @@ fn generate_refuses_bad_input_before_any_work() {
         "not available for the llama decoder",
     );
     fails(&["--model", m, "--temp=-1", "hi"], "--temp");
+    fails(&["--model", m, "--quantizer", "best", "hi"], "unknown quantizer");
     let npy = common::tmp("w.npy");
     wgpu_lab::npy::write_matrix(
         &npy,
@@ -611,4 +686,52 @@ fn an_f16_kv_cache_matches_the_twin_rounding_alike_and_halves_the_cache() {
         assert!(rel < 5e-3, "decode step {s}: relative error {rel:.2e}");
         next = argmax(&t);
     }
+}
+
+#[test]
+fn llm_bench_json_has_the_documented_fields() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = common::run_ok(common::bin().args([
+        "llm-bench",
+        "--model",
+        model_path().to_str().unwrap(),
+        "--precision",
+        "native",
+        "-p",
+        "4",
+        "-n",
+        "2",
+        "--repeat",
+        "1",
+        "--text-tokens",
+        "12",
+        "--no-cpu",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["adapter", "model", "text_tokens", "quantizer", "kv", "rows"] {
+        assert!(!v[key].is_null(), "{key} missing: {v}");
+    }
+    assert_eq!(v["text_tokens"], 12);
+    let row = &v["rows"][0];
+    assert_eq!(row["precision"], "native");
+    for key in [
+        "pp_tok_s",
+        "tg_tok_s",
+        "weight_bytes",
+        "kv_bytes",
+        "perplexity",
+        "kld_mean",
+        "top1_agreement",
+        "passed",
+    ] {
+        assert!(!row[key].is_null(), "{key} missing: {row}");
+    }
+    // Without --no-cpu these hold numbers; skipped is null for a row that ran.
+    for key in ["cpu_pp_tok_s", "cpu_tg_tok_s", "cpu_impl", "skipped"] {
+        assert!(row.get(key).is_some(), "{key} absent: {row}");
+    }
+    assert_eq!(row["passed"], true);
 }

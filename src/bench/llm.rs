@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{LabError, Result};
 use crate::formats::llama::{LlamaWeights, LlmPrecision};
+use crate::formats::quant_search::Quantizer;
 use crate::formats::weights::WeightFormat;
 use crate::gpu::Context;
 use crate::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
@@ -37,8 +38,9 @@ pub struct LlmBenchRequest {
     pub text: Vec<u32>,
     /// Time the CPU too.
     pub cpu: bool,
-    /// How Q4_0/Q4_1 are re-encoded (reference or rmse).
-    pub quantizer: crate::formats::quant_search::Quantizer,
+    /// How Q4_0/Q4_1 are re-encoded (reference, rmse, or imatrix: calibrated on
+    /// `model::llama::calibrate`'s text).
+    pub quantizer: Quantizer,
     /// KV cache storage of the GPU model.
     pub kv: crate::formats::llama::KvPrecision,
 }
@@ -92,6 +94,8 @@ pub struct LlmReport {
     pub context: String,
     /// KV cache storage of the GPU rows.
     pub kv: crate::formats::llama::KvPrecision,
+    /// How Q4_0/Q4_1 were re-encoded, with the calibration size for imatrix.
+    pub quantizer: String,
     /// Rows.
     pub rows: Vec<LlmRow>,
 }
@@ -179,8 +183,9 @@ fn one(
     req: &LlmBenchRequest,
     teacher: &[Vec<f64>],
     precision: LlmPrecision,
+    importance: Option<&crate::formats::llama::LlamaImportance>,
 ) -> Result<LlmRow> {
-    let w = file.at_precision_with(precision, req.quantizer)?;
+    let w = file.at_precision_with(precision, req.quantizer, importance)?;
     let c = &w.config;
     let kernels = LlamaKernels::default_for(ctx).with_kv(req.kv);
     let eval_len = windows(&req.text, c.context)
@@ -312,30 +317,39 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
         )));
     }
     let teacher = teacher(file, &req.text)?;
+    let importance = match req.quantizer {
+        Quantizer::Imatrix => {
+            let tok = crate::model::llama::tokenize::LlamaTokenizer::new(&file.vocab)?;
+            Some(crate::model::llama::calibrate::calibrate(file, &tok)?)
+        }
+        _ => None,
+    };
     let ctxlen = file.config.context;
     let mut rows = Vec::new();
     for &p in &req.precisions {
-        rows.push(match one(ctx, file, req, &teacher, p) {
-            Ok(r) => r,
-            Err(e @ LabError::DeviceLost(_)) => return Err(e),
-            Err(e) => LlmRow {
-                precision: p.name().into(),
-                pp_tok_s: None,
-                tg_tok_s: None,
-                cpu_pp_tok_s: None,
-                cpu_tg_tok_s: None,
-                cpu_impl: None,
-                weight_bytes: None,
-                kv_bytes: None,
-                perplexity: None,
-                kld_mean: None,
-                top1_agreement: None,
-                tg_gbps: None,
-                matrix_formats: None,
-                passed: false,
-                skipped: Some(e.to_string()),
+        rows.push(
+            match one(ctx, file, req, &teacher, p, importance.as_ref()) {
+                Ok(r) => r,
+                Err(e @ LabError::DeviceLost(_)) => return Err(e),
+                Err(e) => LlmRow {
+                    precision: p.name().into(),
+                    pp_tok_s: None,
+                    tg_tok_s: None,
+                    cpu_pp_tok_s: None,
+                    cpu_tg_tok_s: None,
+                    cpu_impl: None,
+                    weight_bytes: None,
+                    kv_bytes: None,
+                    perplexity: None,
+                    kld_mean: None,
+                    top1_agreement: None,
+                    tg_gbps: None,
+                    matrix_formats: None,
+                    passed: false,
+                    skipped: Some(e.to_string()),
+                },
             },
-        });
+        );
     }
     Ok(LlmReport {
         adapter: ctx.summary.name.clone(),
@@ -347,6 +361,10 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
             format!("windows of {ctxlen} tokens (the model's context)")
         },
         kv: req.kv,
+        quantizer: match &importance {
+            Some(i) => format!("imatrix ({} calibration tokens)", i.tokens),
+            None => req.quantizer.name().into(),
+        },
         rows,
     })
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use clap::Args;
 use wgpu_lab::formats::llama::{LlamaWeights, LlmPrecision};
+use wgpu_lab::formats::quant_search::Quantizer;
 use wgpu_lab::model::llama::generate::{generate as run_generate, Sampling};
 use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels};
 use wgpu_lab::model::llama::tokenize::LlamaTokenizer;
@@ -24,11 +25,19 @@ pub struct GenerateArgs {
     /// A llama-architecture GGUF file (llama.cpp's format).
     #[arg(long, default_value = DEFAULT_LLM)]
     pub model: PathBuf,
-    /// native (the file's own tensors), or f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k,
-    /// q6_k (every matrix re-encoded from the dequantized weights; a K-quant falls back to
-    /// q5_0 / q8_0 for rows that are not whole super-blocks, as llama-quantize does).
+    /// native (the file's own tensors); f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k,
+    /// q6_k (every matrix, output projection included, re-encoded from the dequantized
+    /// weights; a K-quant falls back to q5_0 / q8_0 for rows that are not whole
+    /// super-blocks, as llama-quantize does); or llama.cpp:Q8_0, llama.cpp:Q4_0,
+    /// llama.cpp:Q4_1, llama.cpp:Q4_K_M (llama-quantize's own choice of type per tensor
+    /// for that file type: the output projection at Q6_K/Q8_0, Q4_K_M's Q6_K layers).
     #[arg(long, default_value = "native")]
     pub precision: String,
+    /// How q4_0/q4_1 are re-encoded: reference (ggml's rule), rmse (each block's scale
+    /// searched for the least squared error) or imatrix (the search weighted by the
+    /// activations of a committed calibration text, as llama-imatrix + llama-quantize).
+    #[arg(long, default_value = "reference")]
+    pub quantizer: String,
     /// Tokens to generate at most (stops earlier at EOS).
     #[arg(short = 'n', long = "n-predict", default_value_t = 64)]
     pub n: usize,
@@ -90,7 +99,14 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
             c.context
         );
     }
-    let weights = file.at_precision(precision)?;
+    let quantizer = Quantizer::parse(&args.quantizer)?;
+    let importance = match quantizer {
+        Quantizer::Imatrix if precision != LlmPrecision::Native => {
+            Some(wgpu_lab::model::llama::calibrate::calibrate(&file, &tok)?)
+        }
+        _ => None,
+    };
+    let weights = file.at_precision_with(precision, quantizer, importance.as_ref())?;
     let ctx = Context::new(&select.selector()?)?;
     let kv = wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?;
     let kernels = LlamaKernels::default_for(&ctx).with_kv(kv);
@@ -147,7 +163,8 @@ pub struct LlmBenchArgs {
     #[arg(long, default_value = DEFAULT_LLM)]
     pub model: PathBuf,
     /// Precisions (comma list) or `all`: native, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k,
-    /// q6_k.
+    /// q6_k (every matrix at the format), llama.cpp:Q8_0, llama.cpp:Q4_0, llama.cpp:Q4_1,
+    /// llama.cpp:Q4_K_M (llama-quantize's type per tensor for that file type).
     #[arg(long, default_value = "all")]
     pub precision: String,
     /// Prompt tokens of the prompt-processing test.
@@ -168,8 +185,9 @@ pub struct LlmBenchArgs {
     /// Skip the CPU columns.
     #[arg(long)]
     pub no_cpu: bool,
-    /// How q4_0/q4_1 are re-encoded from the file's values: reference (ggml's rule) or
-    /// rmse (each block's scale searched for the least squared error; same format).
+    /// How q4_0/q4_1 are re-encoded from the file's values: reference (ggml's rule), rmse
+    /// (each block's scale searched for the least squared error; same format) or imatrix
+    /// (the search weighted by the activations of a committed calibration text).
     #[arg(long, default_value = "reference")]
     pub quantizer: String,
     /// KV cache storage of the GPU rows: f32, or f16 (the CPU teacher stays f32, so the
@@ -207,7 +225,7 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         repeat: args.repeat,
         text: ids,
         cpu: !args.no_cpu,
-        quantizer: wgpu_lab::formats::quant_search::Quantizer::parse(&args.quantizer)?,
+        quantizer: Quantizer::parse(&args.quantizer)?,
         kv: wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?,
     };
     let report = llm::run(&ctx, &file, &req)?;
@@ -219,13 +237,14 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         super::print_adapter(&ctx);
         println!(
             "model {}; accuracy over {} text tokens ({}) against the f32 CPU twin; pp{} / tg{}; \
-             KV cache {}",
+             KV cache {}; quantizer {}",
             report.model,
             report.text_tokens,
             report.context,
             args.pp,
             args.tg,
-            report.kv.name()
+            report.kv.name(),
+            report.quantizer
         );
         print!("{}", wgpu_lab::bench::table::llm_table(&report.rows));
     }

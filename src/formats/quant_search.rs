@@ -18,7 +18,8 @@
 //! 3. the candidate with the smallest weighted error wins; ggml's reference block is always
 //!    a candidate, so no block ends worse than the reference quantizer's (tested).
 //!
-//! Search arithmetic is f64; what is stored is ggml's block, bit for bit in its layout.
+//! Search arithmetic is f64, codes rounded ties-to-even (as ggml's `nearest_int`), blocks spread over
+//! the cores; what is stored is ggml's block, bit for bit in its layout.
 
 use half::f16;
 
@@ -78,6 +79,49 @@ fn block_weights(x: &[f32], importance: Option<&[f32]>) -> [f64; QK] {
     w
 }
 
+/// Nearest integer, ties to even (as ggml's `nearest_int`), without a libm call: adding and
+/// subtracting 1.5 * 2^52 leaves the integer part under round-to-nearest-even. Exact for
+/// |v| < 2^51; larger values (never a valid code) stay large and are clamped by callers.
+#[inline(always)]
+fn rint(v: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    (v + MAGIC) - MAGIC
+}
+
+/// One block to search: its values, its columns' importance, ggml's reference block.
+type Job<'a, B> = (&'a [f32], Option<&'a [f32]>, B);
+
+/// Runs `search` on every block, spread over the CPU's cores (blocks are independent).
+fn par_blocks<B: Send>(
+    blocks: Vec<Job<'_, B>>,
+    search: impl Fn(&[f32], Option<&[f32]>, B) -> B + Sync,
+) -> Vec<B> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = blocks.len().div_ceil(threads).max(256);
+    let mut chunks: Vec<Vec<_>> = Vec::new();
+    let mut it = blocks.into_iter().peekable();
+    while it.peek().is_some() {
+        chunks.push(it.by_ref().take(per).collect());
+    }
+    let search = &search;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| {
+                s.spawn(move || {
+                    c.into_iter()
+                        .map(|(x, imp, r)| search(x, imp, r))
+                        .collect::<Vec<B>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a quantizer thread panicked"))
+            .collect()
+    })
+}
+
 fn f16_round(v: f64) -> f64 {
     f16::from_f64(v).to_f64()
 }
@@ -121,18 +165,20 @@ pub fn quantize_q4_0_search(
     importance: Option<&[f32]>,
 ) -> Result<Vec<BlockQ4_0>, QuantError> {
     let reference = quant::quantize_q4_0(x)?;
-    Ok(check(x, importance)?
+    let blocks = check(x, importance)?
         .zip(reference)
-        .map(|((blk, imp), r)| search_q4_0(blk, imp, r))
-        .collect())
+        .map(|((blk, imp), r)| (blk, imp, r))
+        .collect();
+    Ok(par_blocks(blocks, search_q4_0))
 }
 
 /// Codes of a Q4_0 block for a stored scale `d`: nearest q in 0..16 to x / d + 8.
 fn codes_q4_0(x: &[f32], d: f64) -> [u8; QK] {
     let mut q = [8u8; QK];
     if d != 0.0 {
+        let id = 1.0 / d;
         for (qj, &v) in q.iter_mut().zip(x) {
-            *qj = ((v as f64 / d).round() + 8.0).clamp(0.0, 15.0) as u8;
+            *qj = (rint(v as f64 * id) + 8.0).clamp(0.0, 15.0) as u8;
         }
     }
     q
@@ -173,7 +219,7 @@ fn search_q4_0(x: &[f32], imp: Option<&[f32]>, reference: BlockQ4_0) -> BlockQ4_
     }
     for i in STRETCHES {
         let inv = -(8.0 + 0.1 * i as f64) / max;
-        let l: [f64; QK] = std::array::from_fn(|j| (x[j] as f64 * inv).round().clamp(-8.0, 7.0));
+        let l: [f64; QK] = std::array::from_fn(|j| rint(x[j] as f64 * inv).clamp(-8.0, 7.0));
         let (sxl, sll) = (0..QK).fold((0.0, 0.0), |(a, b), j| {
             (a + w[j] * x[j] as f64 * l[j], b + w[j] * l[j] * l[j])
         });
@@ -202,18 +248,20 @@ pub fn quantize_q4_1_search(
     importance: Option<&[f32]>,
 ) -> Result<Vec<BlockQ4_1>, QuantError> {
     let reference = quant::quantize_q4_1(x)?;
-    Ok(check(x, importance)?
+    let blocks = check(x, importance)?
         .zip(reference)
-        .map(|((blk, imp), r)| search_q4_1(blk, imp, r))
-        .collect())
+        .map(|((blk, imp), r)| (blk, imp, r))
+        .collect();
+    Ok(par_blocks(blocks, search_q4_1))
 }
 
 /// Codes of a Q4_1 block for a stored scale and offset: nearest q in 0..16 to (x - m) / d.
 fn codes_q4_1(x: &[f32], d: f64, m: f64) -> [u8; QK] {
     let mut q = [0u8; QK];
     if d != 0.0 {
+        let id = 1.0 / d;
         for (qj, &v) in q.iter_mut().zip(x) {
-            *qj = ((v as f64 - m) / d).round().clamp(0.0, 15.0) as u8;
+            *qj = rint((v as f64 - m) * id).clamp(0.0, 15.0) as u8;
         }
     }
     q
@@ -237,7 +285,7 @@ fn search_q4_1(x: &[f32], imp: Option<&[f32]>, reference: BlockQ4_1) -> BlockQ4_
     for i in STRETCHES {
         let iscale = (15.0 + 0.1 * i as f64) / (max - min);
         let l: [f64; QK] =
-            std::array::from_fn(|j| ((x[j] as f64 - min) * iscale).round().clamp(0.0, 15.0));
+            std::array::from_fn(|j| rint((x[j] as f64 - min) * iscale).clamp(0.0, 15.0));
         // Weighted least squares of x ~ d * l + m: the 2x2 normal equations.
         let (mut sw, mut sl, mut sll, mut sx, mut sxl) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for j in 0..QK {

@@ -45,6 +45,21 @@ struct Layer {
     down: Dense,
 }
 
+/// Where a linear layer's input is observed (`LlamaCpu::forward_observed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixInput {
+    /// The normed input of Q, K and V.
+    Attention,
+    /// The attention output projection's input.
+    AttentionOutput,
+    /// The normed input of the FFN gate and up projections.
+    Ffn,
+    /// The down projection's input.
+    Down,
+    /// The output projection's input (layer index = the layer count).
+    Output,
+}
+
 /// The decoder in f32 on the CPU.
 pub struct LlamaCpu {
     /// Hyperparameters.
@@ -146,6 +161,18 @@ impl LlamaCpu {
     /// Runs `tokens` at the next positions of `cache` (prefill when several, a decode step
     /// when one) and returns their logits (tokens.len() x vocab).
     pub fn forward(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.forward_observed(cache, tokens, &mut |_, _, _| {})
+    }
+
+    /// [`LlamaCpu::forward`], showing `observe` every linear layer's input (layer, site,
+    /// rows of `tokens.len()` x columns) as it is computed: calibration reads the
+    /// activations' importance from it (`model::llama::calibrate`).
+    pub fn forward_observed(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        observe: &mut dyn FnMut(usize, MatrixInput, &[f32]),
+    ) -> Result<Vec<f32>> {
         let c = &self.config;
         let (t, d, kvd, hd) = (tokens.len(), c.dim, c.kv_dim(), c.head_dim());
         if t == 0 {
@@ -176,6 +203,7 @@ impl LlamaCpu {
             for row in h.chunks_mut(d) {
                 rms_norm(row, &l.attn_norm, c.rms_eps);
             }
+            observe(li, MatrixInput::Attention, &h);
             let mut q = l.q.apply(&h, t)?;
             let mut k = l.k.apply(&h, t)?;
             let v = l.v.apply(&h, t)?;
@@ -211,6 +239,7 @@ impl LlamaCpu {
                     );
                 }
             }
+            observe(li, MatrixInput::AttentionOutput, &att);
             let o = l.o.apply(&att, t)?;
             for (xv, ov) in x.iter_mut().zip(&o) {
                 *xv += ov;
@@ -219,9 +248,11 @@ impl LlamaCpu {
             for row in h.chunks_mut(d) {
                 rms_norm(row, &l.ffn_norm, c.rms_eps);
             }
+            observe(li, MatrixInput::Ffn, &h);
             let g = l.gate.apply(&h, t)?;
             let u = l.up.apply(&h, t)?;
             let a: Vec<f32> = g.iter().zip(&u).map(|(g, u)| silu(*g) * u).collect();
+            observe(li, MatrixInput::Down, &a);
             let down = l.down.apply(&a, t)?;
             for (xv, dv) in x.iter_mut().zip(&down) {
                 *xv += dv;
@@ -231,6 +262,7 @@ impl LlamaCpu {
         for row in x.chunks_mut(d) {
             rms_norm(row, &self.out_norm, c.rms_eps);
         }
+        observe(c.layers, MatrixInput::Output, &x);
         match &self.output {
             Some(o) => o.apply(&x, t),
             None => matmul_cpu_fast(Layout::Nt, Shape::new(t, c.vocab, d)?, &x, &self.embd),

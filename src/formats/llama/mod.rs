@@ -9,4 +9,6 @@ pub mod weights;
 
 pub use config::LlamaConfig;
 pub use kv::KvPrecision;
-pub use weights::{LlamaLayer, LlamaWeights, LlmPrecision};
+pub use weights::{
+    LlamaFtype, LlamaImportance, LlamaLayer, LlamaWeights, LlmPrecision, MatrixRole,
+};

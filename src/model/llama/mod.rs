@@ -2,6 +2,7 @@
 //! TinyLlama...): the tokenizer from the file's own vocabulary, and generation. The
 //! checkpoint is `formats::llama`; the CPU twin is `reference::llama`.
 
+pub mod calibrate;
 pub mod generate;
 pub mod gpu;
 pub mod tokenize;
