@@ -37,10 +37,15 @@ fn main(
     for (var blk = 0u; blk < p.nblk; blk++) {
         var part: array<vec4<f32>, TM * TN>;
         var asum: array<vec4<f32>, TM>;
+        // Each weight row's block is loaded once (`load_block`), then decoded vec4 by vec4.
+        var wb: array<Block, TN>;
+        for (var j = 0u; j < TN; j++) {
+            wb[j] = load_block(wblk[j] + blk);
+        }
         for (var v = 0u; v < 8u; v++) {
             var q: array<vec4<f32>, TN>;
             for (var j = 0u; j < TN; j++) {
-                q[j] = decode(wblk[j] + blk, v);
+                q[j] = decode_in(wb[j], v);
             }
             for (var i = 0u; i < TM; i++) {
                 let a4 = a[arow[i] + blk * 8u + v];

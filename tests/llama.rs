@@ -471,7 +471,10 @@ fn generate_refuses_bad_input_before_any_work() {
         "not available for the llama decoder",
     );
     fails(&["--model", m, "--temp=-1", "hi"], "--temp");
-    fails(&["--model", m, "--quantizer", "best", "hi"], "unknown quantizer");
+    fails(
+        &["--model", m, "--quantizer", "best", "hi"],
+        "unknown quantizer",
+    );
     let npy = common::tmp("w.npy");
     wgpu_lab::npy::write_matrix(
         &npy,
