@@ -332,6 +332,7 @@ fn accuracy_rows(
         cpu: false,
         quantizer,
         kv: wgpu_lab::formats::llama::KvPrecision::F32,
+        ceiling: false,
     };
     let report = llm::run(ctx, weights(), &req).unwrap();
     for r in &report.rows {
@@ -714,7 +715,15 @@ fn llm_bench_json_has_the_documented_fields() {
         "--json",
     ]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["adapter", "model", "text_tokens", "quantizer", "kv", "rows"] {
+    for key in [
+        "adapter",
+        "model",
+        "text_tokens",
+        "quantizer",
+        "kv",
+        "bandwidth_gbps",
+        "rows",
+    ] {
         assert!(!v[key].is_null(), "{key} missing: {v}");
     }
     assert_eq!(v["text_tokens"], 12);
@@ -723,6 +732,8 @@ fn llm_bench_json_has_the_documented_fields() {
     for key in [
         "pp_tok_s",
         "tg_tok_s",
+        "tg_gbps",
+        "tg_roof_pct",
         "weight_bytes",
         "kv_bytes",
         "perplexity",
@@ -737,4 +748,43 @@ fn llm_bench_json_has_the_documented_fields() {
         assert!(row.get(key).is_some(), "{key} absent: {row}");
     }
     assert_eq!(row["passed"], true);
+}
+
+#[test]
+fn bench_takes_the_gguf_and_adds_decoder_rows_against_the_read_bandwidth() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = common::run_ok(common::bin().args([
+        "bench",
+        "--sizes",
+        "32",
+        "--precision",
+        "q8_0,int8",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--model",
+        model_path().to_str().unwrap(),
+        "--json",
+        "-",
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let llm = &v["llm"][0];
+    assert!(llm["bandwidth_gbps"].as_f64().unwrap() > 0.0, "{llm}");
+    let rows = llm["rows"].as_array().unwrap();
+    // The file's own tensors, then the suite's precisions the decoder runs at (int8 is
+    // not one of them).
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["precision"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["native", "q8_0"]);
+    for r in rows {
+        assert_eq!(r["passed"], true, "{r}");
+        let pct = r["tg_roof_pct"].as_f64().unwrap();
+        assert!(pct > 0.0 && pct.is_finite(), "{r}");
+        assert!(r["cpu_tg_tok_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
 }

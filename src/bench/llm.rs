@@ -43,6 +43,8 @@ pub struct LlmBenchRequest {
     pub quantizer: Quantizer,
     /// KV cache storage of the GPU model.
     pub kv: crate::formats::llama::KvPrecision,
+    /// Measure the adapter's read bandwidth first, for each row's share of it.
+    pub ceiling: bool,
 }
 
 /// One precision's row.
@@ -72,6 +74,9 @@ pub struct LlmRow {
     pub top1_agreement: Option<f64>,
     /// Decode bandwidth: weight bytes x tg tokens/s, GB/s (decode streams every weight).
     pub tg_gbps: Option<f64>,
+    /// `tg_gbps` as a percentage of the adapter's measured read bandwidth (the roofline of
+    /// a memory-bound decode).
+    pub tg_roof_pct: Option<f64>,
     /// The matrices' storage formats with counts (`q5_0 x181, q4_k x30`): a K-quant asked
     /// for rows that are not whole super-blocks falls back as llama-quantize does.
     pub matrix_formats: Option<String>,
@@ -96,6 +101,9 @@ pub struct LlmReport {
     pub kv: crate::formats::llama::KvPrecision,
     /// How Q4_0/Q4_1 were re-encoded, with the calibration size for imatrix.
     pub quantizer: String,
+    /// The adapter's read bandwidth, GB/s, streaming as many bytes as the file's weights
+    /// (`ceilings`' read probe); None when not measured.
+    pub bandwidth_gbps: Option<f64>,
     /// Rows.
     pub rows: Vec<LlmRow>,
 }
@@ -296,6 +304,7 @@ fn one(
         kld_mean: Some(acc.kld_mean),
         top1_agreement: Some(acc.top1),
         tg_gbps: Some(gpu.weight_bytes as f64 * tg / 1e9),
+        tg_roof_pct: None,
         matrix_formats: Some(w.format_summary()),
         passed: finite,
         skipped: None,
@@ -316,6 +325,14 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
             req.pp, req.tg, file.config.context
         )));
     }
+    let bandwidth_gbps = if req.ceiling {
+        Some(crate::bench::ceilings::gpu::gpu_read_bandwidth(
+            ctx,
+            file.bytes(),
+        )?)
+    } else {
+        None
+    };
     let teacher = teacher(file, &req.text)?;
     let importance = match req.quantizer {
         Quantizer::Imatrix => {
@@ -329,7 +346,10 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
     for &p in &req.precisions {
         rows.push(
             match one(ctx, file, req, &teacher, p, importance.as_ref()) {
-                Ok(r) => r,
+                Ok(r) => LlmRow {
+                    tg_roof_pct: r.tg_gbps.zip(bandwidth_gbps).map(|(g, b)| 100.0 * g / b),
+                    ..r
+                },
                 Err(e @ LabError::DeviceLost(_)) => return Err(e),
                 Err(e) => LlmRow {
                     precision: p.name().into(),
@@ -344,6 +364,7 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
                     kld_mean: None,
                     top1_agreement: None,
                     tg_gbps: None,
+                    tg_roof_pct: None,
                     matrix_formats: None,
                     passed: false,
                     skipped: Some(e.to_string()),
@@ -365,6 +386,7 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
             Some(i) => format!("imatrix ({} calibration tokens)", i.tokens),
             None => req.quantizer.name().into(),
         },
+        bandwidth_gbps,
         rows,
     })
 }

@@ -24,7 +24,8 @@ pub struct SuiteRequest {
     pub precisions: Vec<Precision>,
     /// Add the GEMV (m = 1) sweep.
     pub gemv: bool,
-    /// Add the model's infer rows from this folder.
+    /// Add a model's rows: all-MiniLM-L6-v2's infer rows from a folder, or a llama GGUF
+    /// file's llm-bench rows (see [`is_llm_model`]).
     pub model: Option<PathBuf>,
     /// Warm-up and timed runs per row.
     pub runs: Runs,
@@ -131,14 +132,65 @@ pub struct SuiteReport {
     pub cpu_disturbed: Vec<String>,
     /// GPU and CPU rows.
     pub rows: Vec<SuiteRow>,
-    /// Model rows (with `--model`).
+    /// Model rows (with `--model` naming a sentence-encoder folder).
     pub model: Vec<InferRow>,
+    /// One llm-bench report per adapter (with `--model` naming a llama GGUF).
+    pub llm: Vec<crate::bench::llm::LlmReport>,
+}
+
+/// Whether `--model` names a llama GGUF file (decoder rows) rather than a folder.
+pub fn is_llm_model(path: &std::path::Path) -> bool {
+    path.is_file() || path.extension().is_some_and(|e| e == "gguf")
+}
+
+/// Tokens of the committed passage the suite's decoder rows are evaluated on (the whole
+/// passage is `llm-bench`'s job: minutes per precision on lavapipe).
+pub const LLM_TEXT_TOKENS: usize = 128;
+
+/// The suite's decoder rows: the file's own tensors, then each of the suite's precisions
+/// the decoder runs at (the others are named in a note row).
+fn llm_report(
+    ctx: &Context,
+    path: &std::path::Path,
+    req: &SuiteRequest,
+) -> Result<crate::bench::llm::LlmReport> {
+    use crate::bench::llm::{self, LlmBenchRequest};
+    use crate::formats::llama::{LlamaWeights, LlmPrecision};
+    let file = LlamaWeights::load(path)?;
+    let tok = crate::model::llama::tokenize::LlamaTokenizer::new(&file.vocab)?;
+    let mut text = tok.encode(llm::DEFAULT_TEXT)?;
+    text.truncate(LLM_TEXT_TOKENS);
+    let precisions = std::iter::once(Ok(LlmPrecision::Native))
+        .chain(
+            req.precisions
+                .iter()
+                .filter(|p| crate::formats::weights::WeightFormat::parse(p.name()).is_ok())
+                .map(|p| LlmPrecision::parse_list(p.name()).map(|v| v[0])),
+        )
+        .collect::<Result<Vec<_>>>()?;
+    let lreq = LlmBenchRequest {
+        precisions,
+        pp: 32,
+        tg: 16,
+        repeat: req.runs.repeat,
+        text,
+        cpu: true,
+        quantizer: crate::formats::quant_search::Quantizer::Reference,
+        kv: crate::formats::llama::KvPrecision::F32,
+        ceiling: true,
+    };
+    llm::run(ctx, &file, &lreq)
 }
 
 impl SuiteReport {
     /// True when every row that ran passed validation.
     pub fn all_passed(&self) -> bool {
         self.rows.iter().all(|r| r.skipped.is_some() || r.passed)
+            && self
+                .llm
+                .iter()
+                .flat_map(|l| &l.rows)
+                .all(|r| r.skipped.is_some() || r.passed)
     }
 
     /// Every ceiling that moved during the sweep, by device; empty for a quiet sweep.
@@ -296,6 +348,7 @@ pub fn run(
         cpu_disturbed: Vec::new(),
         rows: Vec::new(),
         model: Vec::new(),
+        llm: Vec::new(),
     };
     for ctx in ctxs {
         tick(&format!("ceilings of {}", ctx.summary.name));
@@ -387,7 +440,12 @@ pub fn run(
             }
             checkpoint(&report)?;
         }
-        if let Some(dir) = &req.model {
+        if let Some(path) = req.model.as_deref().filter(|p| is_llm_model(p)) {
+            tick(&format!("llm on {}", ctx.summary.name));
+            report.llm.push(llm_report(ctx, path, req)?);
+            checkpoint(&report)?;
+        }
+        if let Some(dir) = req.model.as_deref().filter(|p| !is_llm_model(p)) {
             tick(&format!("model on {}", ctx.summary.name));
             let ireq = InferRequest {
                 precisions: req

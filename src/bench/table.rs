@@ -216,6 +216,7 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
         "pp tok/s",
         "tg tok/s",
         "tg GB/s",
+        "% of read BW",
         "CPU pp tok/s",
         "CPU tg tok/s",
         "weights MiB",
@@ -242,6 +243,7 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
             f(r.pp_tok_s, 2),
             f(r.tg_tok_s, 2),
             f(r.tg_gbps, 3),
+            f(r.tg_roof_pct, 1),
             f(r.cpu_pp_tok_s, 1),
             f(r.cpu_tg_tok_s, 1),
             mib(r.weight_bytes),
@@ -260,8 +262,8 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
 /// The `llm-bench` rows as CSV (one header line, empty cells for nulls).
 pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
     let mut out = String::from(
-        "precision,pp_tok_s,tg_tok_s,cpu_pp_tok_s,cpu_tg_tok_s,cpu_impl,weight_bytes,kv_bytes,\
-         perplexity,kld_mean,top1_agreement,matrix_formats,passed,skipped\n",
+        "precision,pp_tok_s,tg_tok_s,tg_gbps,tg_roof_pct,cpu_pp_tok_s,cpu_tg_tok_s,cpu_impl,\
+         weight_bytes,kv_bytes,perplexity,kld_mean,top1_agreement,matrix_formats,passed,skipped\n",
     );
     let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     let u = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
@@ -271,6 +273,8 @@ pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
             r.precision.clone(),
             f(r.pp_tok_s),
             f(r.tg_tok_s),
+            f(r.tg_gbps),
+            f(r.tg_roof_pct),
             f(r.cpu_pp_tok_s),
             f(r.cpu_tg_tok_s),
             q(r.cpu_impl.as_deref().unwrap_or("")),

@@ -30,7 +30,9 @@ pub struct BenchArgs {
     /// Add the GEMV sweep (m = 1, n = k = size).
     #[arg(long)]
     pub gemv: bool,
-    /// Add all-MiniLM-L6-v2's infer rows from this model folder.
+    /// Add a model's rows: all-MiniLM-L6-v2's infer rows from its folder, or a llama GGUF
+    /// file's decoder rows (llm-bench's columns over 128 tokens of the passage: the file's
+    /// own tensors and each --precision the decoder runs at).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Timed runs per row.
@@ -130,7 +132,11 @@ pub fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
     req.model = args.model.clone();
     req.tune = tune_cache(&args.tune_cache);
     if let Some(m) = &req.model {
-        bench_infer::check_model_dir(m)?;
+        if suite::is_llm_model(m) {
+            wgpu_lab::formats::llama::LlamaWeights::load(m)?;
+        } else {
+            bench_infer::check_model_dir(m)?;
+        }
     }
     if req.sizes.contains(&0) {
         bail!("sizes must be >= 1");
@@ -231,6 +237,17 @@ pub fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
         print!("{}", report::side_by_side(&result.rows));
         if !result.model.is_empty() {
             print!("{}", table::infer_table(&result.model));
+        }
+        for l in &result.llm {
+            println!(
+                "\n{} on {}: {} text tokens, pp32 / tg16, read bandwidth {}",
+                l.model,
+                l.adapter,
+                l.text_tokens,
+                l.bandwidth_gbps
+                    .map_or("not measured".into(), |b| format!("{b:.2} GB/s"))
+            );
+            print!("{}", table::llm_table(&l.rows));
         }
     }
     let disturbed = result.disturbed();

@@ -227,6 +227,7 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         cpu: !args.no_cpu,
         quantizer: Quantizer::parse(&args.quantizer)?,
         kv: wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?,
+        ceiling: true,
     };
     let report = llm::run(&ctx, &file, &req)?;
     if args.json {
@@ -237,14 +238,17 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         super::print_adapter(&ctx);
         println!(
             "model {}; accuracy over {} text tokens ({}) against the f32 CPU twin; pp{} / tg{}; \
-             KV cache {}; quantizer {}",
+             KV cache {}; quantizer {}; read bandwidth {}",
             report.model,
             report.text_tokens,
             report.context,
             args.pp,
             args.tg,
             report.kv.name(),
-            report.quantizer
+            report.quantizer,
+            report
+                .bandwidth_gbps
+                .map_or("not measured".into(), |b| format!("{b:.2} GB/s (measured)"))
         );
         print!("{}", wgpu_lab::bench::table::llm_table(&report.rows));
     }
