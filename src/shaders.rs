@@ -189,6 +189,14 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/nibbles_q4.wgsl"),
     ),
     (
+        "block_lazy",
+        include_str!("../shaders/shared/block_lazy.wgsl"),
+    ),
+    (
+        "block_nibbles4",
+        include_str!("../shaders/shared/block_nibbles4.wgsl"),
+    ),
+    (
         "weights_q4_0",
         include_str!("../shaders/shared/weights_q4_0.wgsl"),
     ),

@@ -8,14 +8,4 @@ fn block_scale(g: u32) -> vec2<f32> {
     return vec2(1.0, 0.0);
 }
 
-// What a kernel holds per block between decodes: this format decodes straight from the
-// buffer, so the block's index.
-alias Block = u32;
-
-fn load_block(g: u32) -> Block {
-    return g;
-}
-
-fn decode_in(b: Block, j: u32) -> vec4<f32> {
-    return decode(b, j);
-}
+#import block_lazy

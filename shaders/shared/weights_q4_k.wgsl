@@ -34,14 +34,4 @@ fn block_scale(g: u32) -> vec2<f32> {
     return vec2(dm.x * f32(sc), -dm.y * f32(mn));
 }
 
-// What a kernel holds per block between decodes: this format decodes straight from the
-// buffer, so the block's index.
-alias Block = u32;
-
-fn load_block(g: u32) -> Block {
-    return g;
-}
-
-fn decode_in(b: Block, j: u32) -> vec4<f32> {
-    return decode(b, j);
-}
+#import block_lazy

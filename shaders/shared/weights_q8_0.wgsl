@@ -15,15 +15,4 @@ fn block_scale(g: u32) -> vec2<f32> {
     return vec2(d, 0.0);
 }
 
-// What a kernel holds per block between decodes: the block's index. Loading its 8 words
-// once per block measured 3x slower on lavapipe (8 rows of a register block x 8 words
-// outgrow the registers); decoding from the buffer reads each word once anyway.
-alias Block = u32;
-
-fn load_block(g: u32) -> Block {
-    return g;
-}
-
-fn decode_in(b: Block, j: u32) -> vec4<f32> {
-    return decode(b, j);
-}
+#import block_lazy
