@@ -37,6 +37,40 @@ fn rel_error(got: &[f32], want: &[f32]) -> f64 {
 }
 
 /// Loaded once for every test in this file (the file is 93 MB).
+/// Asserts every vocab-wide row of `got` within `bound` relative error of `want`'s row.
+fn assert_rows_close(what: &str, got: &[f32], want: &[f32], vocab: usize, bound: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: row counts differ");
+    for (p, (g, e)) in got.chunks(vocab).zip(want.chunks(vocab)).enumerate() {
+        let rel = rel_error(g, e);
+        assert!(rel < bound, "{what} row {p}: relative error {rel:.2e}");
+    }
+}
+
+/// `steps` decode steps on the GPU and on the twin, each fed the twin's argmax (starting
+/// with `next`), every step's logits held to `bound`. Returns the tokens fed and the GPU's
+/// logits, step after step.
+fn decode_alongside(
+    ctx: &wgpu_lab::Context,
+    gpu: &mut wgpu_lab::model::llama::gpu::GpuLlama,
+    twin: &LlamaCpu,
+    cache: &mut wgpu_lab::reference::llama::KvCache,
+    mut next: u32,
+    steps: usize,
+    bound: f64,
+) -> (Vec<u32>, Vec<f32>) {
+    use wgpu_lab::model::llama::gpu::Want;
+    let (mut fed, mut logits) = (Vec::new(), Vec::new());
+    for s in 0..steps {
+        let g = gpu.forward(ctx, &[next], Want::LastLogits, None).unwrap();
+        let c = twin.forward(cache, &[next]).unwrap();
+        assert_rows_close(&format!("decode step {s}"), &g.logits, &c, c.len(), bound);
+        fed.push(next);
+        logits.extend(g.logits);
+        next = argmax(&c);
+    }
+    (fed, logits)
+}
+
 fn weights() -> &'static LlamaWeights {
     static W: std::sync::OnceLock<LlamaWeights> = std::sync::OnceLock::new();
     W.get_or_init(|| LlamaWeights::load(&model_path()).unwrap())
@@ -213,38 +247,27 @@ fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
     .unwrap();
     let mut cache = twin.cache(prompt.len() + steps);
     let vocab = w.config.vocab;
-    let check = |what: &str, got: &[f32], want: &[f32]| {
-        for (p, (g, e)) in got.chunks(vocab).zip(want.chunks(vocab)).enumerate() {
-            let rel = rel_error(g, e);
-            // f32 on both sides, different summation orders over 30 layers: relative RMS
-            // ~1e-5 expected; 1e-3 is the bound (a wrong head, position or layer is O(1)).
-            assert!(rel < 1e-3, "{what} row {p}: relative error {rel:.2e}");
-        }
-    };
+    // f32 on both sides, different summation orders over 30 layers: relative RMS ~1e-5
+    // expected; 1e-3 is the bound (a wrong head, position or layer is O(1)).
+    let bound = 1e-3;
     let g = gpu.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
     let c = twin.forward(&mut cache, &prompt).unwrap();
-    check("prefill", &g.logits, &c);
-    let mut next = argmax(&c[c.len() - vocab..]);
-    let mut seq = prompt.clone();
-    let mut decoded = Vec::new();
-    for s in 0..steps {
-        seq.push(next);
-        let g = gpu.forward(ctx, &[next], Want::LastLogits, None).unwrap();
-        let c = twin.forward(&mut cache, &[next]).unwrap();
-        check(&format!("decode step {s}"), &g.logits, &c);
-        decoded.extend(g.logits);
-        next = argmax(&c);
-    }
+    assert_rows_close("prefill", &g.logits, &c, vocab, bound);
+    let next = argmax(&c[c.len() - vocab..]);
+    let (fed, decoded) = decode_alongside(ctx, &mut gpu, &twin, &mut cache, next, steps, bound);
+    let seq = [prompt.clone(), fed].concat();
     // The decode steps' logits equal a prefill's over the same tokens, position by position.
     gpu.reset();
     let all = gpu
         .forward(ctx, &seq, Want::AllLogits, None)
         .unwrap()
         .logits;
-    check(
+    assert_rows_close(
         "prefill vs decode",
         &all[prompt.len() * vocab..seq.len() * vocab],
         &decoded,
+        vocab,
+        bound,
     );
 }
 
@@ -581,20 +604,11 @@ fn a_q4_k_m_file_loads_and_the_gpu_matches_its_cpu_twin() {
     let vocab = w.config.vocab;
     let g = gpu.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
     let c = twin.forward(&mut cache, &prompt).unwrap();
-    let mut next = argmax(&c[c.len() - vocab..]);
-    for (p, (g, e)) in g.logits.chunks(vocab).zip(c.chunks(vocab)).enumerate() {
-        // The same bound and reason as the f32 test: both sides compute over the same
-        // dequantized values in f32, only the summation order differs.
-        let rel = rel_error(g, e);
-        assert!(rel < 1e-3, "prefill row {p}: relative error {rel:.2e}");
-    }
-    for s in 0..steps {
-        let g = gpu.forward(ctx, &[next], Want::LastLogits, None).unwrap();
-        let c = twin.forward(&mut cache, &[next]).unwrap();
-        let rel = rel_error(&g.logits, &c);
-        assert!(rel < 1e-3, "decode step {s}: relative error {rel:.2e}");
-        next = argmax(&c);
-    }
+    // The same bound and reason as the f32 test: both sides compute over the same
+    // dequantized values in f32, only the summation order differs.
+    assert_rows_close("prefill", &g.logits, &c, vocab, 1e-3);
+    let next = argmax(&c[c.len() - vocab..]);
+    decode_alongside(ctx, &mut gpu, &twin, &mut cache, next, steps, 1e-3);
 }
 
 #[test]
@@ -668,10 +682,7 @@ fn an_f16_kv_cache_matches_the_twin_rounding_alike_and_halves_the_cache() {
     // carries that into the logits. Measured on this prompt: relative error 5e-6 in the
     // first row, at most 2.2e-3 over 34 rows; 5e-3 bounds it. A wrong cache layout or pair
     // order is O(1).
-    for (p, (gr, tr)) in g.logits.chunks(vocab).zip(t16.chunks(vocab)).enumerate() {
-        let rel = rel_error(gr, tr);
-        assert!(rel < 5e-3, "prefill row {p}: relative error {rel:.2e}");
-    }
+    assert_rows_close("prefill", &g.logits, &t16, vocab, 5e-3);
     // The GPU really stores f16, rounded as the twin rounds: over the whole prefill it is
     // much closer to the twin's f16 cache than the twin's f32 cache is (0.45x measured; an f32 cache would
     // give about 1x; a twin rounding toward zero instead was worse than 1x, measured).
@@ -682,14 +693,8 @@ fn an_f16_kv_cache_matches_the_twin_rounding_alike_and_halves_the_cache() {
         to_twin16 < 0.7 * cache_effect,
         "GPU vs twin f16 {to_twin16:.2e}, twin f16 vs f32 {cache_effect:.2e}"
     );
-    let mut next = argmax(&t16[t16.len() - vocab..]);
-    for s in 0..steps {
-        let g = gpu16.forward(ctx, &[next], Want::LastLogits, None).unwrap();
-        let t = twin.forward(&mut c16, &[next]).unwrap();
-        let rel = rel_error(&g.logits, &t);
-        assert!(rel < 5e-3, "decode step {s}: relative error {rel:.2e}");
-        next = argmax(&t);
-    }
+    let next = argmax(&t16[t16.len() - vocab..]);
+    decode_alongside(ctx, &mut gpu16, &twin, &mut c16, next, steps, 5e-3);
 }
 
 #[test]

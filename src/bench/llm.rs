@@ -47,6 +47,10 @@ pub struct LlmBenchRequest {
     pub ceiling: bool,
 }
 
+/// A CPU model as `run(tokens, fresh)` returning the tokens' logits; `fresh` starts a new
+/// context.
+type CpuRun<'a> = dyn FnMut(&[u32], bool) -> Result<Vec<f32>> + 'a;
+
 /// One precision's row.
 #[derive(Debug, Clone, Serialize)]
 pub struct LlmRow {
@@ -246,45 +250,46 @@ fn one(
                 llama_candle::MAX_POSITIONS
             )))
         };
-        match candle {
-            Ok(mut cm) => {
-                let pp = tok_s(req.repeat.min(2), || {
-                    cm.reset();
-                    cm.forward(&prompt)?;
-                    Ok(prompt.len())
-                })?;
-                let tg = tok_s(req.repeat.min(2), || {
-                    cm.reset();
-                    let mut t = prompt[0];
-                    for _ in 0..req.tg {
-                        t = argmax(&cm.forward(&[t])?);
+        let (mut run, name): (Box<CpuRun>, String) = match candle {
+            Ok(mut cm) => (
+                Box::new(move |t: &[u32], fresh: bool| {
+                    if fresh {
+                        cm.reset();
                     }
-                    Ok(req.tg)
-                })?;
-                (Some(pp), Some(tg), Some(llama_candle::LIBRARY.to_string()))
-            }
+                    cm.forward(t)
+                }),
+                llama_candle::LIBRARY.to_string(),
+            ),
             Err(why) => {
                 let twin = LlamaCpu::new(&w);
-                let pp = tok_s(req.repeat.min(2), || {
-                    let mut cache = twin.cache(prompt.len());
-                    twin.forward(&mut cache, &prompt)?;
-                    Ok(prompt.len())
-                })?;
-                let tg = tok_s(req.repeat.min(2), || {
-                    let mut cache = twin.cache(req.tg);
-                    let mut t = prompt[0];
-                    for _ in 0..req.tg {
-                        t = argmax(&twin.forward(&mut cache, &[t])?);
-                    }
-                    Ok(req.tg)
-                })?;
-                let name = format!(
-                    "wgpu-lab f32 twin (reference::llama, gemm) on this precision's values \
-                     (candle could not run it: {why})"
-                );
-                (Some(pp), Some(tg), Some(name))
+                let capacity = prompt.len().max(req.tg);
+                let mut cache = twin.cache(capacity);
+                (
+                    Box::new(move |t: &[u32], fresh: bool| {
+                        if fresh {
+                            cache = twin.cache(capacity);
+                        }
+                        twin.forward(&mut cache, t)
+                    }),
+                    format!(
+                        "wgpu-lab f32 twin (reference::llama, gemm) on this precision's \
+                             values (candle could not run it: {why})"
+                    ),
+                )
             }
-        }
+        };
+        let pp = tok_s(req.repeat.min(2), || {
+            run(&prompt, true)?;
+            Ok(prompt.len())
+        })?;
+        let tg = tok_s(req.repeat.min(2), || {
+            let mut t = prompt[0];
+            for i in 0..req.tg {
+                t = argmax(&run(&[t], i == 0)?);
+            }
+            Ok(req.tg)
+        })?;
+        (Some(pp), Some(tg), Some(name))
     } else {
         (None, None, None)
     };

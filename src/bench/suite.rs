@@ -160,14 +160,13 @@ fn llm_report(
     let tok = crate::model::llama::tokenize::LlamaTokenizer::new(&file.vocab)?;
     let mut text = tok.encode(llm::DEFAULT_TEXT)?;
     text.truncate(LLM_TEXT_TOKENS);
-    let precisions = std::iter::once(Ok(LlmPrecision::Native))
-        .chain(
-            req.precisions
-                .iter()
-                .filter(|p| crate::formats::weights::WeightFormat::parse(p.name()).is_ok())
-                .map(|p| LlmPrecision::parse_list(p.name()).map(|v| v[0])),
-        )
-        .collect::<Result<Vec<_>>>()?;
+    let precisions = std::iter::once(LlmPrecision::Native)
+        .chain(req.precisions.iter().filter_map(|p| {
+            crate::formats::weights::WeightFormat::parse(p.name())
+                .ok()
+                .map(LlmPrecision::Format)
+        }))
+        .collect();
     let lreq = LlmBenchRequest {
         precisions,
         pp: 32,

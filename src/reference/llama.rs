@@ -5,7 +5,7 @@
 //! an independent float64 numpy forward (`tests/data/llama/`).
 
 use crate::error::{LabError, Result};
-use crate::formats::llama::{LlamaConfig, LlamaWeights};
+use crate::formats::llama::{LlamaConfig, LlamaWeights, MatrixInput};
 use crate::formats::weights::Weights;
 use crate::kernels::matmul::{Layout, Shape};
 use crate::reference::attention::attend;
@@ -43,21 +43,6 @@ struct Layer {
     gate: Dense,
     up: Dense,
     down: Dense,
-}
-
-/// Where a linear layer's input is observed (`LlamaCpu::forward_observed`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatrixInput {
-    /// The normed input of Q, K and V.
-    Attention,
-    /// The attention output projection's input.
-    AttentionOutput,
-    /// The normed input of the FFN gate and up projections.
-    Ffn,
-    /// The down projection's input.
-    Down,
-    /// The output projection's input (layer index = the layer count).
-    Output,
 }
 
 /// The decoder in f32 on the CPU.

@@ -10,5 +10,5 @@ pub mod weights;
 pub use config::LlamaConfig;
 pub use kv::KvPrecision;
 pub use weights::{
-    LlamaFtype, LlamaImportance, LlamaLayer, LlamaWeights, LlmPrecision, MatrixRole,
+    LlamaFtype, LlamaImportance, LlamaLayer, LlamaWeights, LlmPrecision, MatrixInput, MatrixRole,
 };

@@ -152,6 +152,53 @@ pub enum MatrixRole {
     Output,
 }
 
+impl MatrixRole {
+    /// The activations this matrix multiplies (`tied`: the embedding is also the output
+    /// projection); None for an embedding that is only looked up.
+    pub fn input(self, tied: bool) -> Option<MatrixInput> {
+        Some(match self {
+            MatrixRole::Q | MatrixRole::K | MatrixRole::V => MatrixInput::Attention,
+            MatrixRole::O => MatrixInput::AttentionOutput,
+            MatrixRole::Gate | MatrixRole::Up => MatrixInput::Ffn,
+            MatrixRole::Down => MatrixInput::Down,
+            MatrixRole::Output => MatrixInput::Output,
+            MatrixRole::Embedding if tied => MatrixInput::Output,
+            MatrixRole::Embedding => return None,
+        })
+    }
+}
+
+/// A linear layer's input activations: what the CPU twin shows calibration
+/// (`LlamaCpu::forward_observed`) and what [`LlamaImportance`] is kept by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixInput {
+    /// The normed input of Q, K and V.
+    Attention,
+    /// The attention output projection's input.
+    AttentionOutput,
+    /// The normed input of the FFN gate and up projections.
+    Ffn,
+    /// The down projection's input.
+    Down,
+    /// The output projection's input (the final normed hidden state; observed with the
+    /// layer count as its layer).
+    Output,
+}
+
+impl MatrixInput {
+    /// Index in [`LlamaImportance::layers`]' per-layer array; None for the output's input,
+    /// which is not per layer.
+    pub fn slot(self) -> Option<usize> {
+        match self {
+            MatrixInput::Attention => Some(0),
+            MatrixInput::AttentionOutput => Some(1),
+            MatrixInput::Ffn => Some(2),
+            MatrixInput::Down => Some(3),
+            MatrixInput::Output => None,
+        }
+    }
+}
+
 /// A llama.cpp file type as `llama-quantize` writes it: a base format for the matrices and
 /// llama.cpp's rule for the tensors that keep more bits (`llama_tensor_get_type`), so a
 /// row of ours is the same mix as the llama.cpp file it is compared with.
@@ -240,8 +287,9 @@ impl LlamaFtype {
 /// small (`formats::quant_search`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaImportance {
-    /// Per layer: the attention input (of Q, K and V), the attention output projection's
-    /// input, the FFN input (of gate and up), the down projection's input.
+    /// Per layer, indexed by [`MatrixInput::slot`]: the attention input (of Q, K and V), the
+    /// attention output projection's input, the FFN input (of gate and up), the down
+    /// projection's input.
     pub layers: Vec<[Vec<f32>; 4]>,
     /// The output projection's input (the final normed hidden state).
     pub output: Vec<f32>,
@@ -253,16 +301,11 @@ impl LlamaImportance {
     /// The importance of the `role` matrix's input columns; None for an embedding that is
     /// only a lookup (no product meets it).
     pub fn of(&self, role: MatrixRole, layer: usize, tied: bool) -> Option<&[f32]> {
-        let slot = match role {
-            MatrixRole::Q | MatrixRole::K | MatrixRole::V => 0,
-            MatrixRole::O => 1,
-            MatrixRole::Gate | MatrixRole::Up => 2,
-            MatrixRole::Down => 3,
-            MatrixRole::Output => return Some(&self.output),
-            MatrixRole::Embedding if tied => return Some(&self.output),
-            MatrixRole::Embedding => return None,
-        };
-        Some(&self.layers.get(layer)?[slot])
+        let input = role.input(tied)?;
+        match input.slot() {
+            Some(slot) => Some(&self.layers.get(layer)?[slot]),
+            None => Some(&self.output),
+        }
     }
 }
 

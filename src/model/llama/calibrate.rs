@@ -6,9 +6,9 @@
 //! (`bench::llm::DEFAULT_TEXT`), so accuracy is never measured on what the quantizer saw.
 
 use crate::error::{LabError, Result};
-use crate::formats::llama::{LlamaImportance, LlamaWeights};
+use crate::formats::llama::{LlamaImportance, LlamaWeights, MatrixInput};
 use crate::model::llama::tokenize::LlamaTokenizer;
-use crate::reference::llama::{LlamaCpu, MatrixInput};
+use crate::reference::llama::LlamaCpu;
 
 /// The committed calibration text.
 pub const CALIBRATION_TEXT: &str = include_str!("../../../tests/data/llama/calibration.txt");
@@ -34,12 +34,9 @@ pub fn importance(w: &LlamaWeights, tokens: &[u32]) -> Result<LlamaImportance> {
         .collect();
     let mut output = zero(d);
     let mut observe = |layer: usize, site: MatrixInput, x: &[f32]| {
-        let acc = match site {
-            MatrixInput::Attention => &mut layers[layer][0],
-            MatrixInput::AttentionOutput => &mut layers[layer][1],
-            MatrixInput::Ffn => &mut layers[layer][2],
-            MatrixInput::Down => &mut layers[layer][3],
-            MatrixInput::Output => &mut output,
+        let acc = match site.slot() {
+            Some(slot) => &mut layers[layer][slot],
+            None => &mut output,
         };
         for row in x.chunks_exact(acc.len()) {
             for (a, v) in acc.iter_mut().zip(row) {
