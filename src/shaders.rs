@@ -23,6 +23,10 @@ pub const KERNELS: &[(&str, &str)] = &[
     ),
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
     (
+        "gemv_wq_broadcast",
+        include_str!("../shaders/gemv_wq_broadcast.wgsl"),
+    ),
+    (
         "gemv_wq_subgroup",
         include_str!("../shaders/gemv_wq_subgroup.wgsl"),
     ),
@@ -98,6 +102,14 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "matmul_wq_params",
         include_str!("../shaders/shared/matmul_wq_params.wgsl"),
+    ),
+    (
+        "wq_params",
+        include_str!("../shaders/shared/wq_params.wgsl"),
+    ),
+    (
+        "gemv_broadcast_params",
+        include_str!("../shaders/shared/gemv_broadcast_params.wgsl"),
     ),
     (
         "regblock_rows",

@@ -272,6 +272,51 @@ fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
 }
 
 #[test]
+fn every_decode_kernel_matches_the_twin_on_the_files_own_weights() {
+    use wgpu_lab::formats::llama::LlmPrecision;
+    use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};
+    use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
+    let Some(ctx) = common::ctx() else { return };
+    // The file's Q4_1 matrices and Q8_0 output projection, on both sides (the twin decodes
+    // the same blocks to f32): each decode kernel an adapter may get, the register block,
+    // gemv_wq, and gemv_wq_broadcast at 4 rows per invocation and at 8 (20 lanes: 160 rows
+    // per workgroup, so the 576-, 1536- and 49152-row matrices end in a partial one).
+    let w = weights().at_precision(LlmPrecision::Native).unwrap();
+    let twin = LlamaCpu::new(&w);
+    let tok = LlamaTokenizer::new(&w.vocab).unwrap();
+    let prompt = tok.encode(&tok.chat("Name a river.").unwrap()).unwrap();
+    let steps = 3;
+    let vocab = w.config.vocab;
+    let mut cache = twin.cache(prompt.len() + steps);
+    let c = twin.forward(&mut cache, &prompt).unwrap();
+    let next = argmax(&c[c.len() - vocab..]);
+    for decode in [
+        WqVariant::Broadcast { lanes: 8, quads: 1 },
+        WqVariant::Broadcast {
+            lanes: 20,
+            quads: 2,
+        },
+        WqVariant::Regblock(WqKernel {
+            wg_x: 64,
+            tm: 1,
+            tn: 8,
+        }),
+        WqVariant::GEMV,
+    ] {
+        let kernels = LlamaKernels {
+            decode,
+            ..LlamaKernels::default_for(ctx)
+        };
+        let mut gpu = GpuLlama::new(ctx, &w, prompt.len() + steps, kernels).unwrap();
+        assert_eq!(gpu.kernels.decode, decode);
+        gpu.forward(ctx, &prompt, Want::LastLogits, None).unwrap();
+        let mut c = cache.clone();
+        // The same bound as the f32 model's: the weights are identical on both sides.
+        decode_alongside(ctx, &mut gpu, &twin, &mut c, next, steps, 1e-3);
+    }
+}
+
+#[test]
 fn greedy_f32_generation_equals_the_cpu_twin() {
     use wgpu_lab::formats::llama::LlmPrecision;
     use wgpu_lab::model::llama::generate::{generate, Sampling};

@@ -145,6 +145,11 @@ fn gemv_wq_every_format_odd_shapes() {
                 subgroup: false,
             };
             let mut variants = vec![WqVariant::GEMV, odd];
+            // gemv_wq_broadcast: 32 rows per workgroup, and 3 x 4 x 2 = 24 (partial quads).
+            variants.extend([
+                WqVariant::Broadcast { lanes: 8, quads: 1 },
+                WqVariant::Broadcast { lanes: 3, quads: 2 },
+            ]);
             if common::ctx().is_some_and(|c| c.has(wgpu::Features::SUBGROUP)) {
                 variants.extend([
                     WqVariant::Gemv {
@@ -176,6 +181,28 @@ fn gemv_refuses_more_than_one_row() {
         .expect("m = 2")
         .to_string()
         .contains("one activation row"));
+}
+
+#[test]
+fn broadcast_gemv_refuses_rows_wider_than_its_uniform_view_and_more_than_one_row() {
+    let Some(ctx) = common::ctx() else { return };
+    let v = WqVariant::Broadcast { lanes: 8, quads: 1 };
+    // 16384 values fill the 64 KiB view; one more block does not fit.
+    let k = 16384 + 32;
+    let weights = Weights::encode(WeightFormat::Q4_0, 2, k, &vec![0.5; 2 * k]).unwrap();
+    let e = PreparedMatmulWq::with_variant(ctx, v, &vec![1.0; k], 1, k, &weights)
+        .err()
+        .expect("k over the uniform view")
+        .to_string();
+    assert!(e.contains("16416 values") && e.contains("65536"), "{e}");
+    let weights = Weights::encode(WeightFormat::Q4_0, 2, 64, &[0.5; 128]).unwrap();
+    let e = PreparedMatmulWq::with_variant(ctx, v, &[1.0; 128], 2, 64, &weights)
+        .err()
+        .expect("m = 2")
+        .to_string();
+    assert!(e.contains("one activation row"), "{e}");
+    // The widest row it takes runs and is right.
+    check_variant(WeightFormat::Q4_0, v, (1, 9, 16384));
 }
 
 #[test]

@@ -55,6 +55,7 @@ fn every_matmul_wq_format_validates() {
                 rows: 3,
                 subgroup: true,
             },
+            WqVariant::Broadcast { lanes: 8, quads: 2 },
         ] {
             let spec = v.spec(format, Epilogue::None);
             let src = shaders::assemble(spec.stem, &spec.defines).unwrap();
@@ -97,6 +98,10 @@ fn every_epilogue_validates_in_every_linear_kernel() {
                 subgroup: true,
             },
             WqVariant::Tiled(wgpu_lab::kernels::matmul_wq::TiledKernel::PUBLIC_SHAPE),
+            WqVariant::Broadcast {
+                lanes: 16,
+                quads: 1,
+            },
         ] {
             let spec = v.spec(WeightFormat::Q8_0, e);
             validate(
@@ -175,6 +180,14 @@ fn every_kernel_file_is_reachable() {
                 wgpu_lab::kernels::matmul_wq::WqVariant::Tiled(t)
                     .spec(
                         WeightFormat::Q4K,
+                        wgpu_lab::kernels::epilogue::Epilogue::None,
+                    )
+                    .defines
+            }
+            "gemv_wq_broadcast" => {
+                wgpu_lab::kernels::matmul_wq::WqVariant::Broadcast { lanes: 8, quads: 2 }
+                    .spec(
+                        WeightFormat::Q4_1,
                         wgpu_lab::kernels::epilogue::Epilogue::None,
                     )
                     .defines

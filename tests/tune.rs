@@ -158,7 +158,11 @@ fn gemv_kernel_is_tuned_within_limits_and_used_when_cached() {
     assert!(candidates.len() >= 8, "{candidates:?}");
     assert!(trials.iter().all(|t| t.passed), "{trials:?}");
     let best = best.unwrap();
-    assert!(matches!(best.kernel, WqVariant::Gemv { .. }));
+    assert!(best.kernel.is_gemv(), "{best:?}");
+    // Where the adapter binds a 64 KiB uniform row, the broadcast GEMV is in the search.
+    assert!(candidates
+        .iter()
+        .any(|c| matches!(c, WqVariant::Broadcast { .. })));
     // Precisions without a GEMV kernel have nothing to tune.
     assert!(tune::tune_gemv(ctx, Precision::Int8, runs)
         .unwrap()
@@ -216,8 +220,21 @@ fn cache_round_trips_and_a_corrupt_one_is_ignored() {
                 subgroup: false,
             },
         );
+    let bcast = WqVariant::Broadcast {
+        lanes: 16,
+        quads: 2,
+    };
+    cache
+        .adapters
+        .get_mut("gpu | vulkan | driver 1")
+        .unwrap()
+        .insert("q4_1/gemv-kernel".into(), bcast);
     cache.save(&path).unwrap();
     let back = TuneCache::load(&path);
+    assert_eq!(
+        back.adapters["gpu | vulkan | driver 1"]["q4_1/gemv-kernel"],
+        bcast
+    );
     let entry = &back.adapters["gpu | vulkan | driver 1"];
     assert_eq!(entry["q4_0/gemv"], v(32, 1, 2));
     assert_eq!(

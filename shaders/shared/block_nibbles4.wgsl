@@ -6,8 +6,7 @@
 alias Block = vec4<u32>;
 
 fn load_block(g: u32) -> Block {
-    let o = g * 4u;
-    return vec4(w[o], w[o + 1u], w[o + 2u], w[o + 3u]);
+    return wquad(g);
 }
 
 fn decode_in(b: Block, j: u32) -> vec4<f32> {

@@ -1,21 +1,14 @@
-// Keep in sync with `WqParams` in src/kernels/matmul_wq.rs.
-// C (m x n) = A (m x kp) * W^T, W is n x kp stored in blocks of 32 (src/formats/weights.rs).
-struct WqParams {
-    m: u32,
-    n: u32,
-    // k padded to whole blocks of 32 (A is padded with zeros to match).
-    kp: u32,
-    // Blocks per weight row: kp / 32.
-    nblk: u32,
-    tiles_n: u32,
-    tiles: u32,
-    // Floats per row of C, and the first column written (products side by side in one C).
-    ldc: u32,
-    col0: u32,
-}
+// The bindings of the weights-in-any-format kernels (matmul_wq, gemv_wq, matmul_wq_tiled).
+#import wq_params
 
 @group(0) @binding(0) var<uniform> p: WqParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> s: array<u32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+// Words 4q .. 4q + 3 of the weights (a block's quad where blocks are 16-byte aligned).
+fn wquad(q: u32) -> vec4<u32> {
+    let o = q * 4u;
+    return vec4(w[o], w[o + 1u], w[o + 2u], w[o + 3u]);
+}

@@ -3,8 +3,7 @@
 // The j-th vec4 (values 4j..4j+3) of block g (block g of all rows, 32 values each),
 // before scaling.
 fn decode(g: u32, j: u32) -> vec4<f32> {
-    let o = g * 32u + 4u * j;
-    return bitcast<vec4<f32>>(vec4<u32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]));
+    return bitcast<vec4<f32>>(wquad(g * 8u + j));
 }
 
 // (d, m) of block g: value = d * decoded + m.

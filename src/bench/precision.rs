@@ -16,7 +16,7 @@ use crate::gpu::Context;
 use crate::kernels::matmul::{Layout, Shape};
 use crate::kernels::matmul_f16acc::PreparedMatmulF16Acc;
 use crate::kernels::matmul_i8::{Dot4, PreparedMatmulI8};
-use crate::kernels::matmul_wq::{PreparedMatmulWq, WqKernel, WqVariant};
+use crate::kernels::matmul_wq::{is_gemv_name, PreparedMatmulWq, WqKernel, WqVariant};
 use crate::reference::cpu_baseline;
 use crate::reference::matmul::matmul_f64;
 use crate::reference::matmul_f16acc::matmul_f16acc_f64;
@@ -125,7 +125,7 @@ fn run_one(
     let mark = |mut rows: Vec<(MatmulRow, Option<Vec<f32>>)>| {
         for (r, _) in rows.iter_mut() {
             // Only the row of the cached configuration itself (not `extra` rows).
-            let from_cache = if r.kernel == "gemv" {
+            let from_cache = if is_gemv_name(&r.kernel) {
                 tuned_gemv.is_some_and(|g| r.config == format!("{g:?}"))
             } else if let (None, Some(v)) = (req.kernel, tuned_wq) {
                 // The weight formats' and W8A8's kernel may be a tile (W8A8 rows add dot4).

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::formats::precision::Precision;
 use crate::gpu::measure::Runs;
 use crate::gpu::Context;
+use crate::kernels::matmul_wq::is_gemv_name;
 
 /// What to sweep.
 #[derive(Debug, Clone)]
@@ -380,7 +381,7 @@ pub fn run(
             match precision::run(ctx, &preq, &a, &w) {
                 Ok(rows) => {
                     // One CPU row per precision (the gemv rows share their precision's).
-                    for r in rows.iter().filter(|r| r.kernel != "gemv") {
+                    for r in rows.iter().filter(|r| !is_gemv_name(&r.kernel)) {
                         if let Some(cr) = cpu_row(r, &report.cpu) {
                             report.rows.push(cr);
                         }

@@ -13,7 +13,9 @@ use crate::error::{LabError, Result};
 use crate::formats::precision::Precision;
 use crate::gpu::measure::Runs;
 use crate::gpu::Context;
-use crate::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
+use crate::kernels::matmul_wq::{
+    is_gemv_name, TiledKernel, WqKernel, WqVariant, BROADCAST_A_BYTES,
+};
 
 /// Shape classes tuned separately: the compute-bound GEMM and the memory-bound GEMV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +72,9 @@ pub fn candidates(class: ShapeClass) -> Vec<WqKernel> {
 /// Candidate `gemv_wq` configurations: workgroup sizes 32..256 (a warp to a few on GPUs)
 /// times 1..8 weight rows per workgroup, within the adapter's invocation and
 /// workgroup-memory limits (the reduction holds WG x ROWS f32); each with the
-/// workgroup-tree reduction and, where the adapter has SUBGROUP, the subgroup one.
+/// workgroup-tree reduction and, where the adapter has SUBGROUP, the subgroup one; then
+/// `gemv_wq_broadcast` at 8..64 lanes x 4 or 8 rows each, where the adapter binds its
+/// 64 KiB uniform row.
 pub fn gemv_candidates(ctx: &Context) -> Vec<WqVariant> {
     let l = ctx.limits();
     let mut v = Vec::new();
@@ -84,6 +88,15 @@ pub fn gemv_candidates(ctx: &Context) -> Vec<WqVariant> {
                     if !subgroup || ctx.has(wgpu::Features::SUBGROUP) {
                         v.push(WqVariant::Gemv { wg, rows, subgroup });
                     }
+                }
+            }
+        }
+    }
+    if l.max_uniform_buffer_binding_size >= BROADCAST_A_BYTES {
+        for lanes in [8u32, 16, 32, 64] {
+            for quads in [1u32, 2] {
+                if lanes <= l.max_compute_invocations_per_workgroup {
+                    v.push(WqVariant::Broadcast { lanes, quads });
                 }
             }
         }
@@ -223,7 +236,8 @@ pub fn tuned_kernel(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<Wq
 /// a workgroup tile), if any.
 pub fn tuned_variant(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<WqVariant> {
     match tuned.get(&entry_key(p, class)) {
-        Some(WqVariant::Gemv { .. }) | None => None,
+        Some(v) if v.is_gemv() => None,
+        None => None,
         Some(v) => Some(*v),
     }
 }
@@ -231,7 +245,7 @@ pub fn tuned_variant(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<W
 /// The tuned GEMV kernel of a precision, if any.
 pub fn tuned_gemv(tuned: &Tuned, p: Precision) -> Option<WqVariant> {
     match tuned.get(&gemv_key(p)) {
-        Some(g @ WqVariant::Gemv { .. }) => Some(*g),
+        Some(g) if g.is_gemv() => Some(*g),
         _ => None,
     }
 }
@@ -395,7 +409,9 @@ fn search(
         // map, which is where the benchmark looks for it.
         let (kernel, tuned, is_gemv) = match cand {
             WqVariant::Regblock(k) => (Some(k), Tuned::new(), false),
-            WqVariant::Gemv { .. } => (None, Tuned::from([(gemv_key(p), cand)]), true),
+            WqVariant::Gemv { .. } | WqVariant::Broadcast { .. } => {
+                (None, Tuned::from([(gemv_key(p), cand)]), true)
+            }
             WqVariant::Tiled(_) => (None, Tuned::from([(entry_key(p, class), cand)]), false),
         };
         let req = PrecisionRequest {
@@ -411,7 +427,7 @@ fn search(
         };
         for row in precision::run(ctx, &req, &a, &w)?
             .into_iter()
-            .filter(|r| (r.kernel == "gemv") == is_gemv && r.skipped.is_none())
+            .filter(|r| is_gemv_name(&r.kernel) == is_gemv && r.skipped.is_none())
         {
             trials.push(Trial {
                 kernel: cand,

@@ -141,15 +141,20 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string(&v)?);
     } else {
         println!();
+        // One token (EOS at once, or -n 1) leaves no decode step to time.
+        let decode = if g.decode_tok_s.is_finite() {
+            format!("{:.1} tok/s", g.decode_tok_s)
+        } else {
+            "n/a".into()
+        };
         eprintln!(
-            "adapter: {} ({}); precision {} (KV {}); {} prompt tokens; prefill {:.1} tok/s; decode {:.1} tok/s ({} tokens)",
+            "adapter: {} ({}); precision {} (KV {}); {} prompt tokens; prefill {:.1} tok/s; decode {decode} ({} tokens)",
             ctx.summary.name,
             ctx.summary.backend,
             precision.name(),
             kv.name(),
             g.prompt_tokens.len(),
             g.prefill_tok_s,
-            g.decode_tok_s,
             g.tokens.len()
         );
     }

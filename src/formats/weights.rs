@@ -423,8 +423,15 @@ impl Weights {
         decode_bytes(self.format, &self.bytes)
     }
 
-    /// The GPU packing: (`w` words, `s` words), see the module table.
+    /// The GPU packing: (`w` words, `s` words), see the module table. `w` is padded with
+    /// zeros to whole 16 bytes (kernels may also bind it as vec4s).
     pub fn gpu_words(&self) -> (Vec<u32>, Vec<u32>) {
+        let (mut w, s) = self.gpu_words_unpadded();
+        w.resize(w.len().div_ceil(4) * 4, 0);
+        (w, s)
+    }
+
+    fn gpu_words_unpadded(&self) -> (Vec<u32>, Vec<u32>) {
         let bpb = self.format.bytes_per_block();
         let words = |bytes: &[u8]| -> Vec<u32> {
             bytes

@@ -7,8 +7,10 @@ use wgpu::util::DeviceExt;
 use crate::error::{LabError, Result};
 use crate::gpu::Context;
 
-/// Usage of every storage buffer: bound in shaders, filled and read by copies.
+/// Usage of every storage buffer: bound in shaders (as storage, or as a uniform view of its
+/// head where a kernel reads a small input that way), filled and read by copies.
 pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::UNIFORM)
     .union(wgpu::BufferUsages::COPY_DST)
     .union(wgpu::BufferUsages::COPY_SRC);
 

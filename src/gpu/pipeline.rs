@@ -123,14 +123,30 @@ pub fn bind_group(
     label: &str,
     buffers: &[&wgpu::Buffer],
 ) -> Result<wgpu::BindGroup> {
+    let parts: Vec<(&wgpu::Buffer, Option<u64>)> = buffers.iter().map(|&b| (b, None)).collect();
+    bind_group_parts(ctx, pipeline, label, &parts)
+}
+
+/// As [`bind_group`], where `(buffer, Some(bytes))` binds only the buffer's first `bytes`
+/// (a uniform view of the head of a larger buffer).
+pub fn bind_group_parts(
+    ctx: &Context,
+    pipeline: &wgpu::ComputePipeline,
+    label: &str,
+    parts: &[(&wgpu::Buffer, Option<u64>)],
+) -> Result<wgpu::BindGroup> {
     let layout = pipeline.get_bind_group_layout(0);
     ctx.scoped(&format!("binding {label} buffers"), || {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
+        let entries: Vec<wgpu::BindGroupEntry> = parts
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
+            .map(|(i, &(b, bytes))| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: b.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b,
+                    offset: 0,
+                    size: bytes.and_then(wgpu::BufferSize::new),
+                }),
             })
             .collect();
         ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {

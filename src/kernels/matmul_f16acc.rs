@@ -141,7 +141,7 @@ impl PreparedMatmulF16Acc {
                 }
                 (tiled_spec(t), (t.bm, t.bn))
             }
-            WqVariant::Gemv { .. } => {
+            WqVariant::Gemv { .. } | WqVariant::Broadcast { .. } => {
                 return Err(LabError::InvalidArgument(
                     "f16acc has no GEMV kernel: use a register block for m = 1".into(),
                 ))

@@ -239,7 +239,7 @@ impl PreparedMatmulI8 {
                     (t.bm, t.bn),
                 )
             }
-            WqVariant::Gemv { .. } => {
+            WqVariant::Gemv { .. } | WqVariant::Broadcast { .. } => {
                 return Err(LabError::InvalidArgument(
                     "W8A8 has no GEMV kernel: use a register block for m = 1".into(),
                 ))

@@ -72,6 +72,15 @@ pub enum WqVariant {
         #[serde(default)]
         subgroup: bool,
     },
+    /// `gemv_wq_broadcast`: one activation row read from a uniform buffer (a broadcast on
+    /// CPU adapters), `lanes` invocations per workgroup each owning `4 x quads` weight rows
+    /// along all of k, written out rather than looped over (built for lavapipe).
+    Broadcast {
+        /// Invocations per workgroup.
+        lanes: u32,
+        /// Groups of 4 weight rows per invocation (1 or 2).
+        quads: u32,
+    },
     /// `matmul_wq_tiled`: a `bm` x `bn` tile of C per workgroup, `kv` vec4s along k of A and
     /// of the decoded W staged in workgroup memory per step, `tm` x `tn` outputs per
     /// invocation.
@@ -136,16 +145,27 @@ impl WqVariant {
         subgroup: false,
     };
 
+    /// Whether this variant takes one activation row only (the GEMV kernels).
+    pub fn is_gemv(&self) -> bool {
+        matches!(self, WqVariant::Gemv { .. } | WqVariant::Broadcast { .. })
+    }
+
+    /// Bytes of the uniform view of the activations, for the variants that read them so.
+    pub fn uniform_input_bytes(&self) -> Option<u64> {
+        matches!(self, WqVariant::Broadcast { .. }).then_some(BROADCAST_A_BYTES)
+    }
+
     /// Whether this variant needs the SUBGROUP feature.
     pub fn needs_subgroups(&self) -> bool {
         matches!(self, WqVariant::Gemv { subgroup: true, .. })
     }
 
-    /// Kernel name in tables: `wq`, `gemv` or `wq-tiled`.
+    /// Kernel name in tables: `wq`, `gemv`, `gemv-bcast` or `wq-tiled`.
     pub fn name(&self) -> &'static str {
         match self {
             WqVariant::Regblock(_) => "wq",
             WqVariant::Gemv { .. } => "gemv",
+            WqVariant::Broadcast { .. } => "gemv-bcast",
             WqVariant::Tiled(_) => "wq-tiled",
         }
     }
@@ -183,6 +203,22 @@ impl WqVariant {
                     bindings,
                 }
             }
+            WqVariant::Broadcast { lanes, quads } => {
+                let first_bias = BROADCAST_BINDINGS.len() as u32;
+                let mut defines = vec![
+                    Define::U32("QUADS", quads),
+                    Define::U32("A_VEC4S", (BROADCAST_A_BYTES / 16) as u32),
+                    weights,
+                ];
+                defines.append(&mut epilogue.defines(first_bias));
+                PipelineSpec {
+                    stem: "gemv_wq_broadcast",
+                    defines,
+                    entry: "main",
+                    constants: vec![("WG", lanes as f64)],
+                    bindings: epilogue.bindings(&BROADCAST_BINDINGS),
+                }
+            }
             WqVariant::Tiled(t) => {
                 let mut defines = vec![
                     Define::U32("BM", t.bm),
@@ -216,6 +252,10 @@ impl WqVariant {
                 let t = n.div_ceil(rows as usize);
                 (t, t)
             }
+            WqVariant::Broadcast { lanes, quads } => {
+                let t = n.div_ceil((lanes * 4 * quads) as usize);
+                (t, t)
+            }
             WqVariant::Tiled(t) => {
                 let tiles_n = n.div_ceil(t.bn as usize);
                 (tiles_n, m.div_ceil(t.bm as usize) * tiles_n)
@@ -228,6 +268,7 @@ impl WqVariant {
         match *self {
             WqVariant::Regblock(k) => k.wg_x,
             WqVariant::Gemv { wg, .. } => wg,
+            WqVariant::Broadcast { lanes, .. } => lanes,
             WqVariant::Tiled(t) => t.invocations(),
         }
     }
@@ -292,6 +333,51 @@ pub const BINDINGS: [Binding; 5] = [
     Binding::ReadWrite,
 ];
 
+/// Whether a table's kernel name is one of the GEMV kernels' (`gemv`, `gemv-bcast`).
+pub fn is_gemv_name(name: &str) -> bool {
+    name.starts_with("gemv")
+}
+
+/// Bytes of the activation row `gemv_wq_broadcast` reads as a uniform block: 64 KiB,
+/// WebGPU's guaranteed `max_uniform_buffer_binding_size` (rows of up to 16384 values).
+pub const BROADCAST_A_BYTES: u64 = 65536;
+
+/// Bindings of `gemv_wq_broadcast`: those of [`BINDINGS`] with A as a uniform view, then
+/// the weight words again as vec4s.
+pub const BROADCAST_BINDINGS: [Binding; 6] = [
+    Binding::Uniform,
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+    Binding::ReadOnly,
+];
+
+/// Checks that `variant` can take activation rows of `kp` values on this adapter (the
+/// uniform view of `gemv_wq_broadcast` holds 16384).
+pub fn check_row_width(ctx: &Context, variant: &WqVariant, kp: usize) -> Result<()> {
+    if let Some(bytes) = variant.uniform_input_bytes() {
+        let limit = ctx.limits().max_uniform_buffer_binding_size;
+        if limit < bytes {
+            return Err(LabError::OverLimit {
+                what: format!("{variant:?}'s uniform activation row"),
+                asked: bytes,
+                limit_name: "max_uniform_buffer_binding_size",
+                limit,
+            });
+        }
+        if kp as u64 * 4 > bytes {
+            return Err(LabError::OverLimit {
+                what: format!("an activation row of {kp} values in {variant:?}"),
+                asked: kp as u64 * 4,
+                limit_name: "gemv_wq_broadcast's uniform row (BROADCAST_A_BYTES)",
+                limit: bytes,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Compiles (or fetches) the pipeline of `variant` for a format; returns the host time
 /// spent creating it when it was not cached.
 pub fn pipeline(
@@ -305,6 +391,14 @@ pub fn pipeline(
             feature: "SUBGROUP",
             adapter: ctx.summary.name.clone(),
         });
+    }
+    if let WqVariant::Broadcast { quads, .. } = variant {
+        if !(1..=2).contains(quads) {
+            return Err(LabError::InvalidArgument(format!(
+                "{variant:?}: quads must be 1 or 2"
+            )));
+        }
+        check_row_width(ctx, variant, 0)?;
     }
     if let WqVariant::Tiled(t) = variant {
         let wg = limits.max_compute_workgroup_storage_size;
@@ -378,7 +472,7 @@ impl PreparedMatmulWq {
         k: usize,
         weights: &Weights,
     ) -> Result<Self> {
-        if matches!(variant, WqVariant::Gemv { .. }) && m != 1 {
+        if variant.is_gemv() && m != 1 {
             return Err(LabError::Shape(format!(
                 "gemv takes one activation row, got m = {m}"
             )));
@@ -397,7 +491,9 @@ impl PreparedMatmulWq {
         }
         let (pipeline, pipeline_ms) = pipeline(ctx, &variant, weights.format)?;
         let kp = weights.k;
-        let mut ap = vec![0f32; m * kp];
+        check_row_width(ctx, &variant, kp)?;
+        let a_bytes = variant.uniform_input_bytes();
+        let mut ap = vec![0f32; (m * kp).max(a_bytes.unwrap_or(0) as usize / 4)];
         for r in 0..m {
             ap[r * kp..r * kp + k].copy_from_slice(&a[r * k..(r + 1) * k]);
         }
@@ -412,12 +508,17 @@ impl PreparedMatmulWq {
             ctx.limits().max_compute_workgroups_per_dimension,
         )?;
         let u = buffers::uniform(ctx, "matmul_wq.params", &params)?;
-        let bind_group = gpu_pipeline::bind_group(
-            ctx,
-            &pipeline,
-            "matmul_wq",
-            &[&u, &a_buf, &w_buf, &s_buf, &c],
-        )?;
+        let mut parts = vec![
+            (&u, None),
+            (&a_buf, a_bytes),
+            (&w_buf, None),
+            (&s_buf, None),
+        ];
+        parts.push((&c, None));
+        if a_bytes.is_some() {
+            parts.push((&w_buf, None));
+        }
+        let bind_group = gpu_pipeline::bind_group_parts(ctx, &pipeline, "matmul_wq", &parts)?;
         let weight_bytes = if weights.format.is_block_quantized() {
             weights.bytes.len() as u64
         } else {

@@ -56,6 +56,7 @@ pub struct LlamaCpu {
 }
 
 /// Keys and values of every position seen so far, per layer (position-major, kv_dim wide).
+#[derive(Clone)]
 pub struct KvCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,

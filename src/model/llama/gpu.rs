@@ -18,7 +18,7 @@ use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
-use crate::kernels::matmul_wq::{WqKernel, WqParams, WqVariant};
+use crate::kernels::matmul_wq::{self, WqKernel, WqParams, WqVariant, BROADCAST_A_BYTES};
 use crate::shaders::Define;
 
 /// Parameters of the llama_* shaders.
@@ -68,20 +68,24 @@ impl LlamaKernels {
     /// The default for an adapter. On a CPU adapter (lavapipe) `gemv_wq`'s workgroup tree
     /// reduction is slow: a one-row register block decoded SmolLM2 at 6.4 tokens/s against
     /// 1.6 with `gemv_wq` (measured, lavapipe, 2 cores; 64x1x8 beat 32x1x4, 64x1x4 and
-    /// 128x1x4). GPUs get `gemv_wq`, built for them.
+    /// 128x1x4), and `gemv_wq_broadcast` (x from a uniform buffer, rows written out) beat
+    /// that register block by 2x per GEMV. GPUs get `gemv_wq`, built for them.
     pub fn default_for(ctx: &Context) -> Self {
+        let broadcast = WqVariant::Broadcast {
+            lanes: 16,
+            quads: 2,
+        };
+        let uniform_ok = ctx.limits().max_uniform_buffer_binding_size >= BROADCAST_A_BYTES;
         LlamaKernels {
             gemm: WqKernel {
                 wg_x: 16,
                 tm: 4,
                 tn: 4,
             },
-            decode: if ctx.summary.device_type == "cpu" {
-                WqVariant::Regblock(WqKernel {
-                    wg_x: 64,
-                    tm: 1,
-                    tn: 8,
-                })
+            decode: if ctx.summary.device_type == "cpu" && uniform_ok {
+                broadcast
+            } else if ctx.summary.device_type == "cpu" {
+                WqVariant::Regblock(CPU_DECODE_REGBLOCK)
             } else {
                 WqVariant::GEMV
             },
@@ -102,6 +106,14 @@ impl LlamaKernels {
         }
     }
 }
+/// The decode kernel of CPU adapters that cannot bind `gemv_wq_broadcast`'s uniform row
+/// (or models with rows wider than it holds).
+const CPU_DECODE_REGBLOCK: WqKernel = WqKernel {
+    wg_x: 64,
+    tm: 1,
+    tn: 8,
+};
+
 /// Workgroup size of the row-wise kernels.
 const ROW_WG: u32 = 64;
 
@@ -206,7 +218,7 @@ struct Acts {
     best: wgpu::Buffer,
     layers: Vec<LayerGroups>,
     final_norm: wgpu::BindGroup,
-    output: wgpu::BindGroup,
+    output: LinGroups,
     argmax: wgpu::BindGroup,
     /// h, qkv, att, tmp, gu, a, hl and argmax's params: referenced through bind groups.
     _internal: Vec<wgpu::Buffer>,
@@ -214,14 +226,31 @@ struct Acts {
 
 struct LayerGroups {
     norm1: wgpu::BindGroup,
-    qkv: Vec<wgpu::BindGroup>,
+    qkv: Vec<LinGroups>,
     rope: wgpu::BindGroup,
     attention: wgpu::BindGroup,
-    o: wgpu::BindGroup,
+    o: LinGroups,
     norm2: wgpu::BindGroup,
-    gu: Vec<wgpu::BindGroup>,
+    gu: Vec<LinGroups>,
     silu: wgpu::BindGroup,
-    down: wgpu::BindGroup,
+    down: LinGroups,
+}
+
+/// A linear layer's bind groups for prefill and for decode steps (whose kernel may bind
+/// the input differently: `gemv_wq_broadcast` reads it as a uniform view).
+struct LinGroups {
+    prefill: wgpu::BindGroup,
+    decode: wgpu::BindGroup,
+}
+
+impl LinGroups {
+    fn get(&self, rows: usize) -> &wgpu::BindGroup {
+        if rows == 1 {
+            &self.decode
+        } else {
+            &self.prefill
+        }
+    }
 }
 
 /// Every pipeline a forward uses, built once in `GpuLlama::new` (so a decode step does no
@@ -369,6 +398,18 @@ impl GpuLlama {
                 c.rope_dims
             )));
         }
+        let mut kernels = kernels;
+        let widest = c.dim.max(c.ffn_dim).div_ceil(32) * 32;
+        if kernels.decode.uniform_input_bytes().is_some()
+            && matmul_wq::check_row_width(ctx, &kernels.decode, widest).is_err()
+        {
+            log::info!(
+                "rows of {widest} values outgrow {:?}'s uniform row: decoding with {:?}",
+                kernels.decode,
+                CPU_DECODE_REGBLOCK
+            );
+            kernels.decode = WqVariant::Regblock(CPU_DECODE_REGBLOCK);
+        }
         let start = Instant::now();
         let mut linear = std::collections::HashMap::new();
         for l in &w.layers {
@@ -471,18 +512,24 @@ impl GpuLlama {
         let c = &self.config;
         let (d, kvd, f, v) = (c.dim, c.kv_dim(), c.ffn_dim, c.vocab);
         let st = |label: &str, floats: usize| buffers::storage(ctx, label, (floats * 4) as u64);
+        // Inputs of the linear layers: at least the uniform view a decode kernel may bind.
+        let a_view = self.kernels.decode.uniform_input_bytes();
+        let input = |label: &str, floats: usize| {
+            let bytes = ((floats * 4) as u64).max(a_view.unwrap_or(0));
+            buffers::storage(ctx, label, bytes)
+        };
         let zero = <LlamaParams as bytemuck::Zeroable>::zeroed();
         let params = buffers::uniform(ctx, "llama.params", &zero)?;
         let final_params = buffers::uniform(ctx, "llama.final_params", &zero)?;
         let argmax_params = buffers::uniform(ctx, "llama.argmax_params", &[v as u32, 0, 0, 0])?;
         let x = st("llama.x", rows * d)?;
-        let h = st("llama.h", rows * d)?;
+        let h = input("llama.h", rows * d)?;
         let qkv = st("llama.qkv", rows * (d + 2 * kvd))?;
-        let att = st("llama.att", rows * d)?;
+        let att = input("llama.att", rows * d)?;
         let tmp = st("llama.tmp", rows * d)?;
         let gu = st("llama.gu", rows * 2 * f)?;
-        let a = st("llama.a", rows * f)?;
-        let hl = st("llama.hl", rows * d)?;
+        let a = input("llama.a", rows * f)?;
+        let hl = input("llama.hl", rows * d)?;
         let logits = st("llama.logits", rows * v)?;
         let best = st("llama.best", 1)?;
         let bg = |p: &wgpu::ComputePipeline, label: &str, bufs: &[&wgpu::Buffer]| {
@@ -491,12 +538,20 @@ impl GpuLlama {
         let pp = &self.pipes;
         let (norm0, norm, rope, attention, silu) =
             (&pp.norm0, &pp.norm, &pp.rope, &pp.attention, &pp.silu);
-        let lin = |l: &Linear, input: &wgpu::Buffer, output: &wgpu::Buffer| {
-            bg(
-                pp.linear(l.format, 2),
-                "llama.linear",
-                &[&l.params, input, &l.w, &l.s, output],
-            )
+        let lin = |l: &Linear, input: &wgpu::Buffer, output: &wgpu::Buffer| -> Result<LinGroups> {
+            let group = |rows: usize, view: Option<u64>| {
+                let mut parts = vec![(&l.params, None), (input, view), (&l.w, None)];
+                parts.extend([(&l.s, None), (output, None)]);
+                if view.is_some() {
+                    parts.push((&l.w, None));
+                }
+                let p = pp.linear(l.format, rows);
+                gpu_pipeline::bind_group_parts(ctx, p, "llama.linear", &parts)
+            };
+            Ok(LinGroups {
+                prefill: group(2, None)?,
+                decode: group(1, a_view)?,
+            })
         };
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, l) in self.layers.iter().enumerate() {
@@ -730,20 +785,20 @@ impl GpuLlama {
                     rows_grid,
                 );
                 for ((p, bg), grid) in lp[0].iter().zip(&g.qkv).zip(&lg[0]) {
-                    run(p, bg, *grid);
+                    run(p, bg.get(t), *grid);
                 }
                 run(&pp.rope, &g.rope, rows_grid);
                 run(&pp.attention, &g.attention, att_grid);
-                run(lp[1][0], &g.o, lg[1][0]);
+                run(lp[1][0], g.o.get(t), lg[1][0]);
                 run(&pp.norm, &g.norm2, rows_grid);
                 for ((p, bg), grid) in lp[2].iter().zip(&g.gu).zip(&lg[2]) {
-                    run(p, bg, *grid);
+                    run(p, bg.get(t), *grid);
                 }
                 run(&pp.silu, &g.silu, silu_grid);
-                run(lp[3][0], &g.down, lg[3][0]);
+                run(lp[3][0], g.down.get(t), lg[3][0]);
             }
             run(&pp.norm, &acts.final_norm, rows_grid);
-            run(out_pipe, &acts.output, out_grid);
+            run(out_pipe, acts.output.get(out_rows), out_grid);
             if want == Want::Argmax {
                 run(&pp.argmax, &acts.argmax, (1, 1));
             }
