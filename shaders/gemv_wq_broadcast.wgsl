@@ -10,6 +10,8 @@
 // 1.24 ms, minima of 11 interleaved runs).
 #import dispatch
 #import gemv_broadcast_params
+// row_dot(g, x): block g times x's block, scaled (the prefix imports `row_dot_generic`, or a
+// format's own, e.g. `row_dot_q8_0`).
 
 override WG: u32 = 16u;
 
@@ -42,21 +44,6 @@ fn x_block(blk: u32) -> XBlock {
     let v7 = a[o + 7u];
     let sum = hsum(((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)));
     return XBlock(v0, v1, v2, v3, v4, v5, v6, v7, sum);
-}
-
-// Weight block g times x's block, scaled: d (x . q) + m (sum x).
-fn row_dot(g: u32, x: XBlock) -> f32 {
-    let b = load_block(g);
-    var t = x.v0 * decode_in(b, 0u);
-    t = fma(x.v1, decode_in(b, 1u), t);
-    t = fma(x.v2, decode_in(b, 2u), t);
-    t = fma(x.v3, decode_in(b, 3u), t);
-    t = fma(x.v4, decode_in(b, 4u), t);
-    t = fma(x.v5, decode_in(b, 5u), t);
-    t = fma(x.v6, decode_in(b, 6u), t);
-    t = fma(x.v7, decode_in(b, 7u), t);
-    let sc = block_scale(g);
-    return sc.x * hsum(t) + sc.y * x.sum;
 }
 
 // First blocks of rows r, r + WG, r + 2 WG, r + 3 WG (clamped to the last row: the hot loop

@@ -108,6 +108,14 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/wq_params.wgsl"),
     ),
     (
+        "row_dot_generic",
+        include_str!("../shaders/shared/row_dot_generic.wgsl"),
+    ),
+    (
+        "row_dot_q8_0",
+        include_str!("../shaders/shared/row_dot_q8_0.wgsl"),
+    ),
+    (
         "gemv_broadcast_params",
         include_str!("../shaders/shared/gemv_broadcast_params.wgsl"),
     ),

@@ -401,6 +401,7 @@ fn accuracy_rows(
         quantizer,
         kv: wgpu_lab::formats::llama::KvPrecision::F32,
         ceiling: false,
+        tuned: Default::default(),
     };
     let report = llm::run(ctx, weights(), &req).unwrap();
     for r in &report.rows {
@@ -744,11 +745,28 @@ fn an_f16_kv_cache_matches_the_twin_rounding_alike_and_halves_the_cache() {
 
 #[test]
 fn llm_bench_json_has_the_documented_fields() {
-    if common::ctx().is_none() {
-        return;
-    }
+    use wgpu_lab::bench::tune::{self, TuneCache};
+    use wgpu_lab::formats::precision::Precision;
+    use wgpu_lab::kernels::matmul_wq::WqVariant;
+    let Some(ctx) = common::ctx() else { return };
+    // A tune cache whose GEMV entry for Q4_1 (the file's matrices) is the decode kernel.
+    let dir = std::env::temp_dir().join(format!("wgpu-lab-llm-tune-{}", std::process::id()));
+    let cache_path = dir.join("tune.json");
+    let mut cache = TuneCache::default();
+    let decode = WqVariant::Broadcast { lanes: 8, quads: 1 };
+    cache
+        .adapters
+        .entry(tune::adapter_key(ctx))
+        .or_default()
+        .insert(
+            tune::gemv_key(Precision::Weights(WeightFormat::Q4_1)),
+            decode,
+        );
+    cache.save(&cache_path).unwrap();
     let out = common::run_ok(common::bin().args([
         "llm-bench",
+        "--tune-cache",
+        cache_path.to_str().unwrap(),
         "--model",
         model_path().to_str().unwrap(),
         "--precision",
@@ -790,9 +808,12 @@ fn llm_bench_json_has_the_documented_fields() {
         "kld_mean",
         "top1_agreement",
         "passed",
+        "decode_kernel",
     ] {
         assert!(!row[key].is_null(), "{key} missing: {row}");
     }
+    assert_eq!(row["decode_kernel"], "gemv-bcast 8x4 (tuned)");
+    let _ = std::fs::remove_dir_all(&dir);
     // Without --no-cpu these hold numbers; skipped is null for a row that ran.
     for key in ["cpu_pp_tok_s", "cpu_tg_tok_s", "cpu_impl", "skipped"] {
         assert!(row.get(key).is_some(), "{key} absent: {row}");

@@ -9,8 +9,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::bench::tune::{self, Tuned};
 use crate::error::{LabError, Result};
 use crate::formats::llama::{LlamaWeights, LlmPrecision};
+use crate::formats::precision::Precision;
 use crate::formats::quant_search::Quantizer;
 use crate::formats::weights::WeightFormat;
 use crate::gpu::Context;
@@ -45,6 +47,27 @@ pub struct LlmBenchRequest {
     pub kv: crate::formats::llama::KvPrecision,
     /// Measure the adapter's read bandwidth first, for each row's share of it.
     pub ceiling: bool,
+    /// The tune cache's entries for this adapter: the decode kernel comes from its GEMV
+    /// entry for the format most matrices are in, where it has one.
+    pub tuned: Tuned,
+}
+
+/// The decoder's kernels on this adapter for weights `w`: the adapter's defaults
+/// (`LlamaKernels::default_for`), decoding with the tune cache's GEMV kernel for the
+/// format most of the matrices are in, where `tuned` has one. Also returns the decode
+/// kernel's description, `(tuned)` when it came from the cache.
+pub fn kernels_for(
+    ctx: &Context,
+    w: &LlamaWeights,
+    tuned: &Tuned,
+    kv: crate::formats::llama::KvPrecision,
+) -> (LlamaKernels, String) {
+    let kernels = LlamaKernels::default_for(ctx).with_kv(kv);
+    let main = w.format_counts().first().map(|c| c.0);
+    match main.and_then(|f| tune::tuned_gemv(tuned, Precision::Weights(f))) {
+        Some(v) => (kernels.with_decode(v), format!("{} (tuned)", v.describe())),
+        None => (kernels, kernels.decode.describe()),
+    }
 }
 
 /// A CPU model as `run(tokens, fresh)` returning the tokens' logits; `fresh` starts a new
@@ -84,6 +107,8 @@ pub struct LlmRow {
     /// The matrices' storage formats with counts (`q5_0 x181, q4_k x30`): a K-quant asked
     /// for rows that are not whole super-blocks falls back as llama-quantize does.
     pub matrix_formats: Option<String>,
+    /// The decode steps' kernel (`gemv-bcast 16x8`; `(tuned)` from the tune cache).
+    pub decode_kernel: Option<String>,
     /// The run completed (every number finite).
     pub passed: bool,
     /// Why the row did not run.
@@ -199,7 +224,7 @@ fn one(
 ) -> Result<LlmRow> {
     let w = file.at_precision_with(precision, req.quantizer, importance)?;
     let c = &w.config;
-    let kernels = LlamaKernels::default_for(ctx).with_kv(req.kv);
+    let (kernels, decode_kernel) = kernels_for(ctx, &w, &req.tuned, req.kv);
     let eval_len = windows(&req.text, c.context)
         .iter()
         .map(|w| w.len())
@@ -311,6 +336,7 @@ fn one(
         tg_gbps: Some(gpu.weight_bytes as f64 * tg / 1e9),
         tg_roof_pct: None,
         matrix_formats: Some(w.format_summary()),
+        decode_kernel: Some(decode_kernel),
         passed: finite,
         skipped: None,
     })
@@ -371,6 +397,7 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
                     tg_gbps: None,
                     tg_roof_pct: None,
                     matrix_formats: None,
+                    decode_kernel: None,
                     passed: false,
                     skipped: Some(e.to_string()),
                 },

@@ -178,6 +178,7 @@ fn llm_report(
         quantizer: crate::formats::quant_search::Quantizer::Reference,
         kv: crate::formats::llama::KvPrecision::F32,
         ceiling: true,
+        tuned: req.tune.for_adapter(ctx),
     };
     llm::run(ctx, &file, &lreq)
 }

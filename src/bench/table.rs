@@ -226,6 +226,7 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
         "top-1",
         "pass",
         "matrices",
+        "decode kernel",
     ];
     let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     let mib = |b: Option<u64>| f(b.map(|b| b as f64 / (1 << 20) as f64), 1);
@@ -254,6 +255,7 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
                 .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
             if r.passed { "ok" } else { "FAIL" }.into(),
             r.matrix_formats.clone().unwrap_or_default(),
+            r.decode_kernel.clone().unwrap_or_default(),
         ]);
     }
     render(&cells)
@@ -263,7 +265,8 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
 pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
     let mut out = String::from(
         "precision,pp_tok_s,tg_tok_s,tg_gbps,tg_roof_pct,cpu_pp_tok_s,cpu_tg_tok_s,cpu_impl,\
-         weight_bytes,kv_bytes,perplexity,kld_mean,top1_agreement,matrix_formats,passed,skipped\n",
+         weight_bytes,kv_bytes,perplexity,kld_mean,top1_agreement,matrix_formats,decode_kernel,passed,\
+         skipped\n",
     );
     let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     let u = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
@@ -284,6 +287,7 @@ pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
             f(r.kld_mean),
             f(r.top1_agreement),
             q(r.matrix_formats.as_deref().unwrap_or("")),
+            q(r.decode_kernel.as_deref().unwrap_or("")),
             r.passed.to_string(),
             q(r.skipped.as_deref().unwrap_or("")),
         ]

@@ -10,7 +10,7 @@ use clap::Args;
 use wgpu_lab::formats::llama::{LlamaWeights, LlmPrecision};
 use wgpu_lab::formats::quant_search::Quantizer;
 use wgpu_lab::model::llama::generate::{generate as run_generate, Sampling};
-use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels};
+use wgpu_lab::model::llama::gpu::GpuLlama;
 use wgpu_lab::model::llama::tokenize::LlamaTokenizer;
 use wgpu_lab::Context;
 
@@ -62,6 +62,10 @@ pub struct GenerateArgs {
     /// KV cache storage: f32, or f16 (half the cache memory and its reads).
     #[arg(long, default_value = "f32")]
     pub kv: String,
+    /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json): decode
+    /// steps use its GEMV kernel for the format most matrices are in, where it has one.
+    #[arg(long)]
+    pub tune_cache: Option<PathBuf>,
     /// The prompt.
     pub prompt: String,
 }
@@ -109,7 +113,8 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     let weights = file.at_precision_with(precision, quantizer, importance.as_ref())?;
     let ctx = Context::new(&select.selector()?)?;
     let kv = wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?;
-    let kernels = LlamaKernels::default_for(&ctx).with_kv(kv);
+    let tuned = super::tune_cache(&args.tune_cache).for_adapter(&ctx);
+    let (kernels, _) = wgpu_lab::bench::llm::kernels_for(&ctx, &weights, &tuned, kv);
     let mut model = GpuLlama::new(&ctx, &weights, prompt.len() + args.n, kernels)?;
     let json = args.json;
     let mut out = std::io::stdout();
@@ -199,6 +204,10 @@ pub struct LlmBenchArgs {
     /// accuracy columns include the f16 cache's error).
     #[arg(long, default_value = "f32")]
     pub kv: String,
+    /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json): decode
+    /// steps use its GEMV kernel for the format most matrices are in, where it has one.
+    #[arg(long)]
+    pub tune_cache: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -233,6 +242,7 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         quantizer: Quantizer::parse(&args.quantizer)?,
         kv: wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?,
         ceiling: true,
+        tuned: super::tune_cache(&args.tune_cache).for_adapter(&ctx),
     };
     let report = llm::run(&ctx, &file, &req)?;
     if args.json {

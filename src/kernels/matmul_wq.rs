@@ -145,6 +145,23 @@ impl WqVariant {
         subgroup: false,
     };
 
+    /// Kernel name and sizes in a few characters (`gemv-bcast 16x8`: lanes x rows).
+    pub fn describe(&self) -> String {
+        match *self {
+            WqVariant::Regblock(k) => format!("wq {}x{}x{}", k.wg_x, k.tm, k.tn),
+            WqVariant::Gemv { wg, rows, subgroup } => {
+                format!(
+                    "gemv {wg}x{rows}{}",
+                    if subgroup { " subgroup" } else { "" }
+                )
+            }
+            WqVariant::Broadcast { lanes, quads } => format!("gemv-bcast {lanes}x{}", 4 * quads),
+            WqVariant::Tiled(t) => {
+                format!("wq-tiled {}x{} {}x{} kv{}", t.bm, t.bn, t.tm, t.tn, t.kv)
+            }
+        }
+    }
+
     /// Whether this variant takes one activation row only (the GEMV kernels).
     pub fn is_gemv(&self) -> bool {
         matches!(self, WqVariant::Gemv { .. } | WqVariant::Broadcast { .. })
@@ -205,10 +222,17 @@ impl WqVariant {
             }
             WqVariant::Broadcast { lanes, quads } => {
                 let first_bias = BROADCAST_BINDINGS.len() as u32;
+                // Q8_0's block is two quads, loaded whole; the others go through their
+                // module's load_block / decode_in.
+                let row_dot = match format {
+                    WeightFormat::Q8_0 => "row_dot_q8_0",
+                    _ => "row_dot_generic",
+                };
                 let mut defines = vec![
                     Define::U32("QUADS", quads),
                     Define::U32("A_VEC4S", (BROADCAST_A_BYTES / 16) as u32),
                     weights,
+                    Define::Import(row_dot.into()),
                 ];
                 defines.append(&mut epilogue.defines(first_bias));
                 PipelineSpec {

@@ -93,6 +93,11 @@ impl LlamaKernels {
         }
     }
 
+    /// The same kernels decoding with `decode` (e.g. the tune cache's GEMV).
+    pub fn with_decode(self, decode: WqVariant) -> Self {
+        Self { decode, ..self }
+    }
+
     /// The same kernels with the KV cache at `kv`.
     pub fn with_kv(self, kv: KvPrecision) -> Self {
         Self { kv, ..self }
