@@ -54,19 +54,25 @@ pub struct LlmBenchRequest {
 
 /// The decoder's kernels on this adapter for weights `w`: the adapter's defaults
 /// (`LlamaKernels::default_for`), decoding with the tune cache's GEMV kernel for the
-/// format most of the matrices are in, where `tuned` has one. Also returns the decode
-/// kernel's description, `(tuned)` when it came from the cache.
+/// format most of the matrices are in, where `tuned` has one; W8A8 (`precision.w8a8()`)
+/// runs its own kernels. Also returns the decode kernel's description, `(tuned)` when it
+/// came from the cache.
 pub fn kernels_for(
     ctx: &Context,
     w: &LlamaWeights,
     tuned: &Tuned,
     kv: crate::formats::llama::KvPrecision,
+    precision: LlmPrecision,
 ) -> (LlamaKernels, String) {
     let kernels = LlamaKernels::default_for(ctx).with_kv(kv);
+    if let Some(scheme) = precision.w8a8() {
+        let k = kernels.with_w8a8(Some(scheme));
+        return (k, k.decode_name());
+    }
     let main = w.format_counts().first().map(|c| c.0);
     match main.and_then(|f| tune::tuned_gemv(tuned, Precision::Weights(f))) {
         Some(v) => (kernels.with_decode(v), format!("{} (tuned)", v.describe())),
-        None => (kernels, kernels.decode.describe()),
+        None => (kernels, kernels.decode_name()),
     }
 }
 
@@ -224,7 +230,7 @@ fn one(
 ) -> Result<LlmRow> {
     let w = file.at_precision_with(precision, req.quantizer, importance)?;
     let c = &w.config;
-    let (kernels, decode_kernel) = kernels_for(ctx, &w, &req.tuned, req.kv);
+    let (kernels, decode_kernel) = kernels_for(ctx, &w, &req.tuned, req.kv, precision);
     let eval_len = windows(&req.text, c.context)
         .iter()
         .map(|w| w.len())
@@ -267,8 +273,17 @@ fn one(
     // The CPU columns: candle-transformers' quantized llama on the same tensors (what a Rust
     // user would pick); the f32 twin where candle cannot take them, saying why.
     let (cpu_pp, cpu_tg, cpu_impl) = if req.cpu {
+        // W8A8's CPU counterpart is candle at Q8_0: int8 weights and int8 activations per
+        // 32-value block (no rotation), the int8 path a Rust user has.
+        let q8;
+        let cpu_w = if precision.w8a8().is_some() {
+            q8 = file.at_precision(LlmPrecision::Format(WeightFormat::Q8_0))?;
+            &q8
+        } else {
+            &w
+        };
         let candle = if prompt.len() + req.tg <= llama_candle::MAX_POSITIONS {
-            CandleLlama::new(&w)
+            CandleLlama::new(cpu_w)
         } else {
             Err(LabError::InvalidArgument(format!(
                 "pp + tg over candle's {} positions",
@@ -283,7 +298,11 @@ fn one(
                     }
                     cm.forward(t)
                 }),
-                llama_candle::LIBRARY.to_string(),
+                if precision.w8a8().is_some() {
+                    format!("{} at q8_0 (W8A8 per 32 values)", llama_candle::LIBRARY)
+                } else {
+                    llama_candle::LIBRARY.to_string()
+                },
             ),
             Err(why) => {
                 let twin = LlamaCpu::new(&w);
@@ -335,7 +354,14 @@ fn one(
         top1_agreement: Some(acc.top1),
         tg_gbps: Some(gpu.weight_bytes as f64 * tg / 1e9),
         tg_roof_pct: None,
-        matrix_formats: Some(w.format_summary()),
+        matrix_formats: Some(match precision.w8a8() {
+            // Quantized on upload from these f32 values.
+            Some(_) => {
+                let n: usize = w.format_counts().iter().map(|c| c.1).sum();
+                format!("{} x{n}", precision.name())
+            }
+            None => w.format_summary(),
+        }),
         decode_kernel: Some(decode_kernel),
         passed: finite,
         skipped: None,

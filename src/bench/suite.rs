@@ -162,10 +162,11 @@ fn llm_report(
     let mut text = tok.encode(llm::DEFAULT_TEXT)?;
     text.truncate(LLM_TEXT_TOKENS);
     let precisions = std::iter::once(LlmPrecision::Native)
+        // The suite's precisions the decoder runs at (every weight format and int8rot).
         .chain(req.precisions.iter().filter_map(|p| {
-            crate::formats::weights::WeightFormat::parse(p.name())
+            LlmPrecision::parse_list(p.name())
                 .ok()
-                .map(LlmPrecision::Format)
+                .and_then(|v| v.into_iter().next())
         }))
         .collect();
     let lreq = LlmBenchRequest {

@@ -30,7 +30,9 @@ pub struct GenerateArgs {
     /// weights; a K-quant falls back to q5_0 / q8_0 for rows that are not whole
     /// super-blocks, as llama-quantize does); or llama.cpp:Q8_0, llama.cpp:Q4_0,
     /// llama.cpp:Q4_1, llama.cpp:Q4_K_M (llama-quantize's own choice of type per tensor
-    /// for that file type: the output projection at Q6_K/Q8_0, Q4_K_M's Q6_K layers).
+    /// for that file type: the output projection at Q6_K/Q8_0, Q4_K_M's Q6_K layers); or
+    /// int8rot (W8A8: int8 weights and activations, a scale per Hadamard-rotated block of
+    /// 32).
     #[arg(long, default_value = "native")]
     pub precision: String,
     /// How q4_0/q4_1 are re-encoded: reference (ggml's rule), rmse (each block's scale
@@ -114,7 +116,7 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     let ctx = Context::new(&select.selector()?)?;
     let kv = wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?;
     let tuned = super::tune_cache(&args.tune_cache).for_adapter(&ctx);
-    let (kernels, _) = wgpu_lab::bench::llm::kernels_for(&ctx, &weights, &tuned, kv);
+    let (kernels, _) = wgpu_lab::bench::llm::kernels_for(&ctx, &weights, &tuned, kv, precision);
     let mut model = GpuLlama::new(&ctx, &weights, prompt.len() + args.n, kernels)?;
     let json = args.json;
     let mut out = std::io::stdout();
@@ -174,7 +176,8 @@ pub struct LlmBenchArgs {
     pub model: PathBuf,
     /// Precisions (comma list) or `all`: native, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k,
     /// q6_k (every matrix at the format), llama.cpp:Q8_0, llama.cpp:Q4_0, llama.cpp:Q4_1,
-    /// llama.cpp:Q4_K_M (llama-quantize's type per tensor for that file type).
+    /// llama.cpp:Q4_K_M (llama-quantize's type per tensor for that file type), int8rot
+    /// (W8A8; its CPU column is candle at q8_0, int8 activations too).
     #[arg(long, default_value = "all")]
     pub precision: String,
     /// Prompt tokens of the prompt-processing test.

@@ -320,7 +320,15 @@ pub enum LlmPrecision {
     /// The types `llama-quantize` chooses per tensor for this file type (`llama.cpp:Q4_0`):
     /// the like-for-like row against llama.cpp's own figures.
     LlamaCpp(LlamaFtype),
+    /// W8A8 (`int8rot`): every matrix, the output projection included, as int8 with a
+    /// scale per 32-value block after a Hadamard rotation of the block, and the activations
+    /// quantized alike on the GPU before each product. The weights here are the file's
+    /// values as f32; the GPU model quantizes them on upload (`W8A8_SCHEME`).
+    W8A8,
 }
+
+/// How the `int8rot` (W8A8) precision quantizes weights and activations.
+pub const W8A8_SCHEME: crate::formats::int8::Int8Scheme = crate::formats::int8::Int8Scheme::Rot32;
 
 impl LlmPrecision {
     /// Every precision the decoder runs at, in table order.
@@ -328,6 +336,7 @@ impl LlmPrecision {
         std::iter::once(LlmPrecision::Native)
             .chain(WeightFormat::ALL.into_iter().map(LlmPrecision::Format))
             .chain(LlamaFtype::ALL.into_iter().map(LlmPrecision::LlamaCpp))
+            .chain(std::iter::once(LlmPrecision::W8A8))
             .collect()
     }
 
@@ -342,11 +351,17 @@ impl LlmPrecision {
                 LlamaFtype::Q4_1 => "llama.cpp:Q4_1",
                 LlamaFtype::Q4KM => "llama.cpp:Q4_K_M",
             },
+            LlmPrecision::W8A8 => "int8rot",
         }
     }
 
+    /// The int8 scheme of the linear layers (weights and activations), for W8A8.
+    pub fn w8a8(self) -> Option<crate::formats::int8::Int8Scheme> {
+        (self == LlmPrecision::W8A8).then_some(W8A8_SCHEME)
+    }
+
     /// Parses a comma list of names, or `all` (llama.cpp file type names in any case). The
-    /// W8A8 and f16acc precisions are named as not available for the decoder yet rather
+    /// per-row int8 and f16acc precisions are named as not available for the decoder rather
     /// than taken for another.
     pub fn parse_list(s: &str) -> Result<Vec<LlmPrecision>> {
         if s == "all" {
@@ -368,7 +383,7 @@ impl LlmPrecision {
                         _ => p.name() == name,
                     })
                     .ok_or_else(|| match name {
-                        "int8" | "int8rot" | "f16acc" => LabError::InvalidArgument(format!(
+                        "int8" | "f16acc" => LabError::InvalidArgument(format!(
                             "precision {name} is not available for the llama decoder yet \
                              (available: {})",
                             names()
@@ -401,6 +416,8 @@ impl LlmPrecision {
             LlmPrecision::LlamaCpp(t) => {
                 Some(t.format_for(role, layer, config.layers, row_len, tied, imatrix))
             }
+            // f32 here; the GPU model quantizes each matrix to int8 on upload.
+            LlmPrecision::W8A8 => Some(WeightFormat::F32),
         }
     }
 }

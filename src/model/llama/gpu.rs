@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{LabError, Result};
+use crate::formats::int8::{self, Int8Scheme};
 use crate::formats::llama::{KvPrecision, LlamaConfig, LlamaWeights};
 use crate::formats::weights::{decode_bytes, WeightFormat, Weights};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
+use crate::kernels::matmul_i8::{self, Dot4, I8Params};
 use crate::kernels::matmul_wq::{self, WqKernel, WqParams, WqVariant, BROADCAST_A_BYTES};
 use crate::shaders::Define;
 
@@ -62,6 +64,10 @@ pub struct LlamaKernels {
     pub decode: WqVariant,
     /// How the KV cache stores keys and values.
     pub kv: KvPrecision,
+    /// W8A8: every matrix quantized to int8 in this scheme on upload, and each product's
+    /// activations quantized alike on the GPU before it (`matmul_i8`, register blocks:
+    /// `gemm` for prefill, one row of it for decode). None: the weights' own formats.
+    pub w8a8: Option<Int8Scheme>,
 }
 
 impl LlamaKernels {
@@ -90,6 +96,29 @@ impl LlamaKernels {
                 WqVariant::GEMV
             },
             kv: KvPrecision::F32,
+            w8a8: None,
+        }
+    }
+
+    /// The same kernels running the linear layers as W8A8 in `scheme` (or not: None).
+    pub fn with_w8a8(self, w8a8: Option<Int8Scheme>) -> Self {
+        Self { w8a8, ..self }
+    }
+
+    /// The decode steps' kernel in a few characters (`gemv-bcast 16x8`, `i8 wq 16x1x4`).
+    pub fn decode_name(&self) -> String {
+        match self.w8a8 {
+            Some(_) => format!("i8 {}", WqVariant::Regblock(self.i8_kernel(1)).describe()),
+            None => self.decode.describe(),
+        }
+    }
+
+    /// The W8A8 register block for `rows` activation rows.
+    fn i8_kernel(&self, rows: usize) -> WqKernel {
+        if rows == 1 {
+            WqKernel::default_for(1)
+        } else {
+            self.gemm
         }
     }
 
@@ -133,6 +162,24 @@ pub enum Want {
     Argmax,
 }
 
+/// A linear layer's grid for one pass, and its activation quantizer's (W8A8).
+struct LinGrid {
+    grid: (u32, u32),
+    quantize: Option<(u32, u32)>,
+}
+
+/// Records one dispatch.
+fn run_one(
+    pass: &mut wgpu::ComputePass<'_>,
+    p: &wgpu::ComputePipeline,
+    g: &wgpu::BindGroup,
+    grid: (u32, u32),
+) {
+    pass.set_pipeline(p);
+    pass.set_bind_group(0, g, &[]);
+    pass.dispatch_workgroups(grid.0, grid.1, 1);
+}
+
 /// A forward's result and its GPU time.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -154,6 +201,9 @@ struct Linear {
     ldc: usize,
     col0: usize,
     format: WeightFormat,
+    /// W8A8: `w` holds int8 (4 per word) and `s` f32 scales in this scheme; `format` is
+    /// the f32 they were quantized from.
+    w8a8: Option<Int8Scheme>,
     w: wgpu::Buffer,
     s: wgpu::Buffer,
     params: wgpu::Buffer,
@@ -163,7 +213,7 @@ struct Linear {
 /// Matrices that read the same input and write side by side into one output (Q|K|V,
 /// gate|up): neighbours of one format are stacked into one matrix (one dispatch); a change
 /// of format (llama.cpp's Q4_K_M keeps V at a higher precision than Q and K) starts another.
-fn fuse(ctx: &Context, parts: &[&Weights]) -> Result<Vec<Linear>> {
+fn fuse(ctx: &Context, parts: &[&Weights], w8a8: Option<Int8Scheme>) -> Result<Vec<Linear>> {
     if parts.iter().any(|p| p.k != parts[0].k) {
         return Err(LabError::Shape("fused matrices differ in width".into()));
     }
@@ -177,15 +227,34 @@ fn fuse(ctx: &Context, parts: &[&Weights]) -> Result<Vec<Linear>> {
             k: run[0].k,
             bytes: run.iter().flat_map(|p| p.bytes.iter().copied()).collect(),
         };
-        out.push(upload_linear(ctx, &stacked, ldc, col0)?);
+        out.push(upload_linear(ctx, &stacked, ldc, col0, w8a8)?);
         col0 += stacked.n;
     }
     Ok(out)
 }
 
-fn upload_linear(ctx: &Context, w: &Weights, ldc: usize, col0: usize) -> Result<Linear> {
-    let (words, scales) = w.gpu_words();
+fn upload_linear(
+    ctx: &Context,
+    w: &Weights,
+    ldc: usize,
+    col0: usize,
+    w8a8: Option<Int8Scheme>,
+) -> Result<Linear> {
+    let (words, scales) = match w8a8 {
+        Some(scheme) => {
+            if col0 != 0 || ldc != w.n {
+                // matmul_i8 writes whole rows of C: a W8A8 model has one format, so its
+                // fused matrices are always stacked into one.
+                return Err(LabError::Shape("W8A8 writes whole output rows only".into()));
+            }
+            let q = int8::quantize_rows_with(&w.dequantize(), w.n, w.k, scheme)?;
+            let scales = q.scales.iter().map(|s| s.to_bits()).collect();
+            (q.words, scales)
+        }
+        None => w.gpu_words(),
+    };
     Ok(Linear {
+        w8a8,
         n: w.n,
         k: w.k,
         ldc,
@@ -246,6 +315,8 @@ struct LayerGroups {
 struct LinGroups {
     prefill: wgpu::BindGroup,
     decode: wgpu::BindGroup,
+    /// W8A8: the activation quantizer's group (input -> xq, xs), run before the product.
+    quantize: Option<wgpu::BindGroup>,
 }
 
 impl LinGroups {
@@ -269,11 +340,24 @@ struct Pipes {
     argmax: Arc<wgpu::ComputePipeline>,
     /// The linear kernel per (weight format, decode step).
     linear: std::collections::HashMap<(WeightFormat, bool), Arc<wgpu::ComputePipeline>>,
+    /// W8A8: the activation quantizer and matmul_i8 for prefill and for decode.
+    i8: Option<I8Pipes>,
+}
+
+struct I8Pipes {
+    quantize: Arc<wgpu::ComputePipeline>,
+    prefill: Arc<wgpu::ComputePipeline>,
+    decode: Arc<wgpu::ComputePipeline>,
 }
 
 impl Pipes {
-    fn linear(&self, format: WeightFormat, rows: usize) -> &wgpu::ComputePipeline {
-        &self.linear[&(format, rows == 1)]
+    /// The product kernel of a linear layer for `rows` activation rows.
+    fn linear(&self, l: &Linear, rows: usize) -> &wgpu::ComputePipeline {
+        match (&self.i8, l.w8a8) {
+            (Some(p), Some(_)) if rows == 1 => &p.decode,
+            (Some(p), Some(_)) => &p.prefill,
+            _ => &self.linear[&(l.format, rows == 1)],
+        }
     }
 }
 
@@ -417,7 +501,7 @@ impl GpuLlama {
         }
         let start = Instant::now();
         let mut linear = std::collections::HashMap::new();
-        for l in &w.layers {
+        for l in w.layers.iter().filter(|_| kernels.w8a8.is_none()) {
             for f in [
                 l.q.format,
                 l.k.format,
@@ -444,8 +528,24 @@ impl GpuLlama {
             silu: silu_pipe(ctx)?,
             argmax: argmax_pipe(ctx)?,
             linear,
+            i8: match kernels.w8a8 {
+                Some(scheme) => {
+                    let dot4 = Dot4::best(ctx);
+                    let mm = |rows| {
+                        let k = kernels.i8_kernel(rows);
+                        pipe(ctx, matmul_i8::matmul_spec(k, dot4, scheme, Epilogue::None))
+                    };
+                    Some(I8Pipes {
+                        quantize: pipe(ctx, matmul_i8::quantize_spec(scheme))?,
+                        prefill: mm(2)?,
+                        decode: mm(1)?,
+                    })
+                }
+                None => None,
+            },
         };
         let pipeline_ms = start.elapsed().as_secs_f64() * 1e3;
+        let i8 = kernels.w8a8;
         let kv_floats = capacity * c.kv_dim();
         let kv_cache_bytes = (kv_floats * kernels.kv.bytes()) as u64;
         let layers = w
@@ -454,17 +554,17 @@ impl GpuLlama {
             .map(|l| {
                 Ok(Layer {
                     attn_norm: buffers::upload(ctx, "llama.attn_norm", &l.attn_norm)?,
-                    qkv: fuse(ctx, &[&l.q, &l.k, &l.v])?,
-                    o: upload_linear(ctx, &l.o, l.o.n, 0)?,
+                    qkv: fuse(ctx, &[&l.q, &l.k, &l.v], i8)?,
+                    o: upload_linear(ctx, &l.o, l.o.n, 0, i8)?,
                     ffn_norm: buffers::upload(ctx, "llama.ffn_norm", &l.ffn_norm)?,
-                    gu: fuse(ctx, &[&l.gate, &l.up])?,
-                    down: upload_linear(ctx, &l.down, l.down.n, 0)?,
+                    gu: fuse(ctx, &[&l.gate, &l.up], i8)?,
+                    down: upload_linear(ctx, &l.down, l.down.n, 0, i8)?,
                     k_cache: buffers::storage(ctx, "llama.k_cache", kv_cache_bytes)?,
                     v_cache: buffers::storage(ctx, "llama.v_cache", kv_cache_bytes)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let output = upload_linear(ctx, w.output(), w.output().n, 0)?;
+        let output = upload_linear(ctx, w.output(), w.output().n, 0, i8)?;
         let half = c.rope_dims / 2;
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| (c.rope_base as f64).powf(-2.0 * i as f64 / c.rope_dims as f64) as f32)
@@ -537,6 +637,10 @@ impl GpuLlama {
         let hl = input("llama.hl", rows * d)?;
         let logits = st("llama.logits", rows * v)?;
         let best = st("llama.best", 1)?;
+        // W8A8: the quantized activations of the widest input (int8 and a scale per 32).
+        let kp_max = d.max(f).div_ceil(32) * 32;
+        let xq = buffers::storage(ctx, "llama.xq", (rows * kp_max) as u64)?;
+        let xs = st("llama.xs", rows * kp_max / 32)?;
         let bg = |p: &wgpu::ComputePipeline, label: &str, bufs: &[&wgpu::Buffer]| {
             gpu_pipeline::bind_group(ctx, p, label, bufs)
         };
@@ -544,18 +648,34 @@ impl GpuLlama {
         let (norm0, norm, rope, attention, silu) =
             (&pp.norm0, &pp.norm, &pp.rope, &pp.attention, &pp.silu);
         let lin = |l: &Linear, input: &wgpu::Buffer, output: &wgpu::Buffer| -> Result<LinGroups> {
+            if let (Some(p8), Some(_)) = (&pp.i8, l.w8a8) {
+                // The quantizer reads the input, matmul_i8 its output (both layouts alike
+                // for prefill and decode).
+                let q = bg(
+                    &p8.quantize,
+                    "llama.quantize",
+                    &[&l.params, input, &xq, &xs],
+                )?;
+                let mm = [&l.params, &xq, &xs, &l.w, &l.s, output];
+                return Ok(LinGroups {
+                    prefill: bg(&p8.prefill, "llama.linear_i8", &mm)?,
+                    decode: bg(&p8.decode, "llama.linear_i8", &mm)?,
+                    quantize: Some(q),
+                });
+            }
             let group = |rows: usize, view: Option<u64>| {
                 let mut parts = vec![(&l.params, None), (input, view), (&l.w, None)];
                 parts.extend([(&l.s, None), (output, None)]);
                 if view.is_some() {
                     parts.push((&l.w, None));
                 }
-                let p = pp.linear(l.format, rows);
+                let p = pp.linear(l, rows);
                 gpu_pipeline::bind_group_parts(ctx, p, "llama.linear", &parts)
             };
             Ok(LinGroups {
                 prefill: group(2, None)?,
                 decode: group(1, a_view)?,
+                quantize: None,
             })
         };
         let mut layers = Vec::with_capacity(self.layers.len());
@@ -616,7 +736,7 @@ impl GpuLlama {
             final_norm,
             output,
             argmax,
-            _internal: vec![h, qkv, att, tmp, gu, a, hl, argmax_params],
+            _internal: vec![h, qkv, att, tmp, gu, a, hl, argmax_params, xq, xs],
         });
         Ok(())
     }
@@ -735,10 +855,34 @@ impl GpuLlama {
         let max = ctx.limits().max_compute_workgroups_per_dimension;
         let kernels = self.kernels;
         // Each linear's params and grid for this pass.
-        let grid_of = |l: &Linear, rows: usize| -> Result<(u32, u32)> {
+        let grid_of = |l: &Linear, rows: usize| -> Result<LinGrid> {
+            if let Some(scheme) = l.w8a8 {
+                let (bm, bn) = kernels.i8_kernel(rows).block();
+                let kp = l.k.div_ceil(32) * 32;
+                let tiles_n = l.n.div_ceil(bn as usize);
+                let tiles = rows.div_ceil(bm as usize) * tiles_n;
+                let p = I8Params {
+                    m: rows as u32,
+                    n: l.n as u32,
+                    k: l.k as u32,
+                    kp: kp as u32,
+                    tiles_n: tiles_n as u32,
+                    tiles: tiles as u32,
+                    _pad: [0; 2],
+                };
+                q.write_buffer(&l.params, 0, bytemuck::bytes_of(&p));
+                let quantize = matmul_i8::quantize_workgroups(scheme, rows, kp);
+                return Ok(LinGrid {
+                    grid: dispatch::grid(tiles as u64, max)?,
+                    quantize: Some(dispatch::grid(quantize, max)?),
+                });
+            }
             let p = WqParams::new(&kernels.variant(rows), rows, l.n, l.k).in_columns(l.ldc, l.col0);
             q.write_buffer(&l.params, 0, bytemuck::bytes_of(&p));
-            dispatch::grid(p.tiles as u64, max)
+            Ok(LinGrid {
+                grid: dispatch::grid(p.tiles as u64, max)?,
+                quantize: None,
+            })
         };
         let grids_of = |ls: &[Linear]| ls.iter().map(|l| grid_of(l, t)).collect::<Result<Vec<_>>>();
         let lgrids = self
@@ -758,54 +902,50 @@ impl GpuLlama {
         let att_grid = dispatch::grid((t * c.heads) as u64, max)?;
         let silu_grid = dispatch::grid((t * c.ffn_dim).div_ceil(256) as u64, max)?;
         let pp = &self.pipes;
-        let pipes_of = |ls: &[Linear]| {
-            ls.iter()
-                .map(|l| pp.linear(l.format, t))
-                .collect::<Vec<_>>()
-        };
+        let pipes_of = |ls: &[Linear]| ls.iter().map(|l| pp.linear(l, t)).collect::<Vec<_>>();
         let lin_pipes: Vec<[Vec<&wgpu::ComputePipeline>; 4]> = self
             .layers
             .iter()
             .map(|l| {
                 [
                     pipes_of(&l.qkv),
-                    vec![pp.linear(l.o.format, t)],
+                    vec![pp.linear(&l.o, t)],
                     pipes_of(&l.gu),
-                    vec![pp.linear(l.down.format, t)],
+                    vec![pp.linear(&l.down, t)],
                 ]
             })
             .collect();
-        let out_pipe = pp.linear(self.output.format, out_rows);
+        let out_pipe = pp.linear(&self.output, out_rows);
+        let quantize = pp.i8.as_ref().map(|p| &*p.quantize);
         let (ms, timing) = timing::time_pass(ctx, timer, "llama", |pass| {
-            let mut run = |p: &wgpu::ComputePipeline, g: &wgpu::BindGroup, grid: (u32, u32)| {
-                pass.set_pipeline(p);
-                pass.set_bind_group(0, g, &[]);
-                pass.dispatch_workgroups(grid.0, grid.1, 1);
+            let run = run_one;
+            let lin = |pass: &mut wgpu::ComputePass<'_>, p, g: &LinGroups, rows, grid: &LinGrid| {
+                if let (Some(qp), Some(qg), Some(qgrid)) = (quantize, &g.quantize, grid.quantize) {
+                    run(pass, qp, qg, qgrid);
+                }
+                run(pass, p, g.get(rows), grid.grid);
             };
             for (i, g) in acts.layers.iter().enumerate() {
                 let (lp, lg) = (&lin_pipes[i], &lgrids[i]);
-                run(
-                    if i == 0 { &pp.norm0 } else { &pp.norm },
-                    &g.norm1,
-                    rows_grid,
-                );
+                let norm = if i == 0 { &pp.norm0 } else { &pp.norm };
+                run(pass, norm, &g.norm1, rows_grid);
                 for ((p, bg), grid) in lp[0].iter().zip(&g.qkv).zip(&lg[0]) {
-                    run(p, bg.get(t), *grid);
+                    lin(pass, p, bg, t, grid);
                 }
-                run(&pp.rope, &g.rope, rows_grid);
-                run(&pp.attention, &g.attention, att_grid);
-                run(lp[1][0], g.o.get(t), lg[1][0]);
-                run(&pp.norm, &g.norm2, rows_grid);
+                run(pass, &pp.rope, &g.rope, rows_grid);
+                run(pass, &pp.attention, &g.attention, att_grid);
+                lin(pass, lp[1][0], &g.o, t, &lg[1][0]);
+                run(pass, &pp.norm, &g.norm2, rows_grid);
                 for ((p, bg), grid) in lp[2].iter().zip(&g.gu).zip(&lg[2]) {
-                    run(p, bg.get(t), *grid);
+                    lin(pass, p, bg, t, grid);
                 }
-                run(&pp.silu, &g.silu, silu_grid);
-                run(lp[3][0], g.down.get(t), lg[3][0]);
+                run(pass, &pp.silu, &g.silu, silu_grid);
+                lin(pass, lp[3][0], &g.down, t, &lg[3][0]);
             }
-            run(&pp.norm, &acts.final_norm, rows_grid);
-            run(out_pipe, acts.output.get(out_rows), out_grid);
+            run(pass, &pp.norm, &acts.final_norm, rows_grid);
+            lin(pass, out_pipe, &acts.output, out_rows, &out_grid);
             if want == Want::Argmax {
-                run(&pp.argmax, &acts.argmax, (1, 1));
+                run(pass, &pp.argmax, &acts.argmax, (1, 1));
             }
         })?;
         self.len += t;
