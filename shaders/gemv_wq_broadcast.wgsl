@@ -15,9 +15,7 @@
 
 override WG: u32 = 16u;
 
-fn hsum(v: vec4<f32>) -> f32 {
-    return (v.x + v.y) + (v.z + v.w);
-}
+#import hsum
 
 // One block of x (32 values) and its sum.
 struct XBlock {

@@ -12,9 +12,7 @@
 
 override WG_X: u32 = 16u;
 
-fn hsum(v: vec4<f32>) -> f32 {
-    return (v.x + v.y) + (v.z + v.w);
-}
+#import hsum
 
 @compute @workgroup_size(WG_X)
 fn main(

@@ -107,6 +107,7 @@ pub const SHARED: &[(&str, &str)] = &[
         "wq_params",
         include_str!("../shaders/shared/wq_params.wgsl"),
     ),
+    ("hsum", include_str!("../shaders/shared/hsum.wgsl")),
     (
         "row_dot_generic",
         include_str!("../shaders/shared/row_dot_generic.wgsl"),

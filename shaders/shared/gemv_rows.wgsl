@@ -3,9 +3,7 @@
 // row's block once (`load_block`) and each vec4 of x once for all rows, and applies each
 // block's scale once: d (x . q) + m (sum x).
 // Returns the invocation's partial dot product per row.
-fn hsum(v: vec4<f32>) -> f32 {
-    return (v.x + v.y) + (v.z + v.w);
-}
+#import hsum
 
 fn gemv_partials(row0: u32, t: u32) -> array<f32, ROWS> {
     var rowblk: array<u32, ROWS>;
