@@ -272,6 +272,66 @@ fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
 }
 
 #[test]
+fn a_profiled_decode_step_times_every_dispatch_and_reads_every_matrix_once() {
+    use wgpu_lab::formats::llama::LlmPrecision;
+    use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
+    use wgpu_lab::model::llama::profile::{Profile, Stage};
+    let Some(ctx) = common::ctx() else { return };
+    let w = weights().at_precision(LlmPrecision::Native).unwrap();
+    let tok = LlamaTokenizer::new(&w.vocab).unwrap();
+    let prompt = tok.encode("The river").unwrap();
+    let mut gpu = GpuLlama::new(ctx, &w, prompt.len() + 3, LlamaKernels::default_for(ctx)).unwrap();
+    let first = gpu
+        .forward(ctx, &prompt, Want::Argmax, None)
+        .unwrap()
+        .token
+        .unwrap();
+    let plain = gpu.forward(ctx, &[first], Want::Argmax, None).unwrap();
+    // The same step again, profiled: same token, its time the sum of its dispatches'.
+    gpu.len -= 1;
+    gpu.profile = Some(Profile::default());
+    let timed = gpu.forward(ctx, &[first], Want::Argmax, None).unwrap();
+    assert_eq!(timed.token, plain.token);
+    let p = gpu.profile.as_ref().unwrap();
+    assert_eq!(
+        p.steps(),
+        1,
+        "prefill passes are not profiled, decode steps are"
+    );
+    let stages = p.stages();
+    let layers = w.config.layers;
+    let count = |s: Stage| {
+        stages
+            .iter()
+            .find(|t| t.stage == s)
+            .map_or(0, |t| t.dispatches)
+    };
+    // Q|K|V and gate|up are one matrix each in this file (one format per group).
+    for (stage, n) in [
+        (Stage::Norm, 2 * layers + 1),
+        (Stage::Qkv, layers),
+        (Stage::Attention, layers),
+        (Stage::Down, layers),
+        (Stage::Output, 1),
+        (Stage::Argmax, 1),
+        (Stage::Quantize, 0),
+    ] {
+        assert_eq!(count(stage), n, "{stage:?}");
+    }
+    let total: f64 = stages.iter().map(|s| s.ms).sum();
+    assert!(stages.iter().all(|s| s.ms > 0.0), "{stages:?}");
+    assert!(
+        (total - timed.ms).abs() < 1e-9 * total.max(1.0),
+        "{total} vs {}",
+        timed.ms
+    );
+    // The linears read the matrices once: every weight byte but the norms'.
+    let norms = ((2 * layers + 1) * w.config.dim * 4) as u64;
+    let read: u64 = stages.iter().map(|s| s.weight_bytes).sum();
+    assert_eq!(read, gpu.weight_bytes - norms);
+}
+
+#[test]
 fn every_decode_kernel_matches_the_twin_on_the_files_own_weights() {
     use wgpu_lab::formats::llama::LlmPrecision;
     use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};

@@ -297,6 +297,47 @@ pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
     out
 }
 
+/// Renders a decode-step profile (`generate --profile`): per stage its dispatches, GPU ms
+/// per token, share of the step, weight MB read and the bandwidth that makes.
+pub fn profile_table(stages: &[crate::model::llama::profile::StageTime]) -> String {
+    let header = [
+        "stage",
+        "dispatches",
+        "ms/token",
+        "share",
+        "weight MB",
+        "GB/s",
+    ];
+    let total_ms: f64 = stages.iter().map(|s| s.ms).sum();
+    let total_bytes: u64 = stages.iter().map(|s| s.weight_bytes).sum();
+    let row = |name: &str, dispatches: usize, ms: f64, bytes: u64| {
+        let gb_s = if bytes > 0 && ms > 0.0 {
+            format!("{:.2}", bytes as f64 / ms / 1e6)
+        } else {
+            "-".into()
+        };
+        vec![
+            name.to_string(),
+            dispatches.to_string(),
+            format!("{ms:.3}"),
+            format!("{:.1}%", 100.0 * ms / total_ms.max(f64::MIN_POSITIVE)),
+            if bytes > 0 {
+                format!("{:.2}", bytes as f64 / 1e6)
+            } else {
+                "-".into()
+            },
+            gb_s,
+        ]
+    };
+    let mut cells = vec![header.map(String::from).to_vec()];
+    for s in stages {
+        cells.push(row(s.stage.name(), s.dispatches, s.ms, s.weight_bytes));
+    }
+    let dispatches = stages.iter().map(|s| s.dispatches).sum();
+    cells.push(row("total", dispatches, total_ms, total_bytes));
+    render(&cells)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

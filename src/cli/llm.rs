@@ -68,6 +68,11 @@ pub struct GenerateArgs {
     /// steps use its GEMV kernel for the format most matrices are in, where it has one.
     #[arg(long)]
     pub tune_cache: Option<PathBuf>,
+    /// Time every dispatch of each decode step on its own (GPU timestamps) and print where
+    /// a step's time goes: per stage (norms, QKV, attention, ... output) ms per token, share
+    /// and the bandwidth of the weights it reads. Needs timestamp queries.
+    #[arg(long)]
+    pub profile: bool,
     /// The prompt.
     pub prompt: String,
 }
@@ -118,6 +123,15 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     let tuned = super::tune_cache(&args.tune_cache).for_adapter(&ctx);
     let (kernels, _) = wgpu_lab::bench::llm::kernels_for(&ctx, &weights, &tuned, kv, precision);
     let mut model = GpuLlama::new(&ctx, &weights, prompt.len() + args.n, kernels)?;
+    if args.profile {
+        if !ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
+            bail!(
+                "--profile needs timestamp queries, which {} lacks",
+                ctx.summary.name
+            );
+        }
+        model.profile = Some(Default::default());
+    }
     let json = args.json;
     let mut out = std::io::stdout();
     let g = run_generate(
@@ -144,7 +158,12 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
             "text": g.text,
             "prefill_tok_s": g.prefill_tok_s,
             "decode_tok_s": g.decode_tok_s,
+            "decode_kernel": model.kernels.decode_name(),
         });
+        let mut v = v;
+        if let Some(p) = &model.profile {
+            v["profile"] = serde_json::json!({"steps": p.steps(), "stages": p.stages()});
+        }
         println!("{}", serde_json::to_string(&v)?);
     } else {
         println!();
@@ -164,6 +183,14 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
             g.prefill_tok_s,
             g.tokens.len()
         );
+        if let Some(p) = model.profile.as_ref().filter(|p| p.steps() > 0) {
+            eprintln!(
+                "\nprofile of {} decode steps ({}; each dispatch timed on its own):\n{}",
+                p.steps(),
+                model.kernels.decode_name(),
+                wgpu_lab::bench::table::profile_table(&p.stages())
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -107,3 +107,72 @@ pub fn time_pass(
         None => Ok((wall_ms, TimingSource::WallClock)),
     }
 }
+
+/// Most dispatches `time_each` times in one submission (two queries each; wgpu caps a
+/// query set at 4096).
+pub const MAX_TIMED_DISPATCHES: usize = 2048;
+
+/// Records `n` dispatches, each in its own compute pass with a timestamp at its start and
+/// end, submits them at once and returns each one's GPU time in ms: a profile of a
+/// submission that `time_pass` would time as a whole. The device must have
+/// TIMESTAMP_QUERY. Passes run in order; one pass per dispatch costs what a pass boundary
+/// costs on the adapter (on lavapipe, nothing measurable against a 15 us dispatch).
+pub fn time_each(
+    ctx: &Context,
+    label: &str,
+    n: usize,
+    mut encode: impl FnMut(&mut wgpu::ComputePass<'_>, usize),
+) -> Result<Vec<f64>> {
+    use crate::error::LabError;
+    if !ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
+        return Err(LabError::MissingFeature {
+            feature: "TIMESTAMP_QUERY (needed to profile each dispatch)",
+            adapter: ctx.summary.name.clone(),
+        });
+    }
+    if n == 0 || n > MAX_TIMED_DISPATCHES {
+        return Err(LabError::InvalidArgument(format!(
+            "{n} dispatches to time (1..={MAX_TIMED_DISPATCHES} per submission)"
+        )));
+    }
+    let count = 2 * n as u32;
+    let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+        label: Some("dispatch-timestamps"),
+        ty: wgpu::QueryType::Timestamp,
+        count,
+    });
+    let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("dispatch-timestamp-resolve"),
+        size: count as u64 * 8,
+        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let cmd = ctx.scoped(&format!("encoding {label} (profiled)"), || {
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        for i in 0..n {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(label),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            encode(&mut pass, i);
+        }
+        enc.resolve_query_set(&set, 0..count, &resolve, 0);
+        enc.finish()
+    })?;
+    ctx.scoped(&format!("submitting {label} (profiled)"), || {
+        ctx.queue.submit([cmd])
+    })?;
+    ctx.wait(label)?;
+    let ticks: Vec<u64> = buffers::read(ctx, &resolve, 2 * n)?;
+    let period = ctx.queue.get_timestamp_period() as f64;
+    Ok(ticks
+        .chunks(2)
+        .map(|t| t[1].saturating_sub(t[0]) as f64 * period / 1e6)
+        .collect())
+}

@@ -21,6 +21,7 @@ use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_i8::{self, Dot4, I8Params};
 use crate::kernels::matmul_wq::{self, WqKernel, WqParams, WqVariant, BROADCAST_A_BYTES};
+use crate::model::llama::profile::{Profile, Stage};
 use crate::shaders::Define;
 
 /// Parameters of the llama_* shaders.
@@ -168,16 +169,57 @@ struct LinGrid {
     quantize: Option<(u32, u32)>,
 }
 
-/// Records one dispatch.
-fn run_one(
-    pass: &mut wgpu::ComputePass<'_>,
-    p: &wgpu::ComputePipeline,
-    g: &wgpu::BindGroup,
+/// One dispatch of a forward: what it computes, and the weight bytes it reads.
+struct Planned<'a> {
+    stage: Stage,
+    pipe: &'a wgpu::ComputePipeline,
+    group: &'a wgpu::BindGroup,
     grid: (u32, u32),
+    bytes: u64,
+}
+
+impl<'a> Planned<'a> {
+    fn new(
+        stage: Stage,
+        pipe: &'a wgpu::ComputePipeline,
+        group: &'a wgpu::BindGroup,
+        grid: (u32, u32),
+        bytes: u64,
+    ) -> Self {
+        Planned {
+            stage,
+            pipe,
+            group,
+            grid,
+            bytes,
+        }
+    }
+
+    /// Records the dispatch.
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(self.pipe);
+        pass.set_bind_group(0, self.group, &[]);
+        pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+    }
+}
+
+/// Adds a linear layer's dispatches to `plan`: its activation quantizer's first (W8A8),
+/// then the product.
+#[allow(clippy::too_many_arguments)]
+fn push_linear<'a>(
+    plan: &mut Vec<Planned<'a>>,
+    quantize: Option<&'a wgpu::ComputePipeline>,
+    stage: Stage,
+    bytes: u64,
+    p: &'a wgpu::ComputePipeline,
+    g: &'a LinGroups,
+    rows: usize,
+    grid: &LinGrid,
 ) {
-    pass.set_pipeline(p);
-    pass.set_bind_group(0, g, &[]);
-    pass.dispatch_workgroups(grid.0, grid.1, 1);
+    if let (Some(qp), Some(qg), Some(qgrid)) = (quantize, &g.quantize, grid.quantize) {
+        plan.push(Planned::new(Stage::Quantize, qp, qg, qgrid, 0));
+    }
+    plan.push(Planned::new(stage, p, g.get(rows), grid.grid, bytes));
 }
 
 /// A forward's result and its GPU time.
@@ -384,6 +426,8 @@ pub struct GpuLlama {
     inv_freq: wgpu::Buffer,
     pipes: Pipes,
     acts: Option<Acts>,
+    /// When set, every decode step is timed dispatch by dispatch into it (`--profile`).
+    pub profile: Option<Profile>,
 }
 
 fn row_spec(stem: &'static str, bindings: Vec<Binding>) -> PipelineSpec<'static> {
@@ -596,6 +640,7 @@ impl GpuLlama {
             layers,
             output,
             acts: None,
+            profile: None,
             weight_bytes,
             config: c,
         })
@@ -917,37 +962,103 @@ impl GpuLlama {
             .collect();
         let out_pipe = pp.linear(&self.output, out_rows);
         let quantize = pp.i8.as_ref().map(|p| &*p.quantize);
-        let (ms, timing) = timing::time_pass(ctx, timer, "llama", |pass| {
-            let run = run_one;
-            let lin = |pass: &mut wgpu::ComputePass<'_>, p, g: &LinGroups, rows, grid: &LinGrid| {
-                if let (Some(qp), Some(qg), Some(qgrid)) = (quantize, &g.quantize, grid.quantize) {
-                    run(pass, qp, qg, qgrid);
-                }
-                run(pass, p, g.get(rows), grid.grid);
-            };
-            for (i, g) in acts.layers.iter().enumerate() {
-                let (lp, lg) = (&lin_pipes[i], &lgrids[i]);
-                let norm = if i == 0 { &pp.norm0 } else { &pp.norm };
-                run(pass, norm, &g.norm1, rows_grid);
-                for ((p, bg), grid) in lp[0].iter().zip(&g.qkv).zip(&lg[0]) {
-                    lin(pass, p, bg, t, grid);
-                }
-                run(pass, &pp.rope, &g.rope, rows_grid);
-                run(pass, &pp.attention, &g.attention, att_grid);
-                lin(pass, lp[1][0], &g.o, t, &lg[1][0]);
-                run(pass, &pp.norm, &g.norm2, rows_grid);
-                for ((p, bg), grid) in lp[2].iter().zip(&g.gu).zip(&lg[2]) {
-                    lin(pass, p, bg, t, grid);
-                }
-                run(pass, &pp.silu, &g.silu, silu_grid);
-                lin(pass, lp[3][0], &g.down, t, &lg[3][0]);
+        // The pass as a list of dispatches, each with its stage and the weight bytes it
+        // reads: recorded into one compute pass, or timed one by one when profiling.
+        let mut plan: Vec<Planned> = Vec::with_capacity(12 * self.layers.len() + 4);
+        let lin = |plan: &mut Vec<_>, stage, l: &Linear, p, g, rows, grid: &LinGrid| {
+            push_linear(plan, quantize, stage, l.bytes, p, g, rows, grid)
+        };
+        for (i, g) in acts.layers.iter().enumerate() {
+            let (lp, lg, layer) = (&lin_pipes[i], &lgrids[i], &self.layers[i]);
+            let norm = if i == 0 { &pp.norm0 } else { &pp.norm };
+            plan.push(Planned::new(Stage::Norm, norm, &g.norm1, rows_grid, 0));
+            for (((p, bg), grid), l) in lp[0].iter().zip(&g.qkv).zip(&lg[0]).zip(&layer.qkv) {
+                lin(&mut plan, Stage::Qkv, l, p, bg, t, grid);
             }
-            run(pass, &pp.norm, &acts.final_norm, rows_grid);
-            lin(pass, out_pipe, &acts.output, out_rows, &out_grid);
-            if want == Want::Argmax {
-                run(pass, &pp.argmax, &acts.argmax, (1, 1));
+            plan.push(Planned::new(Stage::Rope, &pp.rope, &g.rope, rows_grid, 0));
+            plan.push(Planned::new(
+                Stage::Attention,
+                &pp.attention,
+                &g.attention,
+                att_grid,
+                0,
+            ));
+            lin(
+                &mut plan,
+                Stage::AttnOut,
+                &layer.o,
+                lp[1][0],
+                &g.o,
+                t,
+                &lg[1][0],
+            );
+            plan.push(Planned::new(Stage::Norm, &pp.norm, &g.norm2, rows_grid, 0));
+            for (((p, bg), grid), l) in lp[2].iter().zip(&g.gu).zip(&lg[2]).zip(&layer.gu) {
+                lin(&mut plan, Stage::GateUp, l, p, bg, t, grid);
             }
-        })?;
+            plan.push(Planned::new(
+                Stage::SiluMul,
+                &pp.silu,
+                &g.silu,
+                silu_grid,
+                0,
+            ));
+            lin(
+                &mut plan,
+                Stage::Down,
+                &layer.down,
+                lp[3][0],
+                &g.down,
+                t,
+                &lg[3][0],
+            );
+        }
+        plan.push(Planned::new(
+            Stage::Norm,
+            &pp.norm,
+            &acts.final_norm,
+            rows_grid,
+            0,
+        ));
+        lin(
+            &mut plan,
+            Stage::Output,
+            &self.output,
+            out_pipe,
+            &acts.output,
+            out_rows,
+            &out_grid,
+        );
+        if want == Want::Argmax {
+            plan.push(Planned::new(
+                Stage::Argmax,
+                &pp.argmax,
+                &acts.argmax,
+                (1, 1),
+                0,
+            ));
+        }
+        let profiling = t == 1 && self.profile.is_some();
+        let (ms, timing, step) = if profiling {
+            let each = timing::time_each(ctx, "llama decode step", plan.len(), |pass, i| {
+                plan[i].record(pass)
+            })?;
+            let step: Vec<(Stage, f64, u64)> = plan
+                .iter()
+                .zip(&each)
+                .map(|(d, &ms)| (d.stage, ms, d.bytes))
+                .collect();
+            (each.iter().sum(), TimingSource::GpuTimestamp, Some(step))
+        } else {
+            let (ms, timing) = timing::time_pass(ctx, timer, "llama", |pass| {
+                plan.iter().for_each(|d| d.record(pass))
+            })?;
+            (ms, timing, None)
+        };
+        if let (Some(step), Some(profile)) = (step, self.profile.as_mut()) {
+            profile.add_step(&step);
+        }
+        let acts = self.acts.as_ref().expect("ensure_acts set it");
         self.len += t;
         let (logits, token) = match want {
             Want::Argmax => {

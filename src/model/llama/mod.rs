@@ -5,4 +5,5 @@
 pub mod calibrate;
 pub mod generate;
 pub mod gpu;
+pub mod profile;
 pub mod tokenize;
