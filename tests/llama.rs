@@ -235,9 +235,22 @@ fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
     let twin = LlamaCpu::new(&w);
     let tok = LlamaTokenizer::new(&w.vocab).unwrap();
     let prompt = tok
-        .encode(&tok.chat("What is the capital of France?").unwrap())
+        .encode(
+            &tok.chat(
+                "What is the capital of France? Answer in detail: its history, its people, \
+                 the river that runs through it, and three famous museums.",
+            )
+            .unwrap(),
+        )
         .unwrap();
     let steps = 16;
+    // llama_attention walks the cache in tiles of 64 positions: the prefill stays in the
+    // first tile, the decode steps cross into the second.
+    assert!(
+        prompt.len() < 64 && prompt.len() + steps > 65,
+        "{} prompt tokens",
+        prompt.len()
+    );
     let mut gpu = GpuLlama::new(
         ctx,
         &w,

@@ -519,14 +519,15 @@ impl GpuLlama {
         }
         if c.head_dim() > 4 * ROW_WG as usize {
             return Err(LabError::Shape(format!(
-                "head dim {} > {} (llama_attention holds 4 per invocation)",
+                "head dim {} > {} (llama_attention holds a vec4 per invocation)",
                 c.head_dim(),
                 4 * ROW_WG
             )));
         }
-        if !c.head_dim().is_multiple_of(2) || !c.rope_dims.is_multiple_of(2) {
+        if !c.head_dim().is_multiple_of(4) || !c.rope_dims.is_multiple_of(2) {
             return Err(LabError::Shape(format!(
-                "head dim {} and RoPE dims {} must be even (the KV cache is written in pairs)",
+                "head dim {} must be a multiple of 4 (attention reads vec4) and RoPE dims {} \
+                 even (the KV cache is written in pairs)",
                 c.head_dim(),
                 c.rope_dims
             )));
