@@ -298,8 +298,11 @@ pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
 }
 
 /// Renders a decode-step profile (`generate --profile`): per stage its dispatches, GPU ms
-/// per token, share of the step, weight MB read and the bandwidth that makes.
-pub fn profile_table(stages: &[crate::model::llama::profile::StageTime]) -> String {
+/// per token, share of the step, weight MB read and the bandwidth that makes; then the
+/// time between dispatches and the step's total.
+pub fn profile_table(profile: &crate::model::llama::profile::Profile) -> String {
+    let stages = profile.stages();
+    let between = profile.between_ms();
     let header = [
         "stage",
         "dispatches",
@@ -308,7 +311,7 @@ pub fn profile_table(stages: &[crate::model::llama::profile::StageTime]) -> Stri
         "weight MB",
         "GB/s",
     ];
-    let total_ms: f64 = stages.iter().map(|s| s.ms).sum();
+    let total_ms: f64 = stages.iter().map(|s| s.ms).sum::<f64>() + between;
     let total_bytes: u64 = stages.iter().map(|s| s.weight_bytes).sum();
     let row = |name: &str, dispatches: usize, ms: f64, bytes: u64| {
         let gb_s = if bytes > 0 && ms > 0.0 {
@@ -330,9 +333,12 @@ pub fn profile_table(stages: &[crate::model::llama::profile::StageTime]) -> Stri
         ]
     };
     let mut cells = vec![header.map(String::from).to_vec()];
-    for s in stages {
+    for s in &stages {
         cells.push(row(s.stage.name(), s.dispatches, s.ms, s.weight_bytes));
     }
+    let mut gap = row("between dispatches", 0, between, 0);
+    gap[1] = "-".into();
+    cells.push(gap);
     let dispatches = stages.iter().map(|s| s.dispatches).sum();
     cells.push(row("total", dispatches, total_ms, total_bytes));
     render(&cells)

@@ -162,7 +162,11 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
         });
         let mut v = v;
         if let Some(p) = &model.profile {
-            v["profile"] = serde_json::json!({"steps": p.steps(), "stages": p.stages()});
+            v["profile"] = serde_json::json!({
+                "steps": p.steps(),
+                "stages": p.stages(),
+                "between_dispatches_ms": p.between_ms(),
+            });
         }
         println!("{}", serde_json::to_string(&v)?);
     } else {
@@ -188,7 +192,7 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
                 "\nprofile of {} decode steps ({}; each dispatch timed on its own):\n{}",
                 p.steps(),
                 model.kernels.decode_name(),
-                wgpu_lab::bench::table::profile_table(&p.stages())
+                wgpu_lab::bench::table::profile_table(p)
             );
         }
     }

@@ -112,17 +112,27 @@ pub fn time_pass(
 /// query set at 4096).
 pub const MAX_TIMED_DISPATCHES: usize = 2048;
 
+/// What `time_each` measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchTimes {
+    /// Each dispatch's GPU time (its pass's start to end), ms.
+    pub each: Vec<f64>,
+    /// First start to last end, ms: the dispatches and what runs between them (barriers,
+    /// pass boundaries).
+    pub span: f64,
+}
+
 /// Records `n` dispatches, each in its own compute pass with a timestamp at its start and
-/// end, submits them at once and returns each one's GPU time in ms: a profile of a
-/// submission that `time_pass` would time as a whole. The device must have
-/// TIMESTAMP_QUERY. Passes run in order; one pass per dispatch costs what a pass boundary
-/// costs on the adapter (on lavapipe, nothing measurable against a 15 us dispatch).
+/// end, submits them at once and returns each one's GPU time and the whole span: a
+/// profile of a submission that `time_pass` would time as a whole. The device must have
+/// TIMESTAMP_QUERY. What runs between two dispatches (the barrier a dependent dispatch
+/// needs, the pass boundary) falls outside every dispatch's time and inside the span.
 pub fn time_each(
     ctx: &Context,
     label: &str,
     n: usize,
     mut encode: impl FnMut(&mut wgpu::ComputePass<'_>, usize),
-) -> Result<Vec<f64>> {
+) -> Result<DispatchTimes> {
     use crate::error::LabError;
     if !ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
         return Err(LabError::MissingFeature {
@@ -171,8 +181,9 @@ pub fn time_each(
     ctx.wait(label)?;
     let ticks: Vec<u64> = buffers::read(ctx, &resolve, 2 * n)?;
     let period = ctx.queue.get_timestamp_period() as f64;
-    Ok(ticks
-        .chunks(2)
-        .map(|t| t[1].saturating_sub(t[0]) as f64 * period / 1e6)
-        .collect())
+    let ms = |from: u64, to: u64| to.saturating_sub(from) as f64 * period / 1e6;
+    Ok(DispatchTimes {
+        each: ticks.chunks(2).map(|t| ms(t[0], t[1])).collect(),
+        span: ms(ticks[0], ticks[2 * n - 1]),
+    })
 }

@@ -1041,15 +1041,15 @@ impl GpuLlama {
         }
         let profiling = t == 1 && self.profile.is_some();
         let (ms, timing, step) = if profiling {
-            let each = timing::time_each(ctx, "llama decode step", plan.len(), |pass, i| {
+            let timed = timing::time_each(ctx, "llama decode step", plan.len(), |pass, i| {
                 plan[i].record(pass)
             })?;
             let step: Vec<(Stage, f64, u64)> = plan
                 .iter()
-                .zip(&each)
+                .zip(&timed.each)
                 .map(|(d, &ms)| (d.stage, ms, d.bytes))
                 .collect();
-            (each.iter().sum(), TimingSource::GpuTimestamp, Some(step))
+            (timed.span, TimingSource::GpuTimestamp, Some(step))
         } else {
             let (ms, timing) = timing::time_pass(ctx, timer, "llama", |pass| {
                 plan.iter().for_each(|d| d.record(pass))
@@ -1057,7 +1057,7 @@ impl GpuLlama {
             (ms, timing, None)
         };
         if let (Some(step), Some(profile)) = (step, self.profile.as_mut()) {
-            profile.add_step(&step);
+            profile.add_step(&step, ms);
         }
         let acts = self.acts.as_ref().expect("ensure_acts set it");
         self.len += t;

@@ -1,8 +1,10 @@
 //! Where a decode step's time goes: each dispatch of the step timed on its own (GPU
 //! timestamps, `gpu::timing::time_each`) and summed per stage of the forward, with the
-//! weight bytes each linear stage reads, so a stage's time is also a bandwidth. This is how
-//! the decoder's limits are found: a linear far under the adapter's read bandwidth is
-//! bound by its kernel, a small stage that takes time is bound by dispatch cost.
+//! weight bytes each linear stage reads, so a stage's time is also a bandwidth; and the
+//! time between dispatches (the step's span less its dispatches: barriers, pass
+//! boundaries). This is how the decoder's limits are found: a linear far under the
+//! adapter's read bandwidth is bound by its kernel, a small stage that takes time is bound
+//! by dispatch cost, a large gap by the number of dispatches.
 
 use serde::Serialize;
 
@@ -92,15 +94,20 @@ impl StageTime {
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
     steps: usize,
+    /// The steps' spans less their dispatches, summed, ms.
+    between: f64,
     /// (stage, dispatches per step, ms summed over steps, weight bytes per step).
     totals: Vec<(Stage, usize, f64, u64)>,
 }
 
 impl Profile {
-    /// Adds one step: each dispatch's stage, GPU ms and weight bytes, in order.
-    pub fn add_step(&mut self, dispatches: &[(Stage, f64, u64)]) {
+    /// Adds one step: each dispatch's stage, GPU ms and weight bytes, in order, and the
+    /// step's span (first start to last end), ms.
+    pub fn add_step(&mut self, dispatches: &[(Stage, f64, u64)], span: f64) {
         let first = self.steps == 0;
         self.steps += 1;
+        let busy: f64 = dispatches.iter().map(|d| d.1).sum();
+        self.between += (span - busy).max(0.0);
         for &(stage, ms, bytes) in dispatches {
             match self.totals.iter_mut().find(|t| t.0 == stage) {
                 Some(t) => {
@@ -118,6 +125,11 @@ impl Profile {
     /// Steps profiled.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// GPU ms per step between dispatches (mean over the profiled steps).
+    pub fn between_ms(&self) -> f64 {
+        self.between / self.steps.max(1) as f64
     }
 
     /// Each stage's time per step, in the order of `Stage::ALL` (stages that never ran are
@@ -148,10 +160,12 @@ mod tests {
             (Stage::Qkv, 1.0, 4_000_000),
             (Stage::Norm, 0.25, 0),
         ];
-        p.add_step(&step);
-        p.add_step(&step.map(|(s, ms, b)| (s, ms * 3.0, b)));
+        p.add_step(&step, 2.0);
+        p.add_step(&step.map(|(s, ms, b)| (s, ms * 3.0, b)), 5.0);
         let s = p.stages();
         assert_eq!(p.steps(), 2);
+        // Spans 2 and 5 ms over dispatches of 1.5 and 4.5 ms.
+        assert!((p.between_ms() - 0.5).abs() < 1e-12, "{}", p.between_ms());
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].stage, s[0].dispatches), (Stage::Norm, 2));
         assert!((s[0].ms - 1.0).abs() < 1e-12, "{}", s[0].ms);
