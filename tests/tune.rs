@@ -52,21 +52,25 @@ fn choose_never_picks_a_failing_candidate() {
             kernel: v(8, 1, 1),
             ms: 0.001,
             passed: false,
+            problem: (256, 512, 512),
         },
         Trial {
             kernel: v(16, 2, 2),
             ms: 2.0,
             passed: true,
+            problem: (256, 512, 512),
         },
         Trial {
             kernel: v(32, 4, 4),
             ms: 1.5,
             passed: true,
+            problem: (256, 512, 512),
         },
         Trial {
             kernel: v(64, 4, 4),
             ms: f64::NAN,
             passed: true,
+            problem: (256, 512, 512),
         },
     ];
     assert_eq!(tune::choose(&trials).unwrap().kernel, v(32, 4, 4));
@@ -100,6 +104,7 @@ fn trial(
         kernel: WqVariant::Regblock(kernel),
         ms: if wrong.is_some() { 1e-9 } else { t.gpu.median },
         passed,
+        problem: (m, reference_weights.n, k),
     }
 }
 
@@ -412,4 +417,36 @@ fn a_tuned_w8a8_tile_is_used_and_labelled() {
         );
         assert!(r.passed, "{r:?}");
     }
+}
+
+#[test]
+fn a_gemm_winner_that_loses_to_the_default_at_the_larger_size_is_not_kept() {
+    let small = (256, 512, 512);
+    let large = tune::confirm_problem(small);
+    assert_eq!(large, (512, 1024, 1024));
+    let t = |kernel, ms, passed, problem| Trial {
+        kernel,
+        ms,
+        passed,
+        problem,
+    };
+    let tile = WqVariant::Tiled(wgpu_lab::kernels::matmul_wq::TiledKernel::PUBLIC_SHAPE);
+    let default = v(16, 4, 4);
+    let winner = t(tile, 30.0, true, small);
+    let d = t(default, 33.0, true, small);
+    // Faster small, slower large (lavapipe's Q4_K tile): the default is kept.
+    let lost = [t(tile, 740.0, true, large), t(default, 474.0, true, large)];
+    assert_eq!(tune::confirmed(winner, d, &lost).kernel, default);
+    // Faster at both: the winner is kept.
+    let won = [t(tile, 400.0, true, large), t(default, 474.0, true, large)];
+    assert_eq!(tune::confirmed(winner, d, &won).kernel, tile);
+    // Failing validation at the larger size loses too, however fast.
+    let wrong = [t(tile, 1.0, false, large), t(default, 474.0, true, large)];
+    assert_eq!(tune::confirmed(winner, d, &wrong).kernel, default);
+    // No usable measurement of the default there: nothing to compare, the winner stays.
+    let no_default = [
+        t(tile, 400.0, true, large),
+        t(default, f64::NAN, true, large),
+    ];
+    assert_eq!(tune::confirmed(winner, d, &no_default).kernel, tile);
 }

@@ -113,6 +113,32 @@ pub struct Trial {
     pub ms: f64,
     /// Whether its output passed validation.
     pub passed: bool,
+    /// The problem it ran on (m, n, k).
+    pub problem: (usize, usize, usize),
+}
+
+/// The problem a GEMM winner is confirmed on: the tuning problem doubled along each
+/// dimension. Why: on lavapipe a Q4_K workgroup tile that won at 256x512x512 took 739 ms at
+/// 1024^3 against the default register block's 474 ms.
+pub fn confirm_problem((m, n, k): (usize, usize, usize)) -> (usize, usize, usize) {
+    (2 * m, 2 * n, 2 * k)
+}
+
+/// The configuration to keep: `winner` (fastest on the tuning problem) unless the untuned
+/// `default`, timed next to it on the confirmation problem (`confirm`), was faster there or
+/// the winner failed validation there. So a tuned kernel never loses to the untuned one at
+/// sizes past the one it was tuned on, as far as one larger size shows.
+pub fn confirmed(winner: Trial, default: Trial, confirm: &[Trial]) -> Trial {
+    let at = |v: WqVariant| {
+        confirm
+            .iter()
+            .find(|t| t.kernel == v && t.passed && t.ms.is_finite())
+    };
+    match (at(winner.kernel), at(default.kernel)) {
+        (Some(w), Some(d)) if d.ms < w.ms => default,
+        (None, Some(_)) => default,
+        _ => winner,
+    }
 }
 
 /// The fastest candidate that passed validation; a failing one is never chosen, however
@@ -213,6 +239,7 @@ pub fn tune_nn(
             kernel: WqVariant::Regblock(cand),
             ms: row.gpu_ms_median,
             passed: row.passed,
+            problem: (m, n, k),
         });
     }
     let best = choose(&trials);
@@ -328,8 +355,10 @@ pub fn tiled_candidates(ctx: &Context) -> Vec<TiledKernel> {
 }
 
 /// Tunes one precision and class on `ctx`: every register-block candidate (and, for GEMM,
-/// every workgroup tile: weight formats, f16acc, W8A8) is validated and timed; returns all
-/// trials and the chosen one.
+/// every workgroup tile: weight formats, f16acc, W8A8) is validated and timed; a GEMM
+/// winner other than the default register block is timed again next to the default on
+/// [`confirm_problem`] and kept only if it wins there too ([`confirmed`]). Returns all
+/// trials (the confirmation's last) and the chosen one.
 pub fn tune_one(
     ctx: &Context,
     p: Precision,
@@ -361,7 +390,19 @@ pub fn tune_one_at(
     if tiled && class == ShapeClass::Gemm {
         cands.extend(tiled_candidates(ctx).into_iter().map(WqVariant::Tiled));
     }
-    search(ctx, p, class, runs, cands, problem)
+    let (mut trials, best) = search(ctx, p, class, runs, cands, problem)?;
+    let default = WqVariant::Regblock(WqKernel::default_for(problem.0));
+    let default_trial = trials.iter().find(|t| t.kernel == default).copied();
+    match (best, default_trial) {
+        (Some(b), Some(d)) if class == ShapeClass::Gemm && b.kernel != default => {
+            let at = confirm_problem(problem);
+            let (confirm, _) = search(ctx, p, class, runs, vec![b.kernel, default], at)?;
+            let chosen = confirmed(b, d, &confirm);
+            trials.extend(confirm);
+            Ok((trials, Some(chosen)))
+        }
+        _ => Ok((trials, best)),
+    }
 }
 
 /// Tunes the GEMV kernel of a weight format (other precisions have none: empty result):
@@ -433,6 +474,7 @@ fn search(
                 kernel: cand,
                 ms: row.gpu_ms_median,
                 passed: row.passed,
+                problem: (m, n, k),
             });
         }
     }

@@ -285,8 +285,9 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
     let show = |p: Precision, what: &str, trials: &[tune::Trial]| {
         if show_trials {
             for t in trials {
+                let (m, n, k) = t.problem;
                 eprintln!(
-                    "{} {what}: {:?} {:.3} ms{}",
+                    "{} {what} {m}x{n}x{k}: {:?} {:.3} ms{}",
                     p.name(),
                     t.kernel,
                     t.ms,
