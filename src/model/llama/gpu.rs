@@ -906,7 +906,6 @@ impl GpuLlama {
         // The linears' params depend only on the rows: a decode step after a decode step
         // writes none of them (121 writes less per token for SmolLM2).
         let write_params = self.params_rows != Some((t, out_rows));
-        self.params_rows = Some((t, out_rows));
         // Each linear's params and grid for this pass.
         let grid_of = |l: &Linear, rows: usize| -> Result<LinGrid> {
             if let Some(scheme) = l.w8a8 {
@@ -1070,6 +1069,8 @@ impl GpuLlama {
         if let (Some(step), Some(profile)) = (step, self.profile.as_mut()) {
             profile.add_step(&step, ms);
         }
+        // Only a pass that ran has its params in place (an error before leaves them stale).
+        self.params_rows = Some((t, out_rows));
         let acts = self.acts.as_ref().expect("ensure_acts set it");
         self.len += t;
         let (logits, token) = match want {
