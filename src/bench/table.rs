@@ -314,11 +314,8 @@ pub fn profile_table(profile: &crate::model::llama::profile::Profile) -> String 
     let total_ms: f64 = stages.iter().map(|s| s.ms).sum::<f64>() + between;
     let total_bytes: u64 = stages.iter().map(|s| s.weight_bytes).sum();
     let row = |name: &str, dispatches: usize, ms: f64, bytes: u64| {
-        let gb_s = if bytes > 0 && ms > 0.0 {
-            format!("{:.2}", bytes as f64 / ms / 1e6)
-        } else {
-            "-".into()
-        };
+        let gb_s =
+            crate::model::llama::profile::gb_s(bytes, ms).map_or("-".into(), |g| format!("{g:.2}"));
         vec![
             name.to_string(),
             dispatches.to_string(),

@@ -86,8 +86,13 @@ pub struct StageTime {
 impl StageTime {
     /// Weight bytes read per second, GB/s (None for stages that read no weights).
     pub fn gb_s(&self) -> Option<f64> {
-        (self.weight_bytes > 0 && self.ms > 0.0).then(|| self.weight_bytes as f64 / self.ms / 1e6)
+        gb_s(self.weight_bytes, self.ms)
     }
+}
+
+/// `bytes` read in `ms`, GB/s (None when nothing was read or no time measured).
+pub fn gb_s(bytes: u64, ms: f64) -> Option<f64> {
+    (bytes > 0 && ms > 0.0).then(|| bytes as f64 / ms / 1e6)
 }
 
 /// Per-stage GPU time summed over the decode steps profiled so far.
