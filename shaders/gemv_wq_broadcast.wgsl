@@ -12,6 +12,10 @@
 #import gemv_broadcast_params
 // row_dot(g, x): block g times x's block, scaled (the prefix imports `row_dot_generic`, or a
 // format's own, e.g. `row_dot_q8_0`).
+// in_scale() and store_row() / store_partial(): what the product takes and leaves, from the
+// prefix: `gemv_in_plain` / `gemv_out_plain` (y = W x), or a decoder's fused neighbours,
+// `gemv_in_rmsnorm` (the RMSNorm before the product) and `gemv_out_residual_norm` (the
+// residual add after it, and the next norm's inputs).
 
 override WG: u32 = 16u;
 
@@ -51,13 +55,16 @@ fn quad_rows(r: u32) -> vec4<u32> {
     return min(vec4(r) + vec4(0u, 1u, 2u, 3u) * WG, last) * p.nblk;
 }
 
-fn store_quad(r: u32, acc: vec4<f32>) {
+// Stores the quad's rows that exist; returns what store_row returns for them, summed.
+fn store_quad(r: u32, acc: vec4<f32>) -> f32 {
+    var sq = 0.0;
     for (var j = 0u; j < 4u; j++) {
         let row = r + j * WG;
         if row < p.n {
-            c[p.col0 + row] = epilogue(acc[j], row);
+            sq += store_row(row, acc[j]);
         }
     }
+    return sq;
 }
 
 @compute @workgroup_size(WG)
@@ -83,8 +90,10 @@ fn main(
             acc1 += vec4(row_dot(g1.x + blk, x), row_dot(g1.y + blk, x), row_dot(g1.z + blk, x), row_dot(g1.w + blk, x));
         }
     }
-    store_quad(r0, acc0);
+    let scale = in_scale();
+    var sq = store_quad(r0, acc0 * scale);
     if QUADS > 1u {
-        store_quad(r1, acc1);
+        sq += store_quad(r1, acc1 * scale);
     }
+    store_partial(group * WG + lid.x, sq);
 }

@@ -136,6 +136,22 @@ pub const SHARED: &[(&str, &str)] = &[
         "epilogue_bias_gelu",
         include_str!("../shaders/shared/epilogue_bias_gelu.wgsl"),
     ),
+    (
+        "gemv_in_plain",
+        include_str!("../shaders/shared/gemv_in_plain.wgsl"),
+    ),
+    (
+        "gemv_in_rmsnorm",
+        include_str!("../shaders/shared/gemv_in_rmsnorm.wgsl"),
+    ),
+    (
+        "gemv_out_plain",
+        include_str!("../shaders/shared/gemv_out_plain.wgsl"),
+    ),
+    (
+        "gemv_out_residual_norm",
+        include_str!("../shaders/shared/gemv_out_residual_norm.wgsl"),
+    ),
     ("erf", include_str!("../shaders/shared/erf.wgsl")),
     (
         "bert_params",

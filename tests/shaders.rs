@@ -65,6 +65,41 @@ fn every_matmul_wq_format_validates() {
 }
 
 #[test]
+fn the_broadcast_gemv_validates_with_each_fused_neighbour_and_refuses_other_kernels() {
+    use wgpu_lab::kernels::matmul_wq::{Fused, WqVariant};
+    let norm = Fused::NormIn {
+        kp: 576,
+        eps: 1e-5,
+        parts: 72,
+    };
+    let v = WqVariant::Broadcast { lanes: 8, quads: 2 };
+    for format in WeightFormat::ALL {
+        for fused in [norm, Fused::ResidualOut] {
+            let spec = v.fused_spec(format, fused).unwrap();
+            let src = shaders::assemble(spec.stem, &spec.defines).unwrap();
+            validate(&format!("{fused:?} {}", format.name()), &src);
+            assert_eq!(spec.bindings.len(), 6 + if fused == norm { 1 } else { 3 });
+        }
+    }
+    // Slots that are not whole vec4s (the uniform row is read as vec4s), and kernels whose
+    // invocations do not own whole rows of the input and output.
+    let bad = Fused::NormIn {
+        kp: 576,
+        eps: 1e-5,
+        parts: 6,
+    };
+    let err = v.fused_spec(WeightFormat::Q4_1, bad).unwrap_err();
+    assert!(err.to_string().contains("vec4"), "{err}");
+    for other in [
+        WqVariant::GEMV,
+        WqVariant::Regblock(WqKernel::default_for(1)),
+    ] {
+        let err = other.fused_spec(WeightFormat::Q4_1, norm).unwrap_err();
+        assert!(err.to_string().contains("gemv-bcast only"), "{err}");
+    }
+}
+
+#[test]
 fn int8_kernels_validate_with_both_dot_products_and_schemes() {
     use wgpu_lab::formats::int8::Int8Scheme;
     use wgpu_lab::kernels::epilogue::Epilogue;

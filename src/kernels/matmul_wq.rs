@@ -235,6 +235,11 @@ impl WqVariant {
                     Define::Import(row_dot.into()),
                 ];
                 defines.append(&mut epilogue.defines(first_bias));
+                // y = W x as it is (fused_spec swaps in a decoder's neighbours).
+                defines.extend([
+                    Define::Import(PLAIN_IN.into()),
+                    Define::Import(PLAIN_OUT.into()),
+                ]);
                 PipelineSpec {
                     stem: "gemv_wq_broadcast",
                     defines,
@@ -261,6 +266,59 @@ impl WqVariant {
                     bindings,
                 }
             }
+        }
+    }
+
+    /// The pipeline of `gemv_wq_broadcast` with a neighbour of a decoder's product fused in
+    /// ([`Fused`]); its extra buffers bind after the kernel's own. Only this kernel takes
+    /// them: each of its invocations reads the whole input row, so it can scale by the
+    /// row's norm, and owns whole output rows.
+    pub fn fused_spec(&self, format: WeightFormat, fused: Fused) -> Result<PipelineSpec<'static>> {
+        if !matches!(self, WqVariant::Broadcast { .. }) {
+            return Err(LabError::InvalidArgument(format!(
+                "{fused:?} fuses into gemv-bcast only, not {}",
+                self.describe()
+            )));
+        }
+        let first = BROADCAST_BINDINGS.len() as u32;
+        let mut spec = self.spec(format, Epilogue::None);
+        match fused {
+            Fused::NormIn { kp, eps, parts } => {
+                if kp == 0 || parts == 0 || !parts.is_multiple_of(4) {
+                    return Err(LabError::InvalidArgument(format!(
+                        "{fused:?}: a norm over no values, or slots not whole vec4s"
+                    )));
+                }
+                spec.defines
+                    .retain(|d| *d != Define::Import(PLAIN_IN.into()));
+                spec.defines.extend([
+                    Define::U32("PARTS_BINDING", first),
+                    Define::U32("PARTS4", parts / 4),
+                    Define::Import("gemv_in_rmsnorm".into()),
+                ]);
+                spec.bindings.push(Binding::Uniform);
+                spec.constants.push(("EPS", eps as f64));
+            }
+            Fused::ResidualOut => {
+                spec.defines
+                    .retain(|d| *d != Define::Import(PLAIN_OUT.into()));
+                spec.defines.extend([
+                    Define::U32("OUT_BINDING", first),
+                    Define::Import("gemv_out_residual_norm".into()),
+                ]);
+                spec.bindings
+                    .extend([Binding::ReadOnly, Binding::ReadWrite, Binding::ReadWrite]);
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Slots of sums of squares a [`Fused::ResidualOut`] product of `n` rows writes (one
+    /// per invocation); 0 for the other variants.
+    pub fn residual_slots(&self, n: usize) -> usize {
+        match self {
+            WqVariant::Broadcast { lanes, .. } => self.tiles(1, n).1 * *lanes as usize,
+            _ => 0,
         }
     }
 
@@ -360,6 +418,32 @@ pub const BINDINGS: [Binding; 5] = [
 /// Whether a table's kernel name is one of the GEMV kernels' (`gemv`, `gemv-bcast`).
 pub fn is_gemv_name(name: &str) -> bool {
     name.starts_with("gemv")
+}
+
+/// The broadcast GEMV's input and output modules for y = W x as it is.
+const PLAIN_IN: &str = "gemv_in_plain";
+const PLAIN_OUT: &str = "gemv_out_plain";
+
+/// A neighbour of a decoder's one-row product fused into `gemv_wq_broadcast`
+/// ([`WqVariant::fused_spec`]), so that a decode step needs no dispatch for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fused {
+    /// The RMSNorm before the product. The input row is already x * gamma, and `parts`
+    /// slots (whole vec4s, bound as a uniform row) hold sums of squares of x whose total
+    /// gives the norm: the outputs are scaled by 1 / sqrt(total / kp + eps).
+    NormIn {
+        /// Values in the row (the mean's divisor).
+        kp: u32,
+        /// The norm's epsilon.
+        eps: f32,
+        /// Slots of partial sums (a multiple of 4; unused ones hold 0).
+        parts: u32,
+    },
+    /// The residual add after the product: outputs are added onto C (the residual stream),
+    /// and the next norm's inputs written: the new values times its gamma into `xg`, each
+    /// invocation's sum of their squares into its slot of `parts`
+    /// ([`WqVariant::residual_slots`]). Binds gamma, xg and parts.
+    ResidualOut,
 }
 
 /// Bytes of the activation row `gemv_wq_broadcast` reads as a uniform block: 64 KiB,

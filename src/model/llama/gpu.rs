@@ -4,7 +4,9 @@
 //! store, causal attention over the cache, the output linear, add + RMSNorm, gate|up,
 //! SiLU * up, down; then the final norm, the output projection and, for greedy decoding,
 //! the argmax. Prefill (T > 1) runs the linears through `matmul_wq`'s register-blocked
-//! GEMM, decode steps (T = 1) through `gemv_wq`. The token embedding is gathered on the
+//! GEMM, decode steps (T = 1) through a GEMV; where that GEMV is `gemv_wq_broadcast`, a
+//! decode step fuses each RMSNorm into the products after it and each residual add into
+//! the product before it (`GpuLlama::fuses_norms`). The token embedding is gathered on the
 //! host from the same encoded weights (a row per token: no read-back is needed for it).
 //! Same steps, same order as `reference::llama`.
 
@@ -20,7 +22,7 @@ use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_i8::{self, Dot4, I8Params};
-use crate::kernels::matmul_wq::{self, WqKernel, WqParams, WqVariant, BROADCAST_A_BYTES};
+use crate::kernels::matmul_wq::{self, Fused, WqKernel, WqParams, WqVariant, BROADCAST_A_BYTES};
 use crate::model::llama::profile::{Profile, Stage};
 use crate::shaders::Define;
 
@@ -213,13 +215,13 @@ fn push_linear<'a>(
     bytes: u64,
     p: &'a wgpu::ComputePipeline,
     g: &'a LinGroups,
-    rows: usize,
+    step: Step,
     grid: &LinGrid,
 ) {
     if let (Some(qp), Some(qg), Some(qgrid)) = (quantize, &g.quantize, grid.quantize) {
         plan.push(Planned::new(Stage::Quantize, qp, qg, qgrid, 0));
     }
-    plan.push(Planned::new(stage, p, g.get(rows), grid.grid, bytes));
+    plan.push(Planned::new(stage, p, g.get(step), grid.grid, bytes));
 }
 
 /// A forward's result and its GPU time.
@@ -330,6 +332,10 @@ struct Acts {
     params: wgpu::Buffer,
     final_params: wgpu::Buffer,
     x: wgpu::Buffer,
+    /// Fused decode steps: the next norm's input (x * gamma) and its partial sums of
+    /// squares (the host writes the first block's, the residual adds the others).
+    xg: wgpu::Buffer,
+    norm_parts: wgpu::Buffer,
     logits: wgpu::Buffer,
     best: wgpu::Buffer,
     layers: Vec<LayerGroups>,
@@ -353,20 +359,25 @@ struct LayerGroups {
 }
 
 /// A linear layer's bind groups for prefill and for decode steps (whose kernel may bind
-/// the input differently: `gemv_wq_broadcast` reads it as a uniform view).
+/// the input differently: `gemv_wq_broadcast` reads it as a uniform view), and for fused
+/// decode steps (reading or writing the residual stream).
 struct LinGroups {
     prefill: wgpu::BindGroup,
     decode: wgpu::BindGroup,
+    fused: Option<wgpu::BindGroup>,
     /// W8A8: the activation quantizer's group (input -> xq, xs), run before the product.
     quantize: Option<wgpu::BindGroup>,
 }
 
 impl LinGroups {
-    fn get(&self, rows: usize) -> &wgpu::BindGroup {
-        if rows == 1 {
-            &self.decode
-        } else {
-            &self.prefill
+    fn get(&self, step: Step) -> &wgpu::BindGroup {
+        match step {
+            Step::Prefill => &self.prefill,
+            Step::Decode => &self.decode,
+            Step::DecodeNormed | Step::DecodeResidual => self
+                .fused
+                .as_ref()
+                .expect("fused groups exist where steps fuse"),
         }
     }
 }
@@ -380,8 +391,8 @@ struct Pipes {
     attention: Arc<wgpu::ComputePipeline>,
     silu: Arc<wgpu::ComputePipeline>,
     argmax: Arc<wgpu::ComputePipeline>,
-    /// The linear kernel per (weight format, decode step).
-    linear: std::collections::HashMap<(WeightFormat, bool), Arc<wgpu::ComputePipeline>>,
+    /// The linear kernel per (weight format, kind of pass and place in the layer).
+    linear: std::collections::HashMap<(WeightFormat, Step), Arc<wgpu::ComputePipeline>>,
     /// W8A8: the activation quantizer and matmul_i8 for prefill and for decode.
     i8: Option<I8Pipes>,
 }
@@ -393,12 +404,42 @@ struct I8Pipes {
 }
 
 impl Pipes {
-    /// The product kernel of a linear layer for `rows` activation rows.
-    fn linear(&self, l: &Linear, rows: usize) -> &wgpu::ComputePipeline {
+    /// The product kernel of a linear layer at `step`.
+    fn linear(&self, l: &Linear, step: Step) -> &wgpu::ComputePipeline {
         match (&self.i8, l.w8a8) {
-            (Some(p), Some(_)) if rows == 1 => &p.decode,
-            (Some(p), Some(_)) => &p.prefill,
-            _ => &self.linear[&(l.format, rows == 1)],
+            (Some(p), Some(_)) if step == Step::Prefill => &p.prefill,
+            (Some(p), Some(_)) => &p.decode,
+            _ => &self.linear[&(l.format, step)],
+        }
+    }
+}
+
+/// How a linear layer runs in a pass: prefill, a decode step, or a decode step with its
+/// neighbours fused in (`GpuLlama::fuses_norms`): the RMSNorm before it (Q|K|V, gate|up,
+/// the output projection) or the residual add after it (attention output, down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Step {
+    Prefill,
+    Decode,
+    DecodeNormed,
+    DecodeResidual,
+}
+
+/// Where a linear layer sits: after a norm, or before a residual add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    AfterNorm,
+    BeforeAdd,
+}
+
+impl Step {
+    /// The step of a linear at `place` in a pass of `rows` rows.
+    fn of(rows: usize, fused: bool, place: Place) -> Step {
+        match (rows, fused, place) {
+            (1, true, Place::AfterNorm) => Step::DecodeNormed,
+            (1, true, Place::BeforeAdd) => Step::DecodeResidual,
+            (1, false, _) => Step::Decode,
+            _ => Step::Prefill,
         }
     }
 }
@@ -430,6 +471,10 @@ pub struct GpuLlama {
     pub profile: Option<Profile>,
     /// The (rows, output rows) the linears' params were last written for.
     params_rows: Option<(usize, usize)>,
+    /// Whether decode steps fuse the norms and residual adds into the linears.
+    fused: bool,
+    /// The first block's norm weights (the host applies them to the embedding when fused).
+    first_norm: Vec<f32>,
 }
 
 fn row_spec(stem: &'static str, bindings: Vec<Binding>) -> PipelineSpec<'static> {
@@ -494,13 +539,31 @@ fn argmax_pipe(ctx: &Context) -> Result<Arc<wgpu::ComputePipeline>> {
     )
 }
 
+/// Slots of partial sums of squares between a fused residual add and the next norm: one
+/// per invocation of the products that write the residual stream, in whole vec4s.
+fn norm_slots(kernels: &LlamaKernels, c: &LlamaConfig) -> usize {
+    kernels.decode.residual_slots(c.dim).max(1).div_ceil(4) * 4
+}
+
 fn linear_pipe(
     ctx: &Context,
     kernels: &LlamaKernels,
+    c: &LlamaConfig,
     format: WeightFormat,
-    rows: usize,
+    step: Step,
 ) -> Result<Arc<wgpu::ComputePipeline>> {
-    pipe(ctx, kernels.variant(rows).spec(format, Epilogue::None))
+    let norm = Fused::NormIn {
+        kp: c.dim as u32,
+        eps: c.rms_eps,
+        parts: norm_slots(kernels, c) as u32,
+    };
+    let spec = match step {
+        Step::Prefill => kernels.variant(2).spec(format, Epilogue::None),
+        Step::Decode => kernels.decode.spec(format, Epilogue::None),
+        Step::DecodeNormed => kernels.decode.fused_spec(format, norm)?,
+        Step::DecodeResidual => kernels.decode.fused_spec(format, Fused::ResidualOut)?,
+    };
+    pipe(ctx, spec)
 }
 
 impl GpuLlama {
@@ -546,6 +609,23 @@ impl GpuLlama {
             );
             kernels.decode = WqVariant::Regblock(CPU_DECODE_REGBLOCK);
         }
+        // Decode steps fuse the norms into the products where the kernel reads whole rows
+        // (gemv_wq_broadcast) and the rows are whole blocks (the norm's mean needs no
+        // padding), and the residual adds into the products before them: 61 dispatches
+        // less per token for SmolLM2.
+        let fused = kernels.w8a8.is_none()
+            && matches!(kernels.decode, WqVariant::Broadcast { .. })
+            && c.dim.is_multiple_of(32);
+        let steps: &[Step] = if fused {
+            &[
+                Step::Prefill,
+                Step::Decode,
+                Step::DecodeNormed,
+                Step::DecodeResidual,
+            ]
+        } else {
+            &[Step::Prefill, Step::Decode]
+        };
         let start = Instant::now();
         let mut linear = std::collections::HashMap::new();
         for l in w.layers.iter().filter(|_| kernels.w8a8.is_none()) {
@@ -559,10 +639,9 @@ impl GpuLlama {
                 l.down.format,
                 w.output().format,
             ] {
-                for decode in [true, false] {
-                    if let std::collections::hash_map::Entry::Vacant(e) = linear.entry((f, decode))
-                    {
-                        e.insert(linear_pipe(ctx, &kernels, f, if decode { 1 } else { 2 })?);
+                for &step in steps {
+                    if let std::collections::hash_map::Entry::Vacant(e) = linear.entry((f, step)) {
+                        e.insert(linear_pipe(ctx, &kernels, &c, f, step)?);
                     }
                 }
             }
@@ -645,9 +724,18 @@ impl GpuLlama {
             acts: None,
             profile: None,
             params_rows: None,
+            fused,
+            first_norm: w.layers.first().map_or(Vec::new(), |l| l.attn_norm.clone()),
             weight_bytes,
             config: c,
         })
+    }
+
+    /// Whether decode steps fuse each RMSNorm into the products that read it and each
+    /// residual add into the product before it (gemv_wq_broadcast decoding, rows of whole
+    /// blocks; not W8A8): 7 dispatches per layer instead of 9.
+    pub fn fuses_norms(&self) -> bool {
+        self.fused
     }
 
     /// Empties the KV cache (a new sequence).
@@ -676,7 +764,8 @@ impl GpuLlama {
         let params = buffers::uniform(ctx, "llama.params", &zero)?;
         let final_params = buffers::uniform(ctx, "llama.final_params", &zero)?;
         let argmax_params = buffers::uniform(ctx, "llama.argmax_params", &[v as u32, 0, 0, 0])?;
-        let x = st("llama.x", rows * d)?;
+        // The residual stream: fused decode steps read it as the normed products' input.
+        let x = input("llama.x", rows * d)?;
         let h = input("llama.h", rows * d)?;
         let qkv = st("llama.qkv", rows * (d + 2 * kvd))?;
         let att = input("llama.att", rows * d)?;
@@ -696,7 +785,20 @@ impl GpuLlama {
         let pp = &self.pipes;
         let (norm0, norm, rope, attention, silu) =
             (&pp.norm0, &pp.norm, &pp.rope, &pp.attention, &pp.silu);
-        let lin = |l: &Linear, input: &wgpu::Buffer, output: &wgpu::Buffer| -> Result<LinGroups> {
+        let fused = self.fused;
+        // The next norm's input (x * gamma) and partial sums of squares, which a fused
+        // decode step passes from each residual add to the product after it.
+        let xg = input("llama.xg", d)?;
+        let norm_parts = st("llama.norm_parts", norm_slots(&self.kernels, c))?;
+        // A linear's groups: prefill reads `input` and writes `output`; a fused decode step
+        // after a norm reads xg and parts, one before an add writes the residual stream and
+        // the next norm's inputs, with its gamma `next`.
+        let lin = |l: &Linear,
+                   input: &wgpu::Buffer,
+                   output: &wgpu::Buffer,
+                   place: Place,
+                   next: &wgpu::Buffer|
+         -> Result<LinGroups> {
             if let (Some(p8), Some(_)) = (&pp.i8, l.w8a8) {
                 // The quantizer reads the input, matmul_i8 its output (both layouts alike
                 // for prefill and decode).
@@ -709,26 +811,45 @@ impl GpuLlama {
                 return Ok(LinGroups {
                     prefill: bg(&p8.prefill, "llama.linear_i8", &mm)?,
                     decode: bg(&p8.decode, "llama.linear_i8", &mm)?,
+                    fused: None,
                     quantize: Some(q),
                 });
             }
-            let group = |rows: usize, view: Option<u64>| {
+            let group = |step: Step, input, output, view: Option<u64>| {
                 let mut parts = vec![(&l.params, None), (input, view), (&l.w, None)];
                 parts.extend([(&l.s, None), (output, None)]);
                 if view.is_some() {
                     parts.push((&l.w, None));
                 }
-                let p = pp.linear(l, rows);
+                match step {
+                    Step::DecodeNormed => parts.push((&norm_parts, None)),
+                    Step::DecodeResidual => {
+                        parts.extend([(next, None), (&xg, None), (&norm_parts, None)])
+                    }
+                    _ => {}
+                }
+                let p = pp.linear(l, step);
                 gpu_pipeline::bind_group_parts(ctx, p, "llama.linear", &parts)
             };
+            let fused = match Step::of(1, fused, place) {
+                s @ Step::DecodeNormed => Some(group(s, &xg, output, a_view)?),
+                s @ Step::DecodeResidual => Some(group(s, input, &x, a_view)?),
+                _ => None,
+            };
             Ok(LinGroups {
-                prefill: group(2, None)?,
-                decode: group(1, a_view)?,
+                prefill: group(Step::Prefill, input, output, None)?,
+                decode: group(Step::Decode, input, output, a_view)?,
+                fused,
                 quantize: None,
             })
         };
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, l) in self.layers.iter().enumerate() {
+            // The norm after this block's FFN: the next block's, or the final one.
+            let next_norm = self
+                .layers
+                .get(i + 1)
+                .map_or(&self.out_norm, |n| &n.attn_norm);
             layers.push(LayerGroups {
                 // The first block normalises the embedding; later ones add the previous
                 // block's FFN output first.
@@ -740,7 +861,7 @@ impl GpuLlama {
                 qkv: l
                     .qkv
                     .iter()
-                    .map(|p| lin(p, &h, &qkv))
+                    .map(|p| lin(p, &h, &qkv, Place::AfterNorm, &l.attn_norm))
                     .collect::<Result<_>>()?,
                 rope: bg(
                     rope,
@@ -752,15 +873,15 @@ impl GpuLlama {
                     "llama.attention",
                     &[&params, &qkv, &l.k_cache, &l.v_cache, &att],
                 )?,
-                o: lin(&l.o, &att, &tmp)?,
+                o: lin(&l.o, &att, &tmp, Place::BeforeAdd, &l.ffn_norm)?,
                 norm2: bg(norm, "llama.norm2", &[&params, &tmp, &l.ffn_norm, &x, &h])?,
                 gu: l
                     .gu
                     .iter()
-                    .map(|p| lin(p, &h, &gu))
+                    .map(|p| lin(p, &h, &gu, Place::AfterNorm, &l.ffn_norm))
                     .collect::<Result<_>>()?,
                 silu: bg(silu, "llama.silu", &[&params, &gu, &a])?,
-                down: lin(&l.down, &a, &tmp)?,
+                down: lin(&l.down, &a, &tmp, Place::BeforeAdd, next_norm)?,
             });
         }
         let final_norm = bg(
@@ -768,7 +889,7 @@ impl GpuLlama {
             "llama.final_norm",
             &[&final_params, &tmp, &self.out_norm, &x, &hl],
         )?;
-        let output = lin(&self.output, &hl, &logits)?;
+        let output = lin(&self.output, &hl, &logits, Place::AfterNorm, &self.out_norm)?;
         let argmax = bg(
             &pp.argmax,
             "llama.argmax",
@@ -785,6 +906,8 @@ impl GpuLlama {
             final_norm,
             output,
             argmax,
+            xg,
+            norm_parts,
             _internal: vec![h, qkv, att, tmp, gu, a, hl, argmax_params, xq, xs],
         });
         Ok(())
@@ -880,6 +1003,14 @@ impl GpuLlama {
             .collect();
         let q = &ctx.queue;
         q.write_buffer(&acts.x, 0, bytemuck::cast_slice(&x));
+        if t == 1 && self.fused {
+            // The first block's norm inputs: what a residual add leaves for the others.
+            let xg: Vec<f32> = x.iter().zip(&self.first_norm).map(|(v, g)| v * g).collect();
+            let mut parts = vec![0f32; norm_slots(&self.kernels, &c)];
+            parts[0] = x.iter().map(|v| v * v).sum();
+            q.write_buffer(&acts.xg, 0, bytemuck::cast_slice(&xg));
+            q.write_buffer(&acts.norm_parts, 0, bytemuck::cast_slice(&parts));
+        }
         let params = LlamaParams {
             rows: t as u32,
             pos0: self.len as u32,
@@ -958,33 +1089,41 @@ impl GpuLlama {
         let att_grid = dispatch::grid((t * c.heads) as u64, max)?;
         let silu_grid = dispatch::grid((t * c.ffn_dim).div_ceil(256) as u64, max)?;
         let pp = &self.pipes;
-        let pipes_of = |ls: &[Linear]| ls.iter().map(|l| pp.linear(l, t)).collect::<Vec<_>>();
+        // Decode steps fuse the norms into the products after them and the residual adds
+        // into the products before them (`fuses_norms`); prefill runs every stage.
+        let fused = t == 1 && self.fused;
+        let normed = Step::of(t, fused, Place::AfterNorm);
+        let added = Step::of(t, fused, Place::BeforeAdd);
+        let pipes_of = |ls: &[Linear]| ls.iter().map(|l| pp.linear(l, normed)).collect::<Vec<_>>();
         let lin_pipes: Vec<[Vec<&wgpu::ComputePipeline>; 4]> = self
             .layers
             .iter()
             .map(|l| {
                 [
                     pipes_of(&l.qkv),
-                    vec![pp.linear(&l.o, t)],
+                    vec![pp.linear(&l.o, added)],
                     pipes_of(&l.gu),
-                    vec![pp.linear(&l.down, t)],
+                    vec![pp.linear(&l.down, added)],
                 ]
             })
             .collect();
-        let out_pipe = pp.linear(&self.output, out_rows);
+        let out_step = Step::of(out_rows, fused, Place::AfterNorm);
+        let out_pipe = pp.linear(&self.output, out_step);
         let quantize = pp.i8.as_ref().map(|p| &*p.quantize);
         // The pass as a list of dispatches, each with its stage and the weight bytes it
         // reads: recorded into one compute pass, or timed one by one when profiling.
         let mut plan: Vec<Planned> = Vec::with_capacity(12 * self.layers.len() + 4);
-        let lin = |plan: &mut Vec<_>, stage, l: &Linear, p, g, rows, grid: &LinGrid| {
-            push_linear(plan, quantize, stage, l.bytes, p, g, rows, grid)
+        let lin = |plan: &mut Vec<_>, stage, l: &Linear, p, g, step, grid: &LinGrid| {
+            push_linear(plan, quantize, stage, l.bytes, p, g, step, grid)
         };
         for (i, g) in acts.layers.iter().enumerate() {
             let (lp, lg, layer) = (&lin_pipes[i], &lgrids[i], &self.layers[i]);
             let norm = if i == 0 { &pp.norm0 } else { &pp.norm };
-            plan.push(Planned::new(Stage::Norm, norm, &g.norm1, rows_grid, 0));
+            if !fused {
+                plan.push(Planned::new(Stage::Norm, norm, &g.norm1, rows_grid, 0));
+            }
             for (((p, bg), grid), l) in lp[0].iter().zip(&g.qkv).zip(&lg[0]).zip(&layer.qkv) {
-                lin(&mut plan, Stage::Qkv, l, p, bg, t, grid);
+                lin(&mut plan, Stage::Qkv, l, p, bg, normed, grid);
             }
             plan.push(Planned::new(Stage::Rope, &pp.rope, &g.rope, rows_grid, 0));
             plan.push(Planned::new(
@@ -994,18 +1133,21 @@ impl GpuLlama {
                 att_grid,
                 0,
             ));
+            let (o, down) = (&layer.o, &layer.down);
             lin(
                 &mut plan,
                 Stage::AttnOut,
-                &layer.o,
+                o,
                 lp[1][0],
                 &g.o,
-                t,
+                added,
                 &lg[1][0],
             );
-            plan.push(Planned::new(Stage::Norm, &pp.norm, &g.norm2, rows_grid, 0));
+            if !fused {
+                plan.push(Planned::new(Stage::Norm, &pp.norm, &g.norm2, rows_grid, 0));
+            }
             for (((p, bg), grid), l) in lp[2].iter().zip(&g.gu).zip(&lg[2]).zip(&layer.gu) {
-                lin(&mut plan, Stage::GateUp, l, p, bg, t, grid);
+                lin(&mut plan, Stage::GateUp, l, p, bg, normed, grid);
             }
             plan.push(Planned::new(
                 Stage::SiluMul,
@@ -1017,27 +1159,29 @@ impl GpuLlama {
             lin(
                 &mut plan,
                 Stage::Down,
-                &layer.down,
+                down,
                 lp[3][0],
                 &g.down,
-                t,
+                added,
                 &lg[3][0],
             );
         }
-        plan.push(Planned::new(
-            Stage::Norm,
-            &pp.norm,
-            &acts.final_norm,
-            rows_grid,
-            0,
-        ));
+        if !fused {
+            plan.push(Planned::new(
+                Stage::Norm,
+                &pp.norm,
+                &acts.final_norm,
+                rows_grid,
+                0,
+            ));
+        }
         lin(
             &mut plan,
             Stage::Output,
             &self.output,
             out_pipe,
             &acts.output,
-            out_rows,
+            out_step,
             &out_grid,
         );
         if want == Want::Argmax {
