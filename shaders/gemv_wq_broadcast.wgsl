@@ -12,10 +12,11 @@
 #import gemv_broadcast_params
 // row_dot(g, x): block g times x's block, scaled (the prefix imports `row_dot_generic`, or a
 // format's own, e.g. `row_dot_q8_0`).
-// in_scale() and store_row() / store_partial(): what the product takes and leaves, from the
-// prefix: `gemv_in_plain` / `gemv_out_plain` (y = W x), or a decoder's fused neighbours,
-// `gemv_in_rmsnorm` (the RMSNorm before the product) and `gemv_out_residual_norm` (the
-// residual add after it, and the next norm's inputs).
+// in_scale() and the output side (tile_rows, second_rows, store_rows, store_partial): what
+// the product takes and leaves, from the prefix: `gemv_in_plain` / `gemv_out_plain`
+// (y = W x), or a decoder's fused neighbours: `gemv_in_rmsnorm` (the RMSNorm before the
+// product), `gemv_out_residual_norm` (the residual add after it and the next norm's inputs),
+// `gemv_out_silu` (gate and up rows paired, silu(gate) * up stored).
 
 override WG: u32 = 16u;
 
@@ -55,18 +56,6 @@ fn quad_rows(r: u32) -> vec4<u32> {
     return min(vec4(r) + vec4(0u, 1u, 2u, 3u) * WG, last) * p.nblk;
 }
 
-// Stores the quad's rows that exist; returns what store_row returns for them, summed.
-fn store_quad(r: u32, acc: vec4<f32>) -> f32 {
-    var sq = 0.0;
-    for (var j = 0u; j < 4u; j++) {
-        let row = r + j * WG;
-        if row < p.n {
-            sq += store_row(row, acc[j]);
-        }
-    }
-    return sq;
-}
-
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -77,8 +66,8 @@ fn main(
     if group >= p.tiles {
         return;
     }
-    let r0 = group * (WG * 4u * QUADS) + lid.x;
-    let r1 = r0 + 4u * WG;
+    let r0 = group * tile_rows() + lid.x;
+    let r1 = second_rows(r0);
     let g0 = quad_rows(r0);
     let g1 = quad_rows(r1);
     var acc0 = vec4(0.0);
@@ -91,9 +80,5 @@ fn main(
         }
     }
     let scale = in_scale();
-    var sq = store_quad(r0, acc0 * scale);
-    if QUADS > 1u {
-        sq += store_quad(r1, acc1 * scale);
-    }
-    store_partial(group * WG + lid.x, sq);
+    store_partial(group * WG + lid.x, store_rows(r0, acc0 * scale, acc1 * scale));
 }

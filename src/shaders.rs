@@ -152,6 +152,14 @@ pub const SHARED: &[(&str, &str)] = &[
         "gemv_out_residual_norm",
         include_str!("../shaders/shared/gemv_out_residual_norm.wgsl"),
     ),
+    (
+        "gemv_out_silu",
+        include_str!("../shaders/shared/gemv_out_silu.wgsl"),
+    ),
+    (
+        "gemv_store_quads",
+        include_str!("../shaders/shared/gemv_store_quads.wgsl"),
+    ),
     ("erf", include_str!("../shaders/shared/erf.wgsl")),
     (
         "bert_params",

@@ -320,12 +320,14 @@ fn a_profiled_decode_step_times_every_dispatch_and_reads_every_matrix_once() {
             .map_or(0, |t| t.dispatches)
     };
     // Q|K|V and gate|up are one matrix each in this file (one format per group). On a CPU
-    // adapter the decode kernel is gemv_wq_broadcast, which takes the norms and residual
-    // adds into the products: no norm dispatch is left.
+    // adapter the decode kernel is gemv_wq_broadcast (two quads), which takes the norms,
+    // residual adds and SiLU * up into the products: none of them is a dispatch.
     let cpu = ctx.summary.device_type == "cpu";
-    assert_eq!(gpu.fuses_norms(), cpu);
+    assert_eq!((gpu.fuses_norms(), gpu.fuses_silu()), (cpu, cpu));
     for (stage, n) in [
         (Stage::Norm, if cpu { 0 } else { 2 * layers + 1 }),
+        (Stage::SiluMul, if cpu { 0 } else { layers }),
+        (Stage::Rope, layers),
         (Stage::Qkv, layers),
         (Stage::Attention, layers),
         (Stage::Down, layers),
@@ -389,9 +391,12 @@ fn every_decode_kernel_matches_the_twin_on_the_files_own_weights() {
         let mut gpu = GpuLlama::new(ctx, &w, prompt.len() + steps, kernels).unwrap();
         assert_eq!(gpu.kernels.decode, decode);
         // The broadcast kernel fuses the norms and residual adds (its partial workgroups
-        // leave unused slots of partial sums), the others run them as dispatches.
+        // leave unused slots of partial sums), and with two quads SiLU * up too (its last
+        // workgroup of features partial); the others run them as dispatches.
         let broadcast = matches!(decode, WqVariant::Broadcast { .. });
         assert_eq!(gpu.fuses_norms(), broadcast);
+        let two_quads = matches!(decode, WqVariant::Broadcast { quads: 2, .. });
+        assert_eq!(gpu.fuses_silu(), two_quads);
         gpu.forward(ctx, &prompt, Want::LastLogits, None).unwrap();
         let mut c = cache.clone();
         // The same bound as the f32 model's: the weights are identical on both sides.

@@ -74,13 +74,27 @@ fn the_broadcast_gemv_validates_with_each_fused_neighbour_and_refuses_other_kern
     };
     let v = WqVariant::Broadcast { lanes: 8, quads: 2 };
     for format in WeightFormat::ALL {
-        for fused in [norm, Fused::ResidualOut] {
+        for (fused, extra) in [
+            (&[norm][..], 1),
+            (&[Fused::ResidualOut], 3),
+            (&[Fused::SiluOut, norm], 1),
+        ] {
             let spec = v.fused_spec(format, fused).unwrap();
             let src = shaders::assemble(spec.stem, &spec.defines).unwrap();
             validate(&format!("{fused:?} {}", format.name()), &src);
-            assert_eq!(spec.bindings.len(), 6 + if fused == norm { 1 } else { 3 });
+            assert_eq!(spec.bindings.len(), 6 + extra);
         }
     }
+    // Two neighbours on one side; SiLU pairing rows in two quads with one.
+    let err = v
+        .fused_spec(WeightFormat::Q4_1, &[Fused::SiluOut, Fused::ResidualOut])
+        .unwrap_err();
+    assert!(err.to_string().contains("each side"), "{err}");
+    let one_quad = WqVariant::Broadcast { lanes: 8, quads: 1 };
+    let err = one_quad
+        .fused_spec(WeightFormat::Q4_1, &[Fused::SiluOut])
+        .unwrap_err();
+    assert!(err.to_string().contains("two quads"), "{err}");
     // Slots that are not whole vec4s (the uniform row is read as vec4s), and kernels whose
     // invocations do not own whole rows of the input and output.
     let bad = Fused::NormIn {
@@ -88,13 +102,13 @@ fn the_broadcast_gemv_validates_with_each_fused_neighbour_and_refuses_other_kern
         eps: 1e-5,
         parts: 6,
     };
-    let err = v.fused_spec(WeightFormat::Q4_1, bad).unwrap_err();
+    let err = v.fused_spec(WeightFormat::Q4_1, &[bad]).unwrap_err();
     assert!(err.to_string().contains("vec4"), "{err}");
     for other in [
         WqVariant::GEMV,
         WqVariant::Regblock(WqKernel::default_for(1)),
     ] {
-        let err = other.fused_spec(WeightFormat::Q4_1, norm).unwrap_err();
+        let err = other.fused_spec(WeightFormat::Q4_1, &[norm]).unwrap_err();
         assert!(err.to_string().contains("gemv-bcast only"), "{err}");
     }
 }

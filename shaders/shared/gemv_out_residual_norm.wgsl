@@ -2,6 +2,8 @@
 // inputs (read by `gemv_in_rmsnorm`): c[row] += y[row] (c is the residual stream), then
 // the new value times the next norm's gamma into `xg`, and each invocation's sum of
 // squares of its new values into its slot of `parts` (every slot written each dispatch).
+#import gemv_store_quads
+
 @group(0) @binding(OUT_BINDING) var<storage, read> next_gamma: array<f32>;
 @group(0) @binding(OUT_BINDING + 1) var<storage, read_write> xg: array<f32>;
 @group(0) @binding(OUT_BINDING + 2) var<storage, read_write> parts: array<f32>;

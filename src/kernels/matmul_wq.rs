@@ -269,48 +269,81 @@ impl WqVariant {
         }
     }
 
-    /// The pipeline of `gemv_wq_broadcast` with a neighbour of a decoder's product fused in
-    /// ([`Fused`]); its extra buffers bind after the kernel's own. Only this kernel takes
-    /// them: each of its invocations reads the whole input row, so it can scale by the
-    /// row's norm, and owns whole output rows.
-    pub fn fused_spec(&self, format: WeightFormat, fused: Fused) -> Result<PipelineSpec<'static>> {
-        if !matches!(self, WqVariant::Broadcast { .. }) {
+    /// The pipeline of `gemv_wq_broadcast` with neighbours of a decoder's product fused in
+    /// ([`Fused`]: at most one on each side); their extra buffers bind after the kernel's
+    /// own, the input side's first. Only this kernel takes them: each of its invocations
+    /// reads the whole input row, so it can scale by the row's norm, and owns whole
+    /// output rows.
+    pub fn fused_spec(
+        &self,
+        format: WeightFormat,
+        fused: &[Fused],
+    ) -> Result<PipelineSpec<'static>> {
+        let WqVariant::Broadcast { quads, .. } = *self else {
             return Err(LabError::InvalidArgument(format!(
                 "{fused:?} fuses into gemv-bcast only, not {}",
                 self.describe()
             )));
+        };
+        let outputs = fused.iter().filter(|f| !f.is_input()).count();
+        let inputs = fused.len() - outputs;
+        if inputs > 1 || outputs > 1 {
+            return Err(LabError::InvalidArgument(format!(
+                "{fused:?}: at most one fused neighbour on each side of a product"
+            )));
         }
-        let first = BROADCAST_BINDINGS.len() as u32;
         let mut spec = self.spec(format, Epilogue::None);
-        match fused {
-            Fused::NormIn { kp, eps, parts } => {
-                if kp == 0 || parts == 0 || !parts.is_multiple_of(4) {
-                    return Err(LabError::InvalidArgument(format!(
-                        "{fused:?}: a norm over no values, or slots not whole vec4s"
-                    )));
+        let mut next = BROADCAST_BINDINGS.len() as u32;
+        let mut sorted = fused.to_vec();
+        sorted.sort_by_key(|f| !f.is_input());
+        for f in sorted {
+            let swap = |spec: &mut PipelineSpec, plain: &str, module: &str| {
+                spec.defines.retain(|d| *d != Define::Import(plain.into()));
+                spec.defines.push(Define::Import(module.into()));
+            };
+            match f {
+                Fused::NormIn { kp, eps, parts } => {
+                    if kp == 0 || parts == 0 || !parts.is_multiple_of(4) {
+                        return Err(LabError::InvalidArgument(format!(
+                            "{f:?}: a norm over no values, or slots not whole vec4s"
+                        )));
+                    }
+                    spec.defines.extend([
+                        Define::U32("PARTS_BINDING", next),
+                        Define::U32("PARTS4", parts / 4),
+                    ]);
+                    swap(&mut spec, PLAIN_IN, "gemv_in_rmsnorm");
+                    spec.bindings.push(Binding::Uniform);
+                    spec.constants.push(("EPS", eps as f64));
+                    next += 1;
                 }
-                spec.defines
-                    .retain(|d| *d != Define::Import(PLAIN_IN.into()));
-                spec.defines.extend([
-                    Define::U32("PARTS_BINDING", first),
-                    Define::U32("PARTS4", parts / 4),
-                    Define::Import("gemv_in_rmsnorm".into()),
-                ]);
-                spec.bindings.push(Binding::Uniform);
-                spec.constants.push(("EPS", eps as f64));
-            }
-            Fused::ResidualOut => {
-                spec.defines
-                    .retain(|d| *d != Define::Import(PLAIN_OUT.into()));
-                spec.defines.extend([
-                    Define::U32("OUT_BINDING", first),
-                    Define::Import("gemv_out_residual_norm".into()),
-                ]);
-                spec.bindings
-                    .extend([Binding::ReadOnly, Binding::ReadWrite, Binding::ReadWrite]);
+                Fused::ResidualOut => {
+                    spec.defines.push(Define::U32("OUT_BINDING", next));
+                    swap(&mut spec, PLAIN_OUT, "gemv_out_residual_norm");
+                    spec.bindings.extend([
+                        Binding::ReadOnly,
+                        Binding::ReadWrite,
+                        Binding::ReadWrite,
+                    ]);
+                }
+                Fused::SiluOut => {
+                    if quads != 2 {
+                        return Err(LabError::InvalidArgument(format!(
+                            "{f:?} pairs gate and up rows in two quads: {} has {quads}",
+                            self.describe()
+                        )));
+                    }
+                    swap(&mut spec, PLAIN_OUT, "gemv_out_silu");
+                }
             }
         }
         Ok(spec)
+    }
+
+    /// Workgroups of a [`Fused::SiluOut`] product over a stacked gate|up matrix of `n`
+    /// rows (a workgroup owns 4 features per invocation, gate and up rows both).
+    pub fn silu_tiles(&self, n: usize) -> usize {
+        (n / 2).div_ceil(4 * self.invocations() as usize)
     }
 
     /// Slots of sums of squares a [`Fused::ResidualOut`] product of `n` rows writes (one
@@ -444,6 +477,17 @@ pub enum Fused {
     /// invocation's sum of their squares into its slot of `parts`
     /// ([`WqVariant::residual_slots`]). Binds gamma, xg and parts.
     ResidualOut,
+    /// A gated FFN's activation after the product: W is gate rows stacked on up rows
+    /// (n = 2 f), and C gets f columns of silu(gate) * up. Two quads per invocation (its
+    /// features' gate and up rows); launched on [`WqVariant::silu_tiles`] workgroups.
+    SiluOut,
+}
+
+impl Fused {
+    /// Whether it fuses into the product's input side (else its output side).
+    pub fn is_input(&self) -> bool {
+        matches!(self, Fused::NormIn { .. })
+    }
 }
 
 /// Bytes of the activation row `gemv_wq_broadcast` reads as a uniform block: 64 KiB,

@@ -374,7 +374,7 @@ impl LinGroups {
         match step {
             Step::Prefill => &self.prefill,
             Step::Decode => &self.decode,
-            Step::DecodeNormed | Step::DecodeResidual => self
+            Step::DecodeNormed | Step::DecodeResidual | Step::DecodeGateUp => self
                 .fused
                 .as_ref()
                 .expect("fused groups exist where steps fuse"),
@@ -415,28 +415,41 @@ impl Pipes {
 }
 
 /// How a linear layer runs in a pass: prefill, a decode step, or a decode step with its
-/// neighbours fused in (`GpuLlama::fuses_norms`): the RMSNorm before it (Q|K|V, gate|up,
-/// the output projection) or the residual add after it (attention output, down).
+/// neighbours fused in (`GpuLlama::fuses_norms`): the RMSNorm before it (Q|K|V, the output
+/// projection), the residual add after it (attention output, down), or for gate|up the
+/// norm before and, where `Fusion::silu`, SiLU * up after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Step {
     Prefill,
     Decode,
     DecodeNormed,
     DecodeResidual,
+    DecodeGateUp,
 }
 
-/// Where a linear layer sits: after a norm, or before a residual add.
+/// Where a linear layer sits: after a norm, before a residual add, or gate|up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     AfterNorm,
     BeforeAdd,
+    GateUp,
+}
+
+/// What a model's decode steps fuse into their products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Fusion {
+    /// The norms and residual adds.
+    norms: bool,
+    /// SiLU * up into gate|up (with the norms; gate and up stacked in one matrix).
+    silu: bool,
 }
 
 impl Step {
     /// The step of a linear at `place` in a pass of `rows` rows.
-    fn of(rows: usize, fused: bool, place: Place) -> Step {
-        match (rows, fused, place) {
-            (1, true, Place::AfterNorm) => Step::DecodeNormed,
+    fn of(rows: usize, fusion: Fusion, place: Place) -> Step {
+        match (rows, fusion.norms, place) {
+            (1, true, Place::GateUp) if fusion.silu => Step::DecodeGateUp,
+            (1, true, Place::AfterNorm | Place::GateUp) => Step::DecodeNormed,
             (1, true, Place::BeforeAdd) => Step::DecodeResidual,
             (1, false, _) => Step::Decode,
             _ => Step::Prefill,
@@ -471,8 +484,8 @@ pub struct GpuLlama {
     pub profile: Option<Profile>,
     /// The (rows, output rows) the linears' params were last written for.
     params_rows: Option<(usize, usize)>,
-    /// Whether decode steps fuse the norms and residual adds into the linears.
-    fused: bool,
+    /// What decode steps fuse into the linears.
+    fused: Fusion,
     /// The first block's norm weights (the host applies them to the embedding when fused).
     first_norm: Vec<f32>,
 }
@@ -560,8 +573,9 @@ fn linear_pipe(
     let spec = match step {
         Step::Prefill => kernels.variant(2).spec(format, Epilogue::None),
         Step::Decode => kernels.decode.spec(format, Epilogue::None),
-        Step::DecodeNormed => kernels.decode.fused_spec(format, norm)?,
-        Step::DecodeResidual => kernels.decode.fused_spec(format, Fused::ResidualOut)?,
+        Step::DecodeNormed => kernels.decode.fused_spec(format, &[norm])?,
+        Step::DecodeResidual => kernels.decode.fused_spec(format, &[Fused::ResidualOut])?,
+        Step::DecodeGateUp => kernels.decode.fused_spec(format, &[norm, Fused::SiluOut])?,
     };
     pipe(ctx, spec)
 }
@@ -613,33 +627,35 @@ impl GpuLlama {
         // (gemv_wq_broadcast) and the rows are whole blocks (the norm's mean needs no
         // padding), and the residual adds into the products before them: 61 dispatches
         // less per token for SmolLM2.
-        let fused = kernels.w8a8.is_none()
+        let norms = kernels.w8a8.is_none()
             && matches!(kernels.decode, WqVariant::Broadcast { .. })
             && c.dim.is_multiple_of(32);
-        let steps: &[Step] = if fused {
-            &[
-                Step::Prefill,
-                Step::Decode,
-                Step::DecodeNormed,
-                Step::DecodeResidual,
-            ]
-        } else {
-            &[Step::Prefill, Step::Decode]
+        // SiLU * up fuses into gate|up where its two halves are one matrix (one format)
+        // and each invocation holds two quads of rows (its features' gate and up rows).
+        let fused = Fusion {
+            norms,
+            silu: norms
+                && matches!(kernels.decode, WqVariant::Broadcast { quads: 2, .. })
+                && w.layers.iter().all(|l| l.gate.format == l.up.format),
         };
         let start = Instant::now();
         let mut linear = std::collections::HashMap::new();
         for l in w.layers.iter().filter(|_| kernels.w8a8.is_none()) {
-            for f in [
-                l.q.format,
-                l.k.format,
-                l.v.format,
-                l.o.format,
-                l.gate.format,
-                l.up.format,
-                l.down.format,
-                w.output().format,
+            let (normed, added) = (Place::AfterNorm, Place::BeforeAdd);
+            for (f, place) in [
+                (l.q.format, normed),
+                (l.k.format, normed),
+                (l.v.format, normed),
+                (l.o.format, added),
+                (l.gate.format, Place::GateUp),
+                (l.up.format, Place::GateUp),
+                (l.down.format, added),
+                (w.output().format, normed),
             ] {
-                for &step in steps {
+                for step in [Step::Prefill, Step::of(1, Fusion::default(), place)]
+                    .into_iter()
+                    .chain(norms.then(|| Step::of(1, fused, place)))
+                {
                     if let std::collections::hash_map::Entry::Vacant(e) = linear.entry((f, step)) {
                         e.insert(linear_pipe(ctx, &kernels, &c, f, step)?);
                     }
@@ -735,7 +751,13 @@ impl GpuLlama {
     /// residual add into the product before it (gemv_wq_broadcast decoding, rows of whole
     /// blocks; not W8A8): 7 dispatches per layer instead of 9.
     pub fn fuses_norms(&self) -> bool {
-        self.fused
+        self.fused.norms
+    }
+
+    /// Whether decode steps also fuse SiLU * up into gate|up (two quads of rows per
+    /// invocation, gate and up in one format): 6 dispatches per layer.
+    pub fn fuses_silu(&self) -> bool {
+        self.fused.silu
     }
 
     /// Empties the KV cache (a new sequence).
@@ -822,7 +844,7 @@ impl GpuLlama {
                     parts.push((&l.w, None));
                 }
                 match step {
-                    Step::DecodeNormed => parts.push((&norm_parts, None)),
+                    Step::DecodeNormed | Step::DecodeGateUp => parts.push((&norm_parts, None)),
                     Step::DecodeResidual => {
                         parts.extend([(next, None), (&xg, None), (&norm_parts, None)])
                     }
@@ -833,6 +855,8 @@ impl GpuLlama {
             };
             let fused = match Step::of(1, fused, place) {
                 s @ Step::DecodeNormed => Some(group(s, &xg, output, a_view)?),
+                // SiLU * up fused: gate|up writes the activation, down's input.
+                s @ Step::DecodeGateUp => Some(group(s, &xg, &a, a_view)?),
                 s @ Step::DecodeResidual => Some(group(s, input, &x, a_view)?),
                 _ => None,
             };
@@ -878,7 +902,7 @@ impl GpuLlama {
                 gu: l
                     .gu
                     .iter()
-                    .map(|p| lin(p, &h, &gu, Place::AfterNorm, &l.ffn_norm))
+                    .map(|p| lin(p, &h, &gu, Place::GateUp, &l.ffn_norm))
                     .collect::<Result<_>>()?,
                 silu: bg(silu, "llama.silu", &[&params, &gu, &a])?,
                 down: lin(&l.down, &a, &tmp, Place::BeforeAdd, next_norm)?,
@@ -1003,7 +1027,7 @@ impl GpuLlama {
             .collect();
         let q = &ctx.queue;
         q.write_buffer(&acts.x, 0, bytemuck::cast_slice(&x));
-        if t == 1 && self.fused {
+        if t == 1 && self.fused.norms {
             // The first block's norm inputs: what a residual add leaves for the others.
             let xg: Vec<f32> = x.iter().zip(&self.first_norm).map(|(v, g)| v * g).collect();
             let mut parts = vec![0f32; norm_slots(&self.kernels, &c)];
@@ -1038,7 +1062,13 @@ impl GpuLlama {
         // writes none of them (121 writes less per token for SmolLM2).
         let write_params = self.params_rows != Some((t, out_rows));
         // Each linear's params and grid for this pass.
-        let grid_of = |l: &Linear, rows: usize| -> Result<LinGrid> {
+        // What this pass fuses (decode steps only).
+        let fused = if t == 1 {
+            self.fused
+        } else {
+            Fusion::default()
+        };
+        let grid_of = |l: &Linear, rows: usize, place: Place| -> Result<LinGrid> {
             if let Some(scheme) = l.w8a8 {
                 let (bm, bn) = kernels.i8_kernel(rows).block();
                 let kp = l.k.div_ceil(32) * 32;
@@ -1062,7 +1092,11 @@ impl GpuLlama {
                     quantize: Some(dispatch::grid(quantize, max)?),
                 });
             }
-            let p = WqParams::new(&kernels.variant(rows), rows, l.n, l.k).in_columns(l.ldc, l.col0);
+            let mut p =
+                WqParams::new(&kernels.variant(rows), rows, l.n, l.k).in_columns(l.ldc, l.col0);
+            if Step::of(rows, fused, place) == Step::DecodeGateUp {
+                p.tiles = kernels.decode.silu_tiles(l.n) as u32;
+            }
             if write_params {
                 q.write_buffer(&l.params, 0, bytemuck::bytes_of(&p));
             }
@@ -1071,38 +1105,44 @@ impl GpuLlama {
                 quantize: None,
             })
         };
-        let grids_of = |ls: &[Linear]| ls.iter().map(|l| grid_of(l, t)).collect::<Result<Vec<_>>>();
+        let grids_of = |ls: &[Linear], place| {
+            ls.iter()
+                .map(|l| grid_of(l, t, place))
+                .collect::<Result<Vec<_>>>()
+        };
         let lgrids = self
             .layers
             .iter()
             .map(|l| {
                 Ok([
-                    grids_of(&l.qkv)?,
-                    vec![grid_of(&l.o, t)?],
-                    grids_of(&l.gu)?,
-                    vec![grid_of(&l.down, t)?],
+                    grids_of(&l.qkv, Place::AfterNorm)?,
+                    vec![grid_of(&l.o, t, Place::BeforeAdd)?],
+                    grids_of(&l.gu, Place::GateUp)?,
+                    vec![grid_of(&l.down, t, Place::BeforeAdd)?],
                 ])
             })
             .collect::<Result<Vec<_>>>()?;
-        let out_grid = grid_of(&self.output, out_rows)?;
+        let out_grid = grid_of(&self.output, out_rows, Place::AfterNorm)?;
         let rows_grid = dispatch::grid(t as u64, max)?;
         let att_grid = dispatch::grid((t * c.heads) as u64, max)?;
         let silu_grid = dispatch::grid((t * c.ffn_dim).div_ceil(256) as u64, max)?;
         let pp = &self.pipes;
         // Decode steps fuse the norms into the products after them and the residual adds
-        // into the products before them (`fuses_norms`); prefill runs every stage.
-        let fused = t == 1 && self.fused;
+        // into the products before them (`fuses_norms`), and maybe SiLU * up into gate|up;
+        // prefill runs every stage.
         let normed = Step::of(t, fused, Place::AfterNorm);
         let added = Step::of(t, fused, Place::BeforeAdd);
-        let pipes_of = |ls: &[Linear]| ls.iter().map(|l| pp.linear(l, normed)).collect::<Vec<_>>();
+        let gate_up = Step::of(t, fused, Place::GateUp);
+        let pipes_of =
+            |ls: &[Linear], step| ls.iter().map(|l| pp.linear(l, step)).collect::<Vec<_>>();
         let lin_pipes: Vec<[Vec<&wgpu::ComputePipeline>; 4]> = self
             .layers
             .iter()
             .map(|l| {
                 [
-                    pipes_of(&l.qkv),
+                    pipes_of(&l.qkv, normed),
                     vec![pp.linear(&l.o, added)],
-                    pipes_of(&l.gu),
+                    pipes_of(&l.gu, gate_up),
                     vec![pp.linear(&l.down, added)],
                 ]
             })
@@ -1119,7 +1159,7 @@ impl GpuLlama {
         for (i, g) in acts.layers.iter().enumerate() {
             let (lp, lg, layer) = (&lin_pipes[i], &lgrids[i], &self.layers[i]);
             let norm = if i == 0 { &pp.norm0 } else { &pp.norm };
-            if !fused {
+            if !fused.norms {
                 plan.push(Planned::new(Stage::Norm, norm, &g.norm1, rows_grid, 0));
             }
             for (((p, bg), grid), l) in lp[0].iter().zip(&g.qkv).zip(&lg[0]).zip(&layer.qkv) {
@@ -1143,19 +1183,21 @@ impl GpuLlama {
                 added,
                 &lg[1][0],
             );
-            if !fused {
+            if !fused.norms {
                 plan.push(Planned::new(Stage::Norm, &pp.norm, &g.norm2, rows_grid, 0));
             }
             for (((p, bg), grid), l) in lp[2].iter().zip(&g.gu).zip(&lg[2]).zip(&layer.gu) {
-                lin(&mut plan, Stage::GateUp, l, p, bg, normed, grid);
+                lin(&mut plan, Stage::GateUp, l, p, bg, gate_up, grid);
             }
-            plan.push(Planned::new(
-                Stage::SiluMul,
-                &pp.silu,
-                &g.silu,
-                silu_grid,
-                0,
-            ));
+            if !fused.silu {
+                plan.push(Planned::new(
+                    Stage::SiluMul,
+                    &pp.silu,
+                    &g.silu,
+                    silu_grid,
+                    0,
+                ));
+            }
             lin(
                 &mut plan,
                 Stage::Down,
@@ -1166,7 +1208,7 @@ impl GpuLlama {
                 &lg[3][0],
             );
         }
-        if !fused {
+        if !fused.norms {
             plan.push(Planned::new(
                 Stage::Norm,
                 &pp.norm,
