@@ -160,6 +160,22 @@ pub const SHARED: &[(&str, &str)] = &[
         "gemv_store_quads",
         include_str!("../shaders/shared/gemv_store_quads.wgsl"),
     ),
+    (
+        "attention_rope_fused",
+        include_str!("../shaders/shared/attention_rope_fused.wgsl"),
+    ),
+    (
+        "attention_rope_apart",
+        include_str!("../shaders/shared/attention_rope_apart.wgsl"),
+    ),
+    (
+        "kv_rw_f32",
+        include_str!("../shaders/shared/kv_rw_f32.wgsl"),
+    ),
+    (
+        "kv_rw_f16",
+        include_str!("../shaders/shared/kv_rw_f16.wgsl"),
+    ),
     ("erf", include_str!("../shaders/shared/erf.wgsl")),
     (
         "bert_params",

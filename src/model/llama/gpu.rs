@@ -5,8 +5,9 @@
 //! SiLU * up, down; then the final norm, the output projection and, for greedy decoding,
 //! the argmax. Prefill (T > 1) runs the linears through `matmul_wq`'s register-blocked
 //! GEMM, decode steps (T = 1) through a GEMV; where that GEMV is `gemv_wq_broadcast`, a
-//! decode step fuses each RMSNorm into the products after it and each residual add into
-//! the product before it (`GpuLlama::fuses_norms`). The token embedding is gathered on the
+//! decode step fuses each RMSNorm into the products after it, each residual add into the
+//! product before it and SiLU * up into gate|up (`GpuLlama::fuses_norms`, `fuses_silu`);
+//! every decode step does RoPE and the cache store inside attention. The token embedding is gathered on the
 //! host from the same encoded weights (a row per token: no read-back is needed for it).
 //! Same steps, same order as `reference::llama`.
 
@@ -351,6 +352,7 @@ struct LayerGroups {
     qkv: Vec<LinGroups>,
     rope: wgpu::BindGroup,
     attention: wgpu::BindGroup,
+    attention_rope: wgpu::BindGroup,
     o: LinGroups,
     norm2: wgpu::BindGroup,
     gu: Vec<LinGroups>,
@@ -389,6 +391,8 @@ struct Pipes {
     norm: Arc<wgpu::ComputePipeline>,
     rope: Arc<wgpu::ComputePipeline>,
     attention: Arc<wgpu::ComputePipeline>,
+    /// Attention with RoPE and the cache store fused in (decode steps).
+    attention_rope: Arc<wgpu::ComputePipeline>,
     silu: Arc<wgpu::ComputePipeline>,
     argmax: Arc<wgpu::ComputePipeline>,
     /// The linear kernel per (weight format, kind of pass and place in the layer).
@@ -527,9 +531,21 @@ fn rope_pipe(ctx: &Context, kv: KvPrecision) -> Result<Arc<wgpu::ComputePipeline
     pipe(ctx, spec)
 }
 
-fn attention_pipe(ctx: &Context, kv: KvPrecision) -> Result<Arc<wgpu::ComputePipeline>> {
-    let mut spec = row_spec("llama_attention", vec![U, R, R, R, W]);
-    spec.defines = kv_defines(kv, "load", 2);
+/// Attention over a cache that `llama_rope_store` filled, or (`rope`: decode steps) with
+/// RoPE and the cache store of the row's own position fused in.
+fn attention_pipe(
+    ctx: &Context,
+    kv: KvPrecision,
+    rope: bool,
+) -> Result<Arc<wgpu::ComputePipeline>> {
+    let (bindings, access, module) = if rope {
+        (vec![U, R, W, W, W, R], "rw", "attention_rope_fused")
+    } else {
+        (vec![U, R, R, R, W], "load", "attention_rope_apart")
+    };
+    let mut spec = row_spec("llama_attention", bindings);
+    spec.defines = kv_defines(kv, access, 2);
+    spec.defines.push(Define::Import(module.into()));
     pipe(ctx, spec)
 }
 
@@ -666,7 +682,8 @@ impl GpuLlama {
             norm0: norm_pipe(ctx, false)?,
             norm: norm_pipe(ctx, true)?,
             rope: rope_pipe(ctx, kernels.kv)?,
-            attention: attention_pipe(ctx, kernels.kv)?,
+            attention: attention_pipe(ctx, kernels.kv, false)?,
+            attention_rope: attention_pipe(ctx, kernels.kv, true)?,
             silu: silu_pipe(ctx)?,
             argmax: argmax_pipe(ctx)?,
             linear,
@@ -896,6 +913,11 @@ impl GpuLlama {
                     attention,
                     "llama.attention",
                     &[&params, &qkv, &l.k_cache, &l.v_cache, &att],
+                )?,
+                attention_rope: bg(
+                    &pp.attention_rope,
+                    "llama.attention_rope",
+                    &[&params, &qkv, &l.k_cache, &l.v_cache, &att, &self.inv_freq],
                 )?,
                 o: lin(&l.o, &att, &tmp, Place::BeforeAdd, &l.ffn_norm)?,
                 norm2: bg(norm, "llama.norm2", &[&params, &tmp, &l.ffn_norm, &x, &h])?,
@@ -1165,14 +1187,15 @@ impl GpuLlama {
             for (((p, bg), grid), l) in lp[0].iter().zip(&g.qkv).zip(&lg[0]).zip(&layer.qkv) {
                 lin(&mut plan, Stage::Qkv, l, p, bg, normed, grid);
             }
-            plan.push(Planned::new(Stage::Rope, &pp.rope, &g.rope, rows_grid, 0));
-            plan.push(Planned::new(
-                Stage::Attention,
-                &pp.attention,
-                &g.attention,
-                att_grid,
-                0,
-            ));
+            // A decode step rotates and stores its one position inside attention.
+            if t == 1 {
+                let (p, bg) = (&pp.attention_rope, &g.attention_rope);
+                plan.push(Planned::new(Stage::Attention, p, bg, att_grid, 0));
+            } else {
+                plan.push(Planned::new(Stage::Rope, &pp.rope, &g.rope, rows_grid, 0));
+                let (p, bg) = (&pp.attention, &g.attention);
+                plan.push(Planned::new(Stage::Attention, p, bg, att_grid, 0));
+            }
             let (o, down) = (&layer.o, &layer.down);
             lin(
                 &mut plan,
