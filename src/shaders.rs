@@ -27,6 +27,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/gemv_wq_broadcast.wgsl"),
     ),
     (
+        "gemv_i8_broadcast",
+        include_str!("../shaders/gemv_i8_broadcast.wgsl"),
+    ),
+    (
         "gemv_wq_subgroup",
         include_str!("../shaders/gemv_wq_subgroup.wgsl"),
     ),

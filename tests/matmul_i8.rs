@@ -228,6 +228,44 @@ fn matmul_i8_tiled_both_schemes_odd_shapes() {
 }
 
 #[test]
+fn gemv_i8_broadcast_both_schemes_odd_shapes() {
+    // One activation row; rows that end in a partial workgroup and a partial quad (67 and
+    // 300 rows; 3 lanes x 8 rows = 24 per workgroup), k not a multiple of 32 (padding).
+    for (lanes, quads) in [(8, 1), (3, 2), (16, 2)] {
+        let v = WqVariant::Broadcast { lanes, quads };
+        for scheme in [Int8Scheme::PerRow, Int8Scheme::Rot32] {
+            for dot4 in [Dot4::Packed, Dot4::Manual] {
+                for shape in [(1, 1, 1), (1, 67, 64), (1, 300, 257), (1, 13, 45)] {
+                    check_variant(scheme, dot4, v, shape);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gemv_i8_broadcast_equals_the_register_block_bit_for_bit() {
+    // The decoder's decode steps use the broadcast kernel and its prefill the register
+    // block: the same operands must give the same floats (same block order, same scaling).
+    let Some(ctx) = common::ctx() else { return };
+    let (n, k) = (75, 200);
+    let mut rng = Rng::new(11);
+    let a = rng.vec_f32(k);
+    let w = rng.vec_f32(n * k);
+    for scheme in [Int8Scheme::PerRow, Int8Scheme::Rot32] {
+        let wq = quantize_rows_with(&w, n, k, scheme).unwrap();
+        let run = |v| {
+            let p = PreparedMatmulI8::with_variant(ctx, v, Dot4::best(ctx), &a, 1, &wq).unwrap();
+            p.run(ctx, None).unwrap();
+            p.read(ctx).unwrap()
+        };
+        let bcast = run(WqVariant::Broadcast { lanes: 4, quads: 2 });
+        let block = run(WqVariant::Regblock(WqKernel::default_for(1)));
+        assert_eq!(bcast, block, "{scheme:?}");
+    }
+}
+
+#[test]
 fn matmul_i8_refuses_odd_tiles_and_gemv() {
     let Some(ctx) = common::ctx() else { return };
     let wq = quantize_rows(&[0.5; 64], 2, 32).unwrap();
@@ -255,4 +293,10 @@ fn matmul_i8_refuses_odd_tiles_and_gemv() {
         .expect("no GEMV")
         .to_string();
     assert!(e.contains("no GEMV"), "{e}");
+    let bcast = WqVariant::Broadcast { lanes: 8, quads: 2 };
+    let e = PreparedMatmulI8::with_variant(ctx, bcast, Dot4::Manual, &[1.0; 64], 2, &wq)
+        .err()
+        .expect("two rows")
+        .to_string();
+    assert!(e.contains("one activation row"), "{e}");
 }

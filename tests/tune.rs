@@ -168,8 +168,22 @@ fn gemv_kernel_is_tuned_within_limits_and_used_when_cached() {
     assert!(candidates
         .iter()
         .any(|c| matches!(c, WqVariant::Broadcast { .. })));
-    // Precisions without a GEMV kernel have nothing to tune.
-    assert!(tune::tune_gemv(ctx, Precision::Int8, runs)
+    // W8A8's GEMV is its broadcast kernel (gemv_i8_broadcast): those candidates only, each
+    // validated against its exact reference; f16acc has no GEMV kernel to tune.
+    let (i8_trials, i8_best) = tune::tune_gemv(ctx, Precision::Int8Rot, runs).unwrap();
+    let bcast = candidates
+        .iter()
+        .filter(|c| matches!(c, WqVariant::Broadcast { .. }))
+        .count();
+    assert_eq!(i8_trials.len(), bcast);
+    assert!(
+        i8_trials
+            .iter()
+            .all(|t| t.passed && matches!(t.kernel, WqVariant::Broadcast { .. })),
+        "{i8_trials:?}"
+    );
+    assert!(i8_best.is_some());
+    assert!(tune::tune_gemv(ctx, Precision::F16Acc, runs)
         .unwrap()
         .0
         .is_empty());

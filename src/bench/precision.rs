@@ -215,33 +215,53 @@ fn run_one(
             let scheme = precision.int8_scheme().expect("an int8 precision");
             let wq = quantize_rows_with(w, n, k, scheme)?;
             let dot4 = Dot4::best(ctx);
-            let variant = match (req.kernel, tuned_wq) {
+            let main = match (req.kernel, tuned_wq) {
                 (None, Some(v @ WqVariant::Tiled(_))) => v,
                 _ => WqVariant::Regblock(kernel),
             };
-            let p = PreparedMatmulI8::with_variant(ctx, variant, dot4, a, m, &wq)?;
-            // The reference multiplies the activations as the GPU quantized them (they can
-            // differ from the CPU's by a step; see formats::int8).
+            // One activation row also goes through the int8 GEMV (the tuned one, else
+            // gemv-bcast 16x8, the decoder's on CPU adapters).
+            let mut variants = vec![main];
+            let gemv = tuned_gemv.unwrap_or(WqVariant::Broadcast {
+                lanes: 16,
+                quads: 2,
+            });
+            if let (1, WqVariant::Broadcast { quads, .. }) = (m, gemv) {
+                // Where the adapter cannot bind its uniform row, the register block stays
+                // the only row (the reason is in the log).
+                match crate::kernels::matmul_i8::check_broadcast(ctx, quads, wq.kp) {
+                    Ok(()) => variants.push(gemv),
+                    Err(e) => log::info!("no int8 GEMV row: {e}"),
+                }
+            }
             quantize_rows_with(a, m, k, scheme)?; // the GPU path's input checks, with messages
-            p.run(ctx, None)?;
-            let reference = matmul_i8_f64(&p.read_activations(ctx)?, &wq)?;
-            let config = format!("{variant:?} {dot4:?}");
-            let name = match variant {
-                WqVariant::Tiled(_) => "i8-tiled",
-                _ => "i8",
-            };
-            let id = MatmulRow::new(ctx, name, config, precision.name(), Layout::Nt, shape);
-            let (mut row, c) = row_of(
-                ctx,
-                id,
-                &p,
-                req.runs,
-                &reference,
-                TOL_I8_KERNEL_REL_FROBENIUS,
-            )?;
-            row.pipeline_ms = p.pipeline_ms;
-            row.weight_bytes = Some(p.weight_bytes);
-            Ok(mark(vec![(row, Some(c))]))
+            let mut rows = Vec::new();
+            for variant in variants {
+                let p = PreparedMatmulI8::with_variant(ctx, variant, dot4, a, m, &wq)?;
+                // The reference multiplies the activations as the GPU quantized them (they
+                // can differ from the CPU's by a step; see formats::int8).
+                p.run(ctx, None)?;
+                let reference = matmul_i8_f64(&p.read_activations(ctx)?, &wq)?;
+                let config = format!("{variant:?} {dot4:?}");
+                let name = match variant {
+                    WqVariant::Tiled(_) => "i8-tiled",
+                    WqVariant::Broadcast { .. } => "gemv-bcast-i8",
+                    _ => "i8",
+                };
+                let id = MatmulRow::new(ctx, name, config, precision.name(), Layout::Nt, shape);
+                let (mut row, c) = row_of(
+                    ctx,
+                    id,
+                    &p,
+                    req.runs,
+                    &reference,
+                    TOL_I8_KERNEL_REL_FROBENIUS,
+                )?;
+                row.pipeline_ms = p.pipeline_ms;
+                row.weight_bytes = Some(p.weight_bytes);
+                rows.push((row, Some(c)));
+            }
+            Ok(mark(rows))
         }
     }
 }

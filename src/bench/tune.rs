@@ -440,7 +440,8 @@ pub fn tune_one_at(
     }
 }
 
-/// Tunes the GEMV kernel of a weight format (other precisions have none: empty result):
+/// Tunes the GEMV kernel of a weight format or of W8A8 (its broadcast kernels; other
+/// precisions have none: empty result):
 /// every candidate of [`gemv_candidates`] is validated and timed on the GEMV class problem.
 pub fn tune_gemv(ctx: &Context, p: Precision, runs: Runs) -> Result<(Vec<Trial>, Option<Trial>)> {
     tune_gemv_at(ctx, p, runs, ShapeClass::Gemv.problem())
@@ -453,17 +454,16 @@ pub fn tune_gemv_at(
     runs: Runs,
     problem: (usize, usize, usize),
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
-    if !matches!(p, Precision::Weights(_)) {
-        return Ok((Vec::new(), None));
-    }
-    search(
-        ctx,
-        p,
-        ShapeClass::Gemv,
-        runs,
-        gemv_candidates(ctx),
-        problem,
-    )
+    let cands = match p {
+        Precision::Weights(_) => gemv_candidates(ctx),
+        // W8A8's GEMV is the broadcast kernel only (gemv_i8_broadcast).
+        Precision::Int8 | Precision::Int8Rot => gemv_candidates(ctx)
+            .into_iter()
+            .filter(|v| matches!(v, WqVariant::Broadcast { .. }))
+            .collect(),
+        _ => return Ok((Vec::new(), None)),
+    };
+    search(ctx, p, ShapeClass::Gemv, runs, cands, problem)
 }
 
 /// Runs each candidate through the precision benchmark on the class problem (so it is

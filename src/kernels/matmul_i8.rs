@@ -2,7 +2,8 @@
 //! `dot4I8Packed` (or a shift-and-multiply fallback), f32 output. Two schemes
 //! (`formats::int8::Int8Scheme`): per-row scales (`quantize_rows_i8`, weights per output
 //! channel) and Hadamard-rotated 32-value blocks with a scale each (`quantize_rot32_i8`,
-//! `matmul_i8` with `BLOCKS`).
+//! `matmul_i8` with `BLOCKS`). One activation row (decode) may instead go through
+//! `gemv_i8_broadcast`, the int8 twin of `gemv_wq_broadcast` for CPU adapters.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
-use crate::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
+use crate::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant, BROADCAST_A_BYTES};
 use crate::shaders::Define;
 
 /// How the four-way int8 dot product is computed.
@@ -78,6 +79,72 @@ const MATMUL_BINDINGS: [Binding; 6] = [
     Binding::ReadOnly,
     Binding::ReadWrite,
 ];
+/// Bindings of `gemv_i8_broadcast`: those of `matmul_i8` with the activations and their
+/// scales as uniform views (BROADCAST_A_BYTES each, from the start of their buffers).
+const BROADCAST_BINDINGS: [Binding; 6] = [
+    Binding::Uniform,
+    Binding::Uniform,
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+];
+
+/// The pipeline of `gemv_i8_broadcast` (one activation row; `lanes` invocations per
+/// workgroup, each owning `4 x quads` weight rows): bindings as [`matmul_spec`]'s, the
+/// activations and scales bound as [`BROADCAST_A_BYTES`] uniform views.
+pub fn broadcast_spec(
+    lanes: u32,
+    quads: u32,
+    dot4: Dot4,
+    scheme: Int8Scheme,
+) -> PipelineSpec<'static> {
+    let vec4s = (BROADCAST_A_BYTES / 16) as u32;
+    let mut defines = vec![
+        Define::U32("QUADS", quads),
+        Define::U32("AQ_VEC4S", vec4s),
+        Define::U32("SA_VEC4S", vec4s),
+        Define::Bool("BLOCKS", scheme == Int8Scheme::Rot32),
+        Define::Import(dot4.module().into()),
+    ];
+    defines.extend(Epilogue::None.defines(BROADCAST_BINDINGS.len() as u32));
+    PipelineSpec {
+        stem: "gemv_i8_broadcast",
+        defines,
+        entry: "main",
+        constants: vec![("WG", lanes as f64)],
+        bindings: BROADCAST_BINDINGS.to_vec(),
+    }
+}
+
+/// Checks that `gemv_i8_broadcast` can take rows of `kp` int8 values on this adapter (its
+/// uniform view holds BROADCAST_A_BYTES of them), and `quads` is 1 or 2.
+pub fn check_broadcast(ctx: &Context, quads: u32, kp: usize) -> Result<()> {
+    if !(1..=2).contains(&quads) {
+        return Err(LabError::InvalidArgument(format!(
+            "gemv-bcast: quads must be 1 or 2, not {quads}"
+        )));
+    }
+    let limit = ctx.limits().max_uniform_buffer_binding_size;
+    if limit < BROADCAST_A_BYTES {
+        return Err(LabError::OverLimit {
+            what: "gemv_i8_broadcast's uniform activation row".into(),
+            asked: BROADCAST_A_BYTES,
+            limit_name: "max_uniform_buffer_binding_size",
+            limit,
+        });
+    }
+    if kp as u64 > BROADCAST_A_BYTES {
+        return Err(LabError::OverLimit {
+            what: format!("an int8 activation row of {kp} values"),
+            asked: kp as u64,
+            limit_name: "gemv_i8_broadcast's uniform row (BROADCAST_A_BYTES)",
+            limit: BROADCAST_A_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// Workgroup size of `quantize_rows_i8`.
 const QUANTIZE_WG: u32 = 64;
 
@@ -239,9 +306,23 @@ impl PreparedMatmulI8 {
                     (t.bm, t.bn),
                 )
             }
-            WqVariant::Gemv { .. } | WqVariant::Broadcast { .. } => {
+            WqVariant::Broadcast { lanes, quads } => {
+                if m != 1 {
+                    return Err(LabError::Shape(format!(
+                        "gemv-bcast multiplies one activation row, not {m}"
+                    )));
+                }
+                check_broadcast(ctx, quads, kp)?;
+                (
+                    broadcast_spec(lanes, quads, dot4, scheme),
+                    (1, 4 * quads * lanes),
+                )
+            }
+            WqVariant::Gemv { .. } => {
                 return Err(LabError::InvalidArgument(
-                    "W8A8 has no GEMV kernel: use a register block for m = 1".into(),
+                    "W8A8 has no GEMV tree kernel (gemv): use gemv-bcast, or a register block \
+                     for m = 1"
+                        .into(),
                 ))
             }
         };
@@ -260,19 +341,33 @@ impl PreparedMatmulI8 {
         };
         let u = buffers::uniform(ctx, "matmul_i8.params", &params)?;
         let x = buffers::upload(ctx, "matmul_i8.x", a)?;
-        let xq = buffers::storage(ctx, "matmul_i8.xq", (m * kp) as u64)?;
+        // A broadcast kernel binds BROADCAST_A_BYTES uniform views of both.
+        let view = matches!(variant, WqVariant::Broadcast { .. }).then_some(BROADCAST_A_BYTES);
+        let at_least = |bytes: usize| (bytes as u64).max(view.unwrap_or(0));
+        let xq = buffers::storage(ctx, "matmul_i8.xq", at_least(m * kp))?;
         let xs = buffers::storage(
             ctx,
             "matmul_i8.xs",
-            (m * weights.scales_per_row() * 4) as u64,
+            at_least(m * weights.scales_per_row() * 4),
         )?;
         let wq = buffers::upload(ctx, "matmul_i8.wq", &weights.words)?;
         let sw = buffers::upload(ctx, "matmul_i8.sw", &weights.scales)?;
         let c = buffers::storage(ctx, "matmul_i8.c", (m * n * 4) as u64)?;
         let quantize_group =
             gpu_pipeline::bind_group(ctx, &quantize, "quantize_rows_i8", &[&u, &x, &xq, &xs])?;
-        let matmul_group =
-            gpu_pipeline::bind_group(ctx, &matmul, "matmul_i8", &[&u, &xq, &xs, &wq, &sw, &c])?;
+        let matmul_group = gpu_pipeline::bind_group_parts(
+            ctx,
+            &matmul,
+            "matmul_i8",
+            &[
+                (&u, None),
+                (&xq, view),
+                (&xs, view),
+                (&wq, None),
+                (&sw, None),
+                (&c, None),
+            ],
+        )?;
         Ok(Self {
             variant,
             dot4,

@@ -112,17 +112,19 @@ impl LlamaKernels {
     /// The decode steps' kernel in a few characters (`gemv-bcast 16x8`, `i8 wq 16x1x4`).
     pub fn decode_name(&self) -> String {
         match self.w8a8 {
-            Some(_) => format!("i8 {}", WqVariant::Regblock(self.i8_kernel(1)).describe()),
+            Some(_) => format!("i8 {}", self.i8_variant(1).describe()),
             None => self.decode.describe(),
         }
     }
 
-    /// The W8A8 register block for `rows` activation rows.
-    fn i8_kernel(&self, rows: usize) -> WqKernel {
-        if rows == 1 {
-            WqKernel::default_for(1)
-        } else {
-            self.gemm
+    /// The W8A8 kernel for `rows` activation rows: the register block for prefill; for
+    /// decode `gemv_i8_broadcast` where the decode kernel is `gemv-bcast` (CPU adapters;
+    /// measured below), else a one-row register block.
+    fn i8_variant(&self, rows: usize) -> WqVariant {
+        match (rows, self.decode) {
+            (1, WqVariant::Broadcast { .. }) => self.decode,
+            (1, _) => WqVariant::Regblock(WqKernel::default_for(1)),
+            _ => WqVariant::Regblock(self.gemm),
         }
     }
 
@@ -691,8 +693,16 @@ impl GpuLlama {
                 Some(scheme) => {
                     let dot4 = Dot4::best(ctx);
                     let mm = |rows| {
-                        let k = kernels.i8_kernel(rows);
-                        pipe(ctx, matmul_i8::matmul_spec(k, dot4, scheme, Epilogue::None))
+                        let spec = match kernels.i8_variant(rows) {
+                            WqVariant::Broadcast { lanes, quads } => {
+                                matmul_i8::broadcast_spec(lanes, quads, dot4, scheme)
+                            }
+                            WqVariant::Regblock(k) => {
+                                matmul_i8::matmul_spec(k, dot4, scheme, Epilogue::None)
+                            }
+                            v => unreachable!("i8_variant gives no {v:?}"),
+                        };
+                        pipe(ctx, spec)
                     };
                     Some(I8Pipes {
                         quantize: pipe(ctx, matmul_i8::quantize_spec(scheme))?,
@@ -816,8 +826,12 @@ impl GpuLlama {
         let best = st("llama.best", 1)?;
         // W8A8: the quantized activations of the widest input (int8 and a scale per 32).
         let kp_max = d.max(f).div_ceil(32) * 32;
-        let xq = buffers::storage(ctx, "llama.xq", (rows * kp_max) as u64)?;
-        let xs = st("llama.xs", rows * kp_max / 32)?;
+        // gemv_i8_broadcast (decode) binds uniform views of both.
+        let i8_view = matches!(self.kernels.i8_variant(1), WqVariant::Broadcast { .. })
+            .then_some(BROADCAST_A_BYTES);
+        let i8_bytes = |bytes: usize| (bytes as u64).max(i8_view.unwrap_or(0));
+        let xq = buffers::storage(ctx, "llama.xq", i8_bytes(rows * kp_max))?;
+        let xs = buffers::storage(ctx, "llama.xs", i8_bytes(rows * kp_max / 32 * 4))?;
         let bg = |p: &wgpu::ComputePipeline, label: &str, bufs: &[&wgpu::Buffer]| {
             gpu_pipeline::bind_group(ctx, p, label, bufs)
         };
@@ -847,9 +861,12 @@ impl GpuLlama {
                     &[&l.params, input, &xq, &xs],
                 )?;
                 let mm = [&l.params, &xq, &xs, &l.w, &l.s, output];
+                let views = [None, i8_view, i8_view, None, None, None];
+                let parts: Vec<_> = mm.iter().copied().zip(views).collect();
+                let decode = gpu_pipeline::bind_group_parts(ctx, &p8.decode, "llama.i8", &parts)?;
                 return Ok(LinGroups {
                     prefill: bg(&p8.prefill, "llama.linear_i8", &mm)?,
-                    decode: bg(&p8.decode, "llama.linear_i8", &mm)?,
+                    decode,
                     fused: None,
                     quantize: Some(q),
                 });
@@ -1092,10 +1109,8 @@ impl GpuLlama {
         };
         let grid_of = |l: &Linear, rows: usize, place: Place| -> Result<LinGrid> {
             if let Some(scheme) = l.w8a8 {
-                let (bm, bn) = kernels.i8_kernel(rows).block();
                 let kp = l.k.div_ceil(32) * 32;
-                let tiles_n = l.n.div_ceil(bn as usize);
-                let tiles = rows.div_ceil(bm as usize) * tiles_n;
+                let (tiles_n, tiles) = kernels.i8_variant(rows).tiles(rows, l.n);
                 let p = I8Params {
                     m: rows as u32,
                     n: l.n as u32,
