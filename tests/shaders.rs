@@ -124,6 +124,12 @@ fn int8_kernels_validate_with_both_dot_products_and_schemes() {
             let name = format!("matmul_i8 {scheme:?} {dot4:?}");
             validate(&name, &shaders::assemble(spec.stem, &spec.defines).unwrap());
         }
+        for quads in [1, 2] {
+            let dot4 = Dot4::Manual;
+            let spec = wgpu_lab::kernels::matmul_i8::broadcast_spec(16, quads, dot4, scheme);
+            let name = format!("gemv_i8_broadcast {scheme:?} {quads}");
+            validate(&name, &shaders::assemble(spec.stem, &spec.defines).unwrap());
+        }
         let spec = quantize_spec(scheme);
         validate(
             spec.stem,
@@ -251,7 +257,17 @@ fn every_kernel_file_is_reachable() {
                 Define::U32("KC_BINDING", 2),
                 Define::U32("VC_BINDING", 3),
                 Define::Import("kv_load_f16".into()),
+                Define::Import("attention_rope_apart".into()),
             ],
+            "gemv_i8_broadcast" => {
+                wgpu_lab::kernels::matmul_i8::broadcast_spec(
+                    8,
+                    2,
+                    wgpu_lab::kernels::matmul_i8::Dot4::Manual,
+                    wgpu_lab::formats::int8::Int8Scheme::Rot32,
+                )
+                .defines
+            }
             "ceiling_fma" => vec![Define::Alias("ELEM", "f32"), Define::U32("ITERS", 4)],
             "ceiling_dot4" => vec![Define::U32("ITERS", 4)],
             "ceiling_read" => vec![Define::U32("READS", 16)],
@@ -270,18 +286,21 @@ fn every_kernel_file_is_reachable() {
 
 #[test]
 fn the_llama_cache_kernels_validate_with_both_kv_precisions() {
+    // RoPE + store then attention (prefill), and attention with both fused (decode).
     for kv in ["f32", "f16"] {
-        for (stem, access, first) in [
-            ("llama_rope_store", "store", 3),
-            ("llama_attention", "load", 2),
+        for (stem, access, first, rope) in [
+            ("llama_rope_store", "store", 3, None),
+            ("llama_attention", "load", 2, Some("attention_rope_apart")),
+            ("llama_attention", "rw", 2, Some("attention_rope_fused")),
         ] {
-            let defines = vec![
+            let mut defines = vec![
                 Define::U32("KC_BINDING", first),
                 Define::U32("VC_BINDING", first + 1),
                 Define::Import(format!("kv_{access}_{kv}")),
             ];
+            defines.extend(rope.map(|m| Define::Import(m.into())));
             validate(
-                &format!("{stem} {kv}"),
+                &format!("{stem} {kv} {rope:?}"),
                 &shaders::assemble(stem, &defines).unwrap(),
             );
         }
