@@ -1,8 +1,9 @@
 // gemv_i8_broadcast: W8A8 for one activation row (the decode case), shaped for CPU
 // adapters like gemv_wq_broadcast: invocation t of a workgroup of WG owns 4 x QUADS weight
 // rows (t, t + WG, ...) along all of k, so every lane reads the same int8 activations at
-// each step, from uniform buffers (a broadcast there; a storage read is a per-lane loop);
-// its rows are written out, their 32-value blocks loaded as two vec4<u32> each.
+// each step, from uniform buffers (cheaper than storage reads on lavapipe, where those are
+// a per-lane loop); its rows are written out, their 32-value blocks loaded as two
+// vec4<u32> each.
 // Same arithmetic as matmul_i8 (exact i32 per block with dot4, then
 // f32(sum) * (sa * sw) accumulated block after block with BLOCKS; one scale pair per row
 // without), so the two kernels agree bit for bit.

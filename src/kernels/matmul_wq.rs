@@ -72,8 +72,8 @@ pub enum WqVariant {
         #[serde(default)]
         subgroup: bool,
     },
-    /// `gemv_wq_broadcast`: one activation row read from a uniform buffer (a broadcast on
-    /// CPU adapters), `lanes` invocations per workgroup each owning `4 x quads` weight rows
+    /// `gemv_wq_broadcast`: one activation row read from a uniform buffer (every lane reads
+    /// the same values; cheaper than a storage read on CPU adapters), `lanes` invocations per workgroup each owning `4 x quads` weight rows
     /// along all of k, written out rather than looped over (built for lavapipe).
     Broadcast {
         /// Invocations per workgroup.
