@@ -955,6 +955,23 @@ fn llm_bench_json_has_the_documented_fields() {
         assert!(!row[key].is_null(), "{key} missing: {row}");
     }
     assert_eq!(row["decode_kernel"], "gemv-bcast 8x4 (tuned)");
+    // The spread of the timed runs brackets the median; the share of the read bandwidth is
+    // against the row's own measurement.
+    for (med, range) in [
+        ("pp_tok_s", "pp_tok_s_range"),
+        ("tg_tok_s", "tg_tok_s_range"),
+    ] {
+        let m = row[med].as_f64().unwrap();
+        let r = row[range].as_array().unwrap();
+        let (lo, hi) = (r[0].as_f64().unwrap(), r[1].as_f64().unwrap());
+        assert!(lo <= m && m <= hi, "{range}: {lo} {m} {hi}");
+    }
+    let read = row["read_gbps"].as_f64().unwrap();
+    let share = 100.0 * row["tg_gbps"].as_f64().unwrap() / read;
+    assert!(
+        (share - row["tg_roof_pct"].as_f64().unwrap()).abs() < 1e-9 * share.max(1.0),
+        "{row}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     // Without --no-cpu these hold numbers; skipped is null for a row that ran.
     for key in ["cpu_pp_tok_s", "cpu_tg_tok_s", "cpu_impl", "skipped"] {

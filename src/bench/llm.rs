@@ -45,7 +45,8 @@ pub struct LlmBenchRequest {
     pub quantizer: Quantizer,
     /// KV cache storage of the GPU model.
     pub kv: crate::formats::llama::KvPrecision,
-    /// Measure the adapter's read bandwidth first, for each row's share of it.
+    /// Measure the adapter's read bandwidth first and next to each row's generation
+    /// timing, for each row's share of it.
     pub ceiling: bool,
     /// The tune cache's entries for this adapter: the decode kernel comes from its GEMV
     /// entry for the format most matrices are in, where it has one.
@@ -89,6 +90,11 @@ pub struct LlmRow {
     pub pp_tok_s: Option<f64>,
     /// Token generation, tokens/s (median).
     pub tg_tok_s: Option<f64>,
+    /// The slowest and fastest of the timed prompt runs, tokens/s: the spread behind
+    /// `pp_tok_s` (on a shared or throttling machine it can be wide).
+    pub pp_tok_s_range: Option<[f64; 2]>,
+    /// The same for token generation.
+    pub tg_tok_s_range: Option<[f64; 2]>,
     /// The same on the CPU.
     pub cpu_pp_tok_s: Option<f64>,
     /// The same on the CPU.
@@ -107,9 +113,12 @@ pub struct LlmRow {
     pub top1_agreement: Option<f64>,
     /// Decode bandwidth: weight bytes x tg tokens/s, GB/s (decode streams every weight).
     pub tg_gbps: Option<f64>,
-    /// `tg_gbps` as a percentage of the adapter's measured read bandwidth (the roofline of
-    /// a memory-bound decode).
+    /// `tg_gbps` as a percentage of `read_gbps` (the roofline of a memory-bound decode).
     pub tg_roof_pct: Option<f64>,
+    /// The adapter's read bandwidth, GB/s, measured just before this row's generation was
+    /// timed, so that the share compares two figures of the same minutes (a machine's
+    /// speed can move between rows); None when not measured.
+    pub read_gbps: Option<f64>,
     /// The matrices' storage formats with counts (`q5_0 x181, q4_k x30`): a K-quant asked
     /// for rows that are not whole super-blocks falls back as llama-quantize does.
     pub matrix_formats: Option<String>,
@@ -137,7 +146,8 @@ pub struct LlmReport {
     /// How Q4_0/Q4_1 were re-encoded, with the calibration size for imatrix.
     pub quantizer: String,
     /// The adapter's read bandwidth, GB/s, streaming as many bytes as the file's weights
-    /// (`ceilings`' read probe); None when not measured.
+    /// (`ceilings`' read probe), measured before the first row (each row also has its
+    /// own, `read_gbps`); None when not measured.
     pub bandwidth_gbps: Option<f64>,
     /// Rows.
     pub rows: Vec<LlmRow>,
@@ -207,9 +217,9 @@ pub fn teacher(file: &LlamaWeights, text: &[u32]) -> Result<Vec<Vec<f64>>> {
     Ok(out)
 }
 
-/// Median tokens/s of `run` (which returns the tokens it processed), `repeat` times after
-/// one untimed run.
-fn tok_s(repeat: usize, mut run: impl FnMut() -> Result<usize>) -> Result<f64> {
+/// Tokens/s of `run` (which returns the tokens it processed), `repeat` times after one
+/// untimed run: median and spread.
+fn tok_s(repeat: usize, mut run: impl FnMut() -> Result<usize>) -> Result<Summary> {
     run()?;
     let mut samples = Vec::new();
     for _ in 0..repeat.max(1) {
@@ -217,7 +227,7 @@ fn tok_s(repeat: usize, mut run: impl FnMut() -> Result<usize>) -> Result<f64> {
         let n = run()?;
         samples.push(n as f64 / t.elapsed().as_secs_f64());
     }
-    Ok(Summary::of(&samples).expect("at least one sample").median)
+    Ok(Summary::of(&samples).expect("at least one sample"))
 }
 
 fn one(
@@ -259,6 +269,14 @@ fn one(
         gpu.forward(ctx, &prompt, Want::LastLogits, None)?;
         Ok(prompt.len())
     })?;
+    let read_gbps = if req.ceiling {
+        Some(crate::bench::ceilings::gpu::gpu_read_bandwidth(
+            ctx,
+            file.bytes(),
+        )?)
+    } else {
+        None
+    };
     let tg = tok_s(req.repeat, || {
         gpu.reset();
         let mut t = prompt[0];
@@ -325,25 +343,29 @@ fn one(
         let pp = tok_s(req.repeat.min(2), || {
             run(&prompt, true)?;
             Ok(prompt.len())
-        })?;
+        })?
+        .median;
         let tg = tok_s(req.repeat.min(2), || {
             let mut t = prompt[0];
             for i in 0..req.tg {
                 t = argmax(&run(&[t], i == 0)?);
             }
             Ok(req.tg)
-        })?;
+        })?
+        .median;
         (Some(pp), Some(tg), Some(name))
     } else {
         (None, None, None)
     };
-    let finite = [acc.perplexity, acc.kld_mean, acc.top1, pp, tg]
+    let finite = [acc.perplexity, acc.kld_mean, acc.top1, pp.median, tg.median]
         .iter()
         .all(|v| v.is_finite());
     Ok(LlmRow {
         precision: precision.name().into(),
-        pp_tok_s: Some(pp),
-        tg_tok_s: Some(tg),
+        pp_tok_s: Some(pp.median),
+        tg_tok_s: Some(tg.median),
+        pp_tok_s_range: Some([pp.min, pp.max]),
+        tg_tok_s_range: Some([tg.min, tg.max]),
         cpu_pp_tok_s: cpu_pp,
         cpu_tg_tok_s: cpu_tg,
         cpu_impl,
@@ -352,8 +374,9 @@ fn one(
         perplexity: Some(acc.perplexity),
         kld_mean: Some(acc.kld_mean),
         top1_agreement: Some(acc.top1),
-        tg_gbps: Some(gpu.weight_bytes as f64 * tg / 1e9),
-        tg_roof_pct: None,
+        tg_gbps: Some(gpu.weight_bytes as f64 * tg.median / 1e9),
+        tg_roof_pct: read_gbps.map(|b| 100.0 * gpu.weight_bytes as f64 * tg.median / 1e9 / b),
+        read_gbps,
         matrix_formats: Some(match precision.w8a8() {
             // Quantized on upload from these f32 values.
             Some(_) => {
@@ -403,15 +426,14 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
     for &p in &req.precisions {
         rows.push(
             match one(ctx, file, req, &teacher, p, importance.as_ref()) {
-                Ok(r) => LlmRow {
-                    tg_roof_pct: r.tg_gbps.zip(bandwidth_gbps).map(|(g, b)| 100.0 * g / b),
-                    ..r
-                },
+                Ok(r) => r,
                 Err(e @ LabError::DeviceLost(_)) => return Err(e),
                 Err(e) => LlmRow {
                     precision: p.name().into(),
                     pp_tok_s: None,
                     tg_tok_s: None,
+                    pp_tok_s_range: None,
+                    tg_tok_s_range: None,
                     cpu_pp_tok_s: None,
                     cpu_tg_tok_s: None,
                     cpu_impl: None,
@@ -422,6 +444,7 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
                     top1_agreement: None,
                     tg_gbps: None,
                     tg_roof_pct: None,
+                    read_gbps: None,
                     matrix_formats: None,
                     decode_kernel: None,
                     passed: false,

@@ -216,6 +216,7 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
         "pp tok/s",
         "tg tok/s",
         "tg GB/s",
+        "read GB/s",
         "% of read BW",
         "CPU pp tok/s",
         "CPU tg tok/s",
@@ -230,6 +231,11 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
     ];
     let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     let mib = |b: Option<u64>| f(b.map(|b| b as f64 / (1 << 20) as f64), 1);
+    // A median with the spread of its runs, where there was more than one value.
+    let spread = |v: Option<f64>, range: Option<[f64; 2]>| match (v, range) {
+        (Some(v), Some([lo, hi])) if hi > lo => format!("{v:.2} ({lo:.2}-{hi:.2})"),
+        _ => f(v, 2),
+    };
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in rows {
         if let Some(why) = &r.skipped {
@@ -241,9 +247,10 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
         }
         cells.push(vec![
             r.precision.clone(),
-            f(r.pp_tok_s, 2),
-            f(r.tg_tok_s, 2),
+            spread(r.pp_tok_s, r.pp_tok_s_range),
+            spread(r.tg_tok_s, r.tg_tok_s_range),
             f(r.tg_gbps, 3),
+            f(r.read_gbps, 2),
             f(r.tg_roof_pct, 1),
             f(r.cpu_pp_tok_s, 1),
             f(r.cpu_tg_tok_s, 1),
@@ -261,12 +268,13 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
     render(&cells)
 }
 
-/// The `llm-bench` rows as CSV (one header line, empty cells for nulls).
+/// The `llm-bench` rows as CSV (one header line, empty cells for nulls; columns added
+/// since the first version go at the end, so that scripts reading by position keep working).
 pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
     let mut out = String::from(
         "precision,pp_tok_s,tg_tok_s,tg_gbps,tg_roof_pct,cpu_pp_tok_s,cpu_tg_tok_s,cpu_impl,\
          weight_bytes,kv_bytes,perplexity,kld_mean,top1_agreement,matrix_formats,decode_kernel,passed,\
-         skipped\n",
+         skipped,pp_tok_s_min,pp_tok_s_max,tg_tok_s_min,tg_tok_s_max,read_gbps\n",
     );
     let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     let u = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
@@ -290,6 +298,11 @@ pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
             q(r.decode_kernel.as_deref().unwrap_or("")),
             r.passed.to_string(),
             q(r.skipped.as_deref().unwrap_or("")),
+            f(r.pp_tok_s_range.map(|r| r[0])),
+            f(r.pp_tok_s_range.map(|r| r[1])),
+            f(r.tg_tok_s_range.map(|r| r[0])),
+            f(r.tg_tok_s_range.map(|r| r[1])),
+            f(r.read_gbps),
         ]
         .join(",");
         out.push('\n');
@@ -356,6 +369,55 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "| a | bb | c | d |");
         assert_eq!(lines[3], "| x | skipped: a long reason here |");
+    }
+
+    fn llm_row() -> crate::bench::llm::LlmRow {
+        crate::bench::llm::LlmRow {
+            precision: "q4_1".into(),
+            pp_tok_s: Some(12.5),
+            tg_tok_s: Some(15.0),
+            pp_tok_s_range: Some([12.5, 12.5]),
+            tg_tok_s_range: Some([11.25, 21.5]),
+            cpu_pp_tok_s: None,
+            cpu_tg_tok_s: None,
+            cpu_impl: None,
+            weight_bytes: Some(84 << 20),
+            kv_bytes: Some(1 << 20),
+            perplexity: Some(9.5),
+            kld_mean: Some(0.07),
+            top1_agreement: Some(0.8),
+            tg_gbps: Some(1.32),
+            tg_roof_pct: Some(26.4),
+            read_gbps: Some(5.0),
+            matrix_formats: Some("q4_1 x211".into()),
+            decode_kernel: Some("gemv-bcast 16x8".into()),
+            passed: true,
+            skipped: None,
+        }
+    }
+
+    #[test]
+    fn llm_rows_show_the_spread_of_their_runs_and_the_bandwidth_they_are_read_against() {
+        let table = llm_table(&[llm_row()]);
+        let row = table.lines().nth(2).unwrap();
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // A single value where the runs agree, median (min-max) where they did not.
+        assert_eq!(
+            &cells[1..6],
+            ["q4_1", "12.50", "15.00 (11.25-21.50)", "1.320", "5.00"]
+        );
+        let csv = llm_csv(&[llm_row()]);
+        let mut lines = csv.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let vals: Vec<&str> = lines.next().unwrap().split(',').collect();
+        // The first columns keep their positions; the spread and bandwidth come last.
+        assert_eq!(&head[..3], ["precision", "pp_tok_s", "tg_tok_s"]);
+        assert_eq!(head.len(), vals.len());
+        let col = |name: &str| vals[head.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(col("tg_tok_s_min"), "11.25");
+        assert_eq!(col("tg_tok_s_max"), "21.5");
+        assert_eq!(col("read_gbps"), "5");
+        assert_eq!(head.last(), Some(&"read_gbps"));
     }
 
     #[test]

@@ -217,7 +217,7 @@ pub struct LlmBenchArgs {
     /// Generated tokens of the generation test.
     #[arg(short = 'n', long = "n-gen", default_value_t = 64)]
     pub tg: usize,
-    /// Timed repetitions.
+    /// Timed repetitions (the table shows their median and spread).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
     /// Evaluation text (default: the committed 1188-token passage).
@@ -297,7 +297,10 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
             report.quantizer,
             report
                 .bandwidth_gbps
-                .map_or("not measured".into(), |b| format!("{b:.2} GB/s (measured)"))
+                .map_or("not measured".into(), |b| format!(
+                    "{b:.2} GB/s before the first row (each row's own, measured next to its \
+                     generation timing, in the table)"
+                ))
         );
         print!("{}", wgpu_lab::bench::table::llm_table(&report.rows));
     }
