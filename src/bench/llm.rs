@@ -217,6 +217,18 @@ pub fn teacher(file: &LlamaWeights, text: &[u32]) -> Result<Vec<Vec<f64>>> {
     Ok(out)
 }
 
+/// The adapter's read bandwidth streaming the file's weight bytes (GB/s), where the request
+/// asks for it.
+fn read_bandwidth(
+    ctx: &Context,
+    file: &LlamaWeights,
+    req: &LlmBenchRequest,
+) -> Result<Option<f64>> {
+    req.ceiling
+        .then(|| crate::bench::ceilings::gpu::gpu_read_bandwidth(ctx, file.bytes()))
+        .transpose()
+}
+
 /// Tokens/s of `run` (which returns the tokens it processed), `repeat` times after one
 /// untimed run: median and spread.
 fn tok_s(repeat: usize, mut run: impl FnMut() -> Result<usize>) -> Result<Summary> {
@@ -269,14 +281,7 @@ fn one(
         gpu.forward(ctx, &prompt, Want::LastLogits, None)?;
         Ok(prompt.len())
     })?;
-    let read_gbps = if req.ceiling {
-        Some(crate::bench::ceilings::gpu::gpu_read_bandwidth(
-            ctx,
-            file.bytes(),
-        )?)
-    } else {
-        None
-    };
+    let read_gbps = read_bandwidth(ctx, file, req)?;
     let tg = tok_s(req.repeat, || {
         gpu.reset();
         let mut t = prompt[0];
@@ -405,14 +410,7 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
             req.pp, req.tg, file.config.context
         )));
     }
-    let bandwidth_gbps = if req.ceiling {
-        Some(crate::bench::ceilings::gpu::gpu_read_bandwidth(
-            ctx,
-            file.bytes(),
-        )?)
-    } else {
-        None
-    };
+    let bandwidth_gbps = read_bandwidth(ctx, file, req)?;
     let teacher = teacher(file, &req.text)?;
     let importance = match req.quantizer {
         Quantizer::Imatrix => {
