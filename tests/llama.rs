@@ -539,6 +539,7 @@ fn accuracy_rows(
         kv: wgpu_lab::formats::llama::KvPrecision::F32,
         ceiling: false,
         tuned: Default::default(),
+        write_gguf: None,
     };
     let report = llm::run(ctx, weights(), &req).unwrap();
     for r in &report.rows {
@@ -797,48 +798,6 @@ fn a_q4_k_m_file_loads_and_the_gpu_matches_its_cpu_twin() {
     assert_rows_close("prefill", &g.logits, &c, vocab, 1e-3);
     let next = argmax(&c[c.len() - vocab..]);
     decode_alongside(ctx, &mut gpu, &twin, &mut cache, next, steps, 1e-3);
-}
-
-#[test]
-fn candle_baseline_runs_the_same_model_as_the_twin() {
-    use wgpu_lab::formats::llama::LlmPrecision;
-    use wgpu_lab::reference::llama_candle::CandleLlama;
-    // candle quantizes activations to 8 bits per call for the block formats (as llama.cpp's
-    // CPU path), the twin keeps them f32: logits agree to that rounding, not bit for bit.
-    // Measured: relative error 8.9e-3 (prefill) and 6.8e-2 (a decode step) on the native
-    // Q4_1 file; 1.1e-6 and 4.3e-6 at f32, where both are f32 arithmetic in another order:
-    // the same model (a wrong RoPE, head layout or tied output would be O(1)).
-    let tok = LlamaTokenizer::new(&weights().vocab).unwrap();
-    let prompt = tok.encode(&tok.chat("Name a colour.").unwrap()).unwrap();
-    for (p, bound) in [
-        (LlmPrecision::Native, 0.1),
-        (LlmPrecision::Format(WeightFormat::F32), 1e-4),
-    ] {
-        let w = weights().at_precision(p).unwrap();
-        let twin = LlamaCpu::new(&w);
-        let mut cache = twin.cache(prompt.len() + 2);
-        let mut candle = CandleLlama::new(&w).unwrap();
-        let vocab = w.config.vocab;
-        let t = twin.forward(&mut cache, &prompt).unwrap();
-        let c = candle.forward(&prompt).unwrap();
-        let last = &t[t.len() - vocab..];
-        let rel = rel_error(&c, last);
-        eprintln!("{}: prefill relative error {rel:.2e}", p.name());
-        assert!(
-            rel < bound,
-            "{}: prefill relative error {rel:.2e}",
-            p.name()
-        );
-        assert_eq!(argmax(&c), argmax(last), "{}", p.name());
-        let next = argmax(last);
-        let t = twin.forward(&mut cache, &[next]).unwrap();
-        let c = candle.forward(&[next]).unwrap();
-        let rel = rel_error(&c, &t);
-        eprintln!("{}: decode relative error {rel:.2e}", p.name());
-        assert!(rel < bound, "{}: decode relative error {rel:.2e}", p.name());
-        candle.reset();
-        assert_eq!(candle.forward(&prompt).unwrap().len(), vocab);
-    }
 }
 
 #[test]

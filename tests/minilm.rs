@@ -103,6 +103,26 @@ fn minilm_cpu_twin_matches_the_reference_pipeline() {
     assert!((got[0][0] - refs[0].embedding[0]).abs() < 1e-5);
 }
 
+#[test]
+fn minilm_candle_cpu_baseline_is_the_same_model_as_the_twin() {
+    // infer's CPU column: candle-transformers' BertModel on the same files. Both are f32 in
+    // another summation order (and candle's padded positions are masked, not dropped): the
+    // embeddings agree to f32 rounding, cosine >= 1 - 1e-5 (measured ~1 - 1e-7); a wrong
+    // pooling or mask would be far below.
+    let refs = reference();
+    let (batch, want) = cpu_twin(&refs);
+    let lib = wgpu_lab::reference::bert_candle::CandleBert::load(&model_dir()).unwrap();
+    let got = lib.embed(&batch).unwrap();
+    assert_eq!(got.len(), want.len());
+    for ((r, g), w) in refs.iter().zip(&got).zip(&want) {
+        let c = cosine(g, w);
+        assert!(c >= 1.0 - 1e-5, "{:?}: cosine {c}", r.text);
+    }
+    // A folder without the files is an error naming the file, not a panic.
+    let e = wgpu_lab::reference::bert_candle::CandleBert::load(Path::new("/nonexistent"));
+    assert!(e.err().unwrap().to_string().contains("config.json"));
+}
+
 fn cpu_twin(refs: &[Reference]) -> (Batch, Vec<Vec<f32>>) {
     let seqs: Vec<Vec<u32>> = refs.iter().map(|r| r.tokens.clone()).collect();
     let batch = Batch::from_sequences(&seqs).unwrap();

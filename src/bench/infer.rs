@@ -1,5 +1,6 @@
 //! The headline benchmark: all-MiniLM-L6-v2 sentence embeddings per precision — speed on the
-//! GPU and on the CPU twin, weight memory, and accuracy against the f32 CPU reference.
+//! GPU, on a library BERT on the CPU (candle-transformers' `BertModel`, f32) and on our CPU
+//! twin, weight memory, and accuracy against the f32 CPU reference.
 
 use std::path::Path;
 use std::time::Instant;
@@ -17,6 +18,7 @@ use crate::model::bert::calibrate;
 use crate::model::bert::gpu::GpuBert;
 use crate::model::bert::tokenize::Tokenizer;
 use crate::reference::bert;
+use crate::reference::bert_candle::CandleBert;
 use crate::stats::Summary;
 
 /// Varied sentences the accuracy columns are measured on (short and long, punctuation,
@@ -68,7 +70,7 @@ pub struct InferRequest {
     pub seq: Option<usize>,
     /// Timed runs.
     pub repeat: usize,
-    /// Time the CPU twin too.
+    /// Time the CPU too (candle's BertModel and the twin).
     pub cpu: bool,
     /// Quantizers of the Q4_0/Q4_1 weights: one row per quantizer for those precisions
     /// (the others do not depend on it).
@@ -103,12 +105,16 @@ pub struct InferRow {
     pub gpu_sentences_per_s: f64,
     /// Real tokens per second on the GPU.
     pub gpu_tokens_per_s: f64,
-    /// CPU twin (f32) time per batch, ms.
+    /// CPU time per batch of the library BERT (`cpu_impl`), f32, ms (median).
     pub cpu_ms: Option<f64>,
-    /// Sentences per second on the CPU twin.
+    /// Sentences per second on the CPU (the library BERT).
     pub cpu_sentences_per_s: Option<f64>,
-    /// Real tokens per second on the CPU twin.
+    /// Real tokens per second on the CPU (the library BERT).
     pub cpu_tokens_per_s: Option<f64>,
+    /// The CPU library timed, with its threads.
+    pub cpu_impl: Option<String>,
+    /// Sentences per second of wgpu-lab's own f32 CPU twin (`reference::bert`), for scale.
+    pub twin_sentences_per_s: Option<f64>,
     /// Linear-layer weight bytes on the GPU.
     pub linear_weight_bytes: u64,
     /// All weight bytes on the GPU (embeddings and norms are f32).
@@ -165,17 +171,34 @@ pub fn run(ctx: &Context, dir: &Path, req: &InferRequest) -> Result<Vec<InferRow
     let accuracy_batch = tok.encode_batch(&SENTENCES)?.batch;
     let truth = bert::forward(&weights, &accuracy_batch)?;
     let batch = timing_batch(&tok, req.batch, req.seq)?;
-    let cpu = if req.cpu {
+    // The CPU columns: candle-transformers' BertModel (one untimed batch first), and the
+    // twin beside it.
+    let cpu_time = |f: &mut dyn FnMut() -> Result<Vec<Vec<f32>>>| -> Result<Option<Summary>> {
         let mut samples = Vec::new();
         for _ in 0..req.repeat.clamp(1, 3) {
             let t = Instant::now();
-            std::hint::black_box(bert::forward(&weights, &batch)?);
+            std::hint::black_box(f()?);
             samples.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        Summary::of(&samples)
-    } else {
-        None
+        Ok(Summary::of(&samples))
     };
+    let (cpu, twin) = if req.cpu {
+        let lib = CandleBert::load(dir)?;
+        lib.embed(&batch)?;
+        (
+            cpu_time(&mut || lib.embed(&batch))?,
+            cpu_time(&mut || bert::forward(&weights, &batch))?,
+        )
+    } else {
+        (None, None)
+    };
+    let cpu_impl = cpu.map(|_| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        format!(
+            "{}, {threads} threads",
+            crate::reference::bert_candle::LIBRARY
+        )
+    });
     let searched = |p: Precision| {
         matches!(
             p,
@@ -233,6 +256,8 @@ pub fn run(ctx: &Context, dir: &Path, req: &InferRequest) -> Result<Vec<InferRow
             cpu_ms: cpu.map(|c| c.median),
             cpu_sentences_per_s: cpu.map(|c| batch.b as f64 / (c.median / 1e3)),
             cpu_tokens_per_s: cpu.map(|c| tokens as f64 / (c.median / 1e3)),
+            cpu_impl: cpu_impl.clone(),
+            twin_sentences_per_s: twin.map(|c| batch.b as f64 / (c.median / 1e3)),
             linear_weight_bytes: gpu.linear_bytes,
             weight_bytes: gpu.weight_bytes,
             min_cosine: cos.iter().cloned().fold(1.0, f64::min),

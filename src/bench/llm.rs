@@ -17,8 +17,8 @@ use crate::formats::quant_search::Quantizer;
 use crate::formats::weights::WeightFormat;
 use crate::gpu::Context;
 use crate::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
-use crate::reference::llama::{argmax, LlamaCpu};
-use crate::reference::llama_candle::{self, CandleLlama};
+use crate::reference::llama::LlamaCpu;
+use crate::reference::llama_cpp::LlamaCpp;
 use crate::rng::Rng;
 use crate::stats::Summary;
 
@@ -51,6 +51,9 @@ pub struct LlmBenchRequest {
     /// The tune cache's entries for this adapter: the decode kernel comes from its GEMV
     /// entry for the format most matrices are in, where it has one.
     pub tuned: Tuned,
+    /// Also write each row's tensors as a GGUF into this folder (`<precision>.gguf`, the
+    /// file the CPU column's llama.cpp ran), for stock llama.cpp tools to run the same file.
+    pub write_gguf: Option<std::path::PathBuf>,
 }
 
 /// The decoder's kernels on this adapter for weights `w`: the adapter's defaults
@@ -77,10 +80,6 @@ pub fn kernels_for(
     }
 }
 
-/// A CPU model as `run(tokens, fresh)` returning the tokens' logits; `fresh` starts a new
-/// context.
-type CpuRun<'a> = dyn FnMut(&[u32], bool) -> Result<Vec<f32>> + 'a;
-
 /// One precision's row.
 #[derive(Debug, Clone, Serialize)]
 pub struct LlmRow {
@@ -99,8 +98,17 @@ pub struct LlmRow {
     pub cpu_pp_tok_s: Option<f64>,
     /// The same on the CPU.
     pub cpu_tg_tok_s: Option<f64>,
-    /// The CPU implementation timed.
+    /// The CPU implementation timed: llama.cpp, its version, the CPU variant ggml loaded
+    /// and its threads.
     pub cpu_impl: Option<String>,
+    /// Perplexity of llama.cpp's own logits over the same text (the same GGUF tensors).
+    pub cpu_perplexity: Option<f64>,
+    /// Mean KL(teacher || llama.cpp) per position, nats.
+    pub cpu_kld_mean: Option<f64>,
+    /// Fraction of positions where llama.cpp's argmax equals the teacher's.
+    pub cpu_top1_agreement: Option<f64>,
+    /// Why the CPU columns are empty when llama.cpp could not run this row.
+    pub cpu_skipped: Option<String>,
     /// Bytes of weights on the GPU.
     pub weight_bytes: Option<u64>,
     /// Bytes of the GPU KV cache for pp + tg positions.
@@ -242,6 +250,62 @@ fn tok_s(repeat: usize, mut run: impl FnMut() -> Result<usize>) -> Result<Summar
     Ok(Summary::of(&samples).expect("at least one sample"))
 }
 
+/// llama.cpp's figures for one row: speed as llama-bench measures it, accuracy from its own
+/// logits.
+struct CpuFigures {
+    pp: f64,
+    tg: f64,
+    acc: Accuracy,
+    name: String,
+}
+
+/// Runs `w` in llama.cpp: teacher-forced over the text's windows (its logits against the
+/// same teacher as the GPU row), then pp (the prompt's random ids in one batch, from an
+/// empty cache) and tg (`req.tg` single-token steps from an empty cache, each step's next
+/// token drawn at random, logits computed every step), `req.repeat` timed runs after one
+/// untimed, medians: llama-bench's `pp` and `tg` tests.
+fn llama_cpp_row(
+    w: &LlamaWeights,
+    req: &LlmBenchRequest,
+    teacher: &[Vec<f64>],
+    prompt: &[u32],
+    capacity: usize,
+) -> Result<CpuFigures> {
+    let mut m = LlamaCpp::new(w, capacity)?;
+    let mut student = Vec::new();
+    let mut next = Vec::new();
+    for win in windows(&req.text, w.config.context) {
+        m.reset();
+        let logits = m.forward(&win[..win.len() - 1], true)?;
+        student.extend(log_softmax(&logits, m.vocab));
+        next.extend_from_slice(&win[1..]);
+    }
+    let acc = accuracy(teacher, &student, &next);
+    drop(student);
+    let pp = tok_s(req.repeat, || {
+        m.reset();
+        m.forward(prompt, false)?;
+        Ok(prompt.len())
+    })?;
+    let mut rng = Rng::new(11);
+    let vocab = m.vocab as u64;
+    let tg = tok_s(req.repeat, || {
+        m.reset();
+        let mut t = prompt[0];
+        for _ in 0..req.tg {
+            m.forward(&[t], false)?;
+            t = (rng.next_u64() % vocab) as u32;
+        }
+        Ok(req.tg)
+    })?;
+    Ok(CpuFigures {
+        pp: pp.median,
+        tg: tg.median,
+        acc,
+        name: m.describe.clone(),
+    })
+}
+
 fn one(
     ctx: &Context,
     file: &LlamaWeights,
@@ -252,6 +316,10 @@ fn one(
 ) -> Result<LlmRow> {
     let w = file.at_precision_with(precision, req.quantizer, importance)?;
     let c = &w.config;
+    if let Some(dir) = &req.write_gguf {
+        let name = precision.name().replace(':', "-");
+        crate::reference::llama_cpp::write_gguf(&w, &dir.join(format!("{name}.gguf")))?;
+    }
     let (kernels, decode_kernel) = kernels_for(ctx, &w, &req.tuned, req.kv, precision);
     let eval_len = windows(&req.text, c.context)
         .iter()
@@ -293,11 +361,10 @@ fn one(
         }
         Ok(req.tg)
     })?;
-    // The CPU columns: candle-transformers' quantized llama on the same tensors (what a Rust
-    // user would pick); the f32 twin where candle cannot take them, saying why.
-    let (cpu_pp, cpu_tg, cpu_impl) = if req.cpu {
-        // W8A8's CPU counterpart is candle at Q8_0: int8 weights and int8 activations per
-        // 32-value block (no rotation), the int8 path a Rust user has.
+    // The CPU columns: llama.cpp on the same tensors (W8A8's counterpart is llama.cpp at
+    // Q8_0: int8 weights and int8 activations per 32-value block, no rotation). Whatever
+    // llama.cpp cannot run becomes an empty CPU cell with the reason.
+    let cpu = if req.cpu {
         let q8;
         let cpu_w = if precision.w8a8().is_some() {
             q8 = file.at_precision(LlmPrecision::Format(WeightFormat::Q8_0))?;
@@ -305,62 +372,21 @@ fn one(
         } else {
             &w
         };
-        let candle = if prompt.len() + req.tg <= llama_candle::MAX_POSITIONS {
-            CandleLlama::new(cpu_w)
-        } else {
-            Err(LabError::InvalidArgument(format!(
-                "pp + tg over candle's {} positions",
-                llama_candle::MAX_POSITIONS
-            )))
-        };
-        let (mut run, name): (Box<CpuRun>, String) = match candle {
-            Ok(mut cm) => (
-                Box::new(move |t: &[u32], fresh: bool| {
-                    if fresh {
-                        cm.reset();
-                    }
-                    cm.forward(t)
-                }),
+        Some(
+            llama_cpp_row(cpu_w, req, teacher, &prompt, capacity).map(|mut c| {
                 if precision.w8a8().is_some() {
-                    format!("{} at q8_0 (W8A8 per 32 values)", llama_candle::LIBRARY)
-                } else {
-                    llama_candle::LIBRARY.to_string()
-                },
-            ),
-            Err(why) => {
-                let twin = LlamaCpu::new(&w);
-                let capacity = prompt.len().max(req.tg);
-                let mut cache = twin.cache(capacity);
-                (
-                    Box::new(move |t: &[u32], fresh: bool| {
-                        if fresh {
-                            cache = twin.cache(capacity);
-                        }
-                        twin.forward(&mut cache, t)
-                    }),
-                    format!(
-                        "wgpu-lab f32 twin (reference::llama, gemm) on this precision's \
-                             values (candle could not run it: {why})"
-                    ),
-                )
-            }
-        };
-        let pp = tok_s(req.repeat.min(2), || {
-            run(&prompt, true)?;
-            Ok(prompt.len())
-        })?
-        .median;
-        let tg = tok_s(req.repeat.min(2), || {
-            let mut t = prompt[0];
-            for i in 0..req.tg {
-                t = argmax(&run(&[t], i == 0)?);
-            }
-            Ok(req.tg)
-        })?
-        .median;
-        (Some(pp), Some(tg), Some(name))
+                    c.name = format!("{} at Q8_0 (W8A8 per 32 values)", c.name);
+                }
+                c
+            }),
+        )
     } else {
-        (None, None, None)
+        None
+    };
+    let (cpu, cpu_skipped) = match cpu {
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, None),
     };
     let finite = [acc.perplexity, acc.kld_mean, acc.top1, pp.median, tg.median]
         .iter()
@@ -371,9 +397,13 @@ fn one(
         tg_tok_s: Some(tg.median),
         pp_tok_s_range: Some([pp.min, pp.max]),
         tg_tok_s_range: Some([tg.min, tg.max]),
-        cpu_pp_tok_s: cpu_pp,
-        cpu_tg_tok_s: cpu_tg,
-        cpu_impl,
+        cpu_pp_tok_s: cpu.as_ref().map(|c| c.pp),
+        cpu_tg_tok_s: cpu.as_ref().map(|c| c.tg),
+        cpu_impl: cpu.as_ref().map(|c| c.name.clone()),
+        cpu_perplexity: cpu.as_ref().map(|c| c.acc.perplexity),
+        cpu_kld_mean: cpu.as_ref().map(|c| c.acc.kld_mean),
+        cpu_top1_agreement: cpu.as_ref().map(|c| c.acc.top1),
+        cpu_skipped,
         weight_bytes: Some(gpu.weight_bytes),
         kv_bytes: Some(gpu.kv_bytes),
         perplexity: Some(acc.perplexity),
@@ -435,6 +465,10 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
                     cpu_pp_tok_s: None,
                     cpu_tg_tok_s: None,
                     cpu_impl: None,
+                    cpu_perplexity: None,
+                    cpu_kld_mean: None,
+                    cpu_top1_agreement: None,
+                    cpu_skipped: None,
                     weight_bytes: None,
                     kv_bytes: None,
                     perplexity: None,

@@ -283,7 +283,7 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
                 req.runs.repeat.clamp(1, 5)
             };
             match cpu_baseline::prepare(precision, a, w, shape)? {
-                Some(b) => Some((b.time(repeat)?.median, b.library)),
+                Some(b) => Some((b.time(repeat)?.median, b.library.clone())),
                 None => None,
             }
         } else {
@@ -307,8 +307,8 @@ pub fn run(ctx: &Context, req: &PrecisionRequest, a: &[f32], w: &[f32]) -> Resul
                 row.gbps = row
                     .weight_bytes
                     .map(|b| b as f64 / (row.gpu_ms_median * 1e6));
-                row.cpu_ms = cpu.map(|c| c.0);
-                row.cpu_impl = cpu.map(|c| c.1.to_string());
+                row.cpu_ms = cpu.as_ref().map(|c| c.0);
+                row.cpu_impl = cpu.as_ref().map(|c| c.1.clone());
                 row.speedup_vs_cpu = row.cpu_ms.map(|c| c / row.gpu_ms_median);
             }
             rows.push(row);

@@ -180,6 +180,7 @@ fn llm_report(
         kv: crate::formats::llama::KvPrecision::F32,
         ceiling: true,
         tuned: req.tune.for_adapter(ctx),
+        write_gguf: None,
     };
     llm::run(ctx, &file, &lreq)
 }

@@ -95,7 +95,8 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
     render(&cells)
 }
 
-/// Renders the `infer` rows: speed (GPU and CPU twin), memory, accuracy, compile time.
+/// Renders the `infer` rows: speed (GPU, the CPU library and our CPU twin), memory, accuracy,
+/// compile time.
 pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
     let header = [
         "precision",
@@ -105,6 +106,7 @@ pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
         "GPU tok/s",
         "CPU sent/s",
         "CPU tok/s",
+        "twin sent/s",
         "linear MiB",
         "all MiB",
         "min cos",
@@ -130,6 +132,7 @@ pub fn infer_table(rows: &[crate::bench::infer::InferRow]) -> String {
             format!("{:.0}", r.gpu_tokens_per_s),
             opt(r.cpu_sentences_per_s),
             r.cpu_tokens_per_s.map_or("-".into(), |v| format!("{v:.0}")),
+            opt(r.twin_sentences_per_s),
             mib(r.linear_weight_bytes),
             mib(r.weight_bytes),
             format!("{:.6}", r.min_cosine),
@@ -225,6 +228,9 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
         "perplexity",
         "KLD mean",
         "top-1",
+        "CPU ppl",
+        "CPU KLD",
+        "CPU top-1",
         "pass",
         "matrices",
         "decode kernel",
@@ -260,6 +266,10 @@ pub fn llm_table(rows: &[crate::bench::llm::LlmRow]) -> String {
             r.kld_mean.map_or("-".into(), |v| format!("{v:.5}")),
             r.top1_agreement
                 .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
+            f(r.cpu_perplexity, 3),
+            r.cpu_kld_mean.map_or("-".into(), |v| format!("{v:.5}")),
+            r.cpu_top1_agreement
+                .map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
             if r.passed { "ok" } else { "FAIL" }.into(),
             r.matrix_formats.clone().unwrap_or_default(),
             r.decode_kernel.clone().unwrap_or_default(),
@@ -274,7 +284,8 @@ pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
     let mut out = String::from(
         "precision,pp_tok_s,tg_tok_s,tg_gbps,tg_roof_pct,cpu_pp_tok_s,cpu_tg_tok_s,cpu_impl,\
          weight_bytes,kv_bytes,perplexity,kld_mean,top1_agreement,matrix_formats,decode_kernel,passed,\
-         skipped,pp_tok_s_min,pp_tok_s_max,tg_tok_s_min,tg_tok_s_max,read_gbps\n",
+         skipped,pp_tok_s_min,pp_tok_s_max,tg_tok_s_min,tg_tok_s_max,read_gbps,cpu_perplexity,\
+         cpu_kld_mean,cpu_top1_agreement,cpu_skipped\n",
     );
     let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     let u = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
@@ -303,6 +314,10 @@ pub fn llm_csv(rows: &[crate::bench::llm::LlmRow]) -> String {
             f(r.tg_tok_s_range.map(|r| r[0])),
             f(r.tg_tok_s_range.map(|r| r[1])),
             f(r.read_gbps),
+            f(r.cpu_perplexity),
+            f(r.cpu_kld_mean),
+            f(r.cpu_top1_agreement),
+            q(r.cpu_skipped.as_deref().unwrap_or("")),
         ]
         .join(",");
         out.push('\n');
@@ -381,6 +396,10 @@ mod tests {
             cpu_pp_tok_s: None,
             cpu_tg_tok_s: None,
             cpu_impl: None,
+            cpu_perplexity: Some(9.75),
+            cpu_kld_mean: None,
+            cpu_top1_agreement: None,
+            cpu_skipped: None,
             weight_bytes: Some(84 << 20),
             kv_bytes: Some(1 << 20),
             perplexity: Some(9.5),
@@ -417,7 +436,8 @@ mod tests {
         assert_eq!(col("tg_tok_s_min"), "11.25");
         assert_eq!(col("tg_tok_s_max"), "21.5");
         assert_eq!(col("read_gbps"), "5");
-        assert_eq!(head.last(), Some(&"read_gbps"));
+        assert_eq!(col("cpu_perplexity"), "9.75");
+        assert_eq!(head.last(), Some(&"cpu_skipped"));
     }
 
     #[test]

@@ -208,7 +208,7 @@ pub struct LlmBenchArgs {
     /// Precisions (comma list) or `all`: native, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k,
     /// q6_k (every matrix at the format), llama.cpp:Q8_0, llama.cpp:Q4_0, llama.cpp:Q4_1,
     /// llama.cpp:Q4_K_M (llama-quantize's type per tensor for that file type), int8rot
-    /// (W8A8; its CPU column is candle at q8_0, int8 activations too).
+    /// (W8A8; its CPU column is llama.cpp at Q8_0, int8 activations too).
     #[arg(long, default_value = "all")]
     pub precision: String,
     /// Prompt tokens of the prompt-processing test.
@@ -242,6 +242,10 @@ pub struct LlmBenchArgs {
     /// steps use its GEMV kernel for the format most matrices are in, where it has one.
     #[arg(long)]
     pub tune_cache: Option<PathBuf>,
+    /// Also write each row's GGUF (the file its llama.cpp CPU column ran) into this folder,
+    /// to run stock llama.cpp tools (llama-bench, llama-perplexity) on the same files.
+    #[arg(long)]
+    pub write_gguf: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -277,7 +281,12 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         kv: wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?,
         ceiling: true,
         tuned: super::tune_cache(&args.tune_cache).for_adapter(&ctx),
+        write_gguf: args.write_gguf.clone(),
     };
+    if let Some(dir) = &args.write_gguf {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
     let report = llm::run(&ctx, &file, &req)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -286,7 +295,8 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
     } else {
         super::print_adapter(&ctx);
         println!(
-            "model {}; accuracy over {} text tokens ({}) against the f32 CPU twin; pp{} / tg{}; \
+            "model {}; accuracy over {} text tokens ({}) against the f32 CPU twin (GPU and \
+             llama.cpp alike); pp{} / tg{}; \
              KV cache {}; quantizer {}; read bandwidth {}",
             report.model,
             report.text_tokens,

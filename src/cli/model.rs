@@ -206,6 +206,9 @@ pub fn infer(select: &SelectArgs, args: InferArgs) -> Result<ExitCode> {
     } else {
         print_adapter(&ctx);
         print!("{}", table::infer_table(&rows));
+        if let Some(lib) = rows.first().and_then(|r| r.cpu_impl.as_ref()) {
+            println!("CPU: {lib}; twin: wgpu-lab's own f32 CPU reference (reference::bert)");
+        }
         println!(
             "cosine: against the f32 CPU twin over {} varied sentences; first run includes \
              the driver's shader compilation",
