@@ -136,7 +136,7 @@ pub enum LabError {
         message: String,
     },
 
-    /// A CPU baseline library (candle) refused or failed an operation.
+    /// A CPU baseline library (llama.cpp/ggml, candle) refused or failed an operation.
     #[error("CPU baseline {library}: {message}")]
     CpuBaseline {
         /// The library.

@@ -2,8 +2,8 @@
 //! called as its user would, so "vs CPU" compares with the best the CPU side has rather than
 //! with our own CPU twins (which stay the validation references).
 //!
-//! Each precision has candidates; [`prepare`] runs each on the problem (one untimed call,
-//! then the best of two timed) and keeps the fastest, named in the tables. Which wins
+//! Each precision has candidates; [`prepare`] runs each on the problem (untimed calls, then
+//! the median of 3-25 timed) and keeps the fastest, named in the tables. Which wins
 //! depends on the CPU (measured on one machine: docs/results/cpu-llamacpp.md), so it is
 //! decided where the numbers are taken:
 //!
@@ -181,8 +181,8 @@ pub fn candidates<'a>(
         .collect())
 }
 
-/// The fastest of [`candidates`] on this problem (one untimed call each, then the best of
-/// two timed), named with how much longer the others took. `None` when no library can store the shape.
+/// The fastest of [`candidates`] on this problem (the median of up to 25 timed calls each),
+/// named with how much longer the others took. `None` when no library can store the shape.
 pub fn prepare<'a>(
     precision: Precision,
     a: &'a [f32],
@@ -193,11 +193,24 @@ pub fn prepare<'a>(
     if all.len() < 2 {
         return Ok(all.into_iter().next());
     }
-    // Two timed runs each, one for big problems (a few seconds each at 4096^3).
-    let runs = if shape.flops() > 1e10 { 1 } else { 2 };
+    // The median of timed runs (a library whose speed swings from call to call is judged by
+    // its typical call, and a stall of the 2-core VM's scheduler, milliseconds against a
+    // GEMV's microseconds, by neither): as many as fit ~30 ms, 3 to 25, after one untimed
+    // call; one for big problems (a few seconds each at 4096^3).
+    // ggml (the first candidate) is timed last: its pool's workers spin after each call and
+    // would take a core from a library timed after it. The losers are dropped (their pools
+    // stopped) before this returns.
     let mut timed = Vec::with_capacity(all.len());
-    for c in all {
-        let ms = c.time(runs)?.min;
+    for c in all.into_iter().rev() {
+        let t = std::time::Instant::now();
+        std::hint::black_box(c.run()?);
+        let first_ms = t.elapsed().as_secs_f64() * 1e3;
+        let runs = if shape.flops() > 1e10 {
+            1
+        } else {
+            ((30.0 / first_ms.max(1e-3)) as usize).clamp(3, 25)
+        };
+        let ms = c.time(runs)?.median;
         timed.push((ms, c));
     }
     timed.sort_by(|x, y| x.0.total_cmp(&y.0));

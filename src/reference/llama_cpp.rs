@@ -63,10 +63,36 @@ fn vector(name: String, v: &[f32]) -> TensorData {
     }
 }
 
-/// Writes `w`'s tensors, with its source file's metadata, as a GGUF at `path` (the file a
-/// llama.cpp user would run for these weights).
+/// llama.cpp's `general.file_type` for weights whose matrices are mostly `format`
+/// (`LLAMA_FTYPE_MOSTLY_*`; K-quants as their `_M` mix, which is what llama-quantize's own
+/// Q4_K_M writes).
+fn file_type(format: WeightFormat) -> u64 {
+    match format {
+        WeightFormat::F32 => 0,
+        WeightFormat::F16 => 1,
+        WeightFormat::Q4_0 => 2,
+        WeightFormat::Q4_1 => 3,
+        WeightFormat::Q8_0 => 7,
+        WeightFormat::Q5_0 => 8,
+        WeightFormat::Q4K => 15,
+        WeightFormat::Q6K => 18,
+        WeightFormat::Bf16 => 32,
+    }
+}
+
+/// Writes `w`'s tensors, with its source file's metadata (its `general.file_type` set to
+/// the format most matrices are in), as a GGUF at `path`: the file a llama.cpp user would
+/// run for these weights.
 pub fn write_gguf(w: &LlamaWeights, path: &std::path::Path) -> Result<()> {
     let src = Gguf::open(&w.path).map_err(err)?;
+    let mut metadata = src.metadata.clone();
+    if let Some((main, _)) = w.format_counts().first() {
+        let ftype = gguf::Value::U64(file_type(*main));
+        match metadata.iter_mut().find(|(k, _)| k == "general.file_type") {
+            Some((_, v)) => *v = ftype,
+            None => metadata.push(("general.file_type".into(), ftype)),
+        }
+    }
     let mut tensors = vec![
         matrix("token_embd.weight".into(), &w.embd),
         vector("output_norm.weight".into(), &w.out_norm),
@@ -88,7 +114,7 @@ pub fn write_gguf(w: &LlamaWeights, path: &std::path::Path) -> Result<()> {
             matrix(t("ffn_down"), &l.down),
         ]);
     }
-    gguf::write(path, &src.metadata, &tensors).map_err(err)
+    gguf::write(path, &metadata, &tensors).map_err(err)
 }
 
 /// A llama.cpp model and context on the CPU, with its KV cache.
@@ -147,7 +173,8 @@ impl LlamaCpp {
                 sys::llama_model_free(model);
                 return Err(failed("llama.cpp could not create a context"));
             }
-            let pool = be.threadpool();
+            // llama-bench's pool: workers poll between graphs (`--poll 50`).
+            let pool = be.threadpool(50);
             if let Some(p) = &pool {
                 sys::llama_attach_threadpool(ctx, p.pool, std::ptr::null_mut());
             }

@@ -67,9 +67,9 @@ pub fn peak_for(c: &Ceilings, precision: &str, on_cpu: bool) -> f64 {
     match precision {
         "f16acc" if !on_cpu => c.f16_gflops.unwrap_or(c.f32_gflops),
         "int8" | "int8rot" => int8,
-        // The CPU's ggml-format baseline (candle) quantizes activations to 8 bits and
-        // multiplies in integers; GPU kernels decode weights to f32 and use f32 FMAs.
-        "q8_0" | "q4_0" | "q4_1" if on_cpu => int8.max(c.f32_gflops),
+        // The CPU's ggml-format baselines (ggml, candle) quantize activations to 8 bits and
+        // multiply in integers; GPU kernels decode weights to f32 and use f32 FMAs.
+        "q8_0" | "q4_0" | "q4_1" | "q5_0" | "q4_k" | "q6_k" if on_cpu => int8.max(c.f32_gflops),
         _ => c.f32_gflops,
     }
 }

@@ -2,9 +2,11 @@
 //! this CPU, the name every CPU column carries, and the thread count llama-bench uses.
 //!
 //! ggml's CPU backend is built once per x86 variant (x64, sse42, ..., haswell, skylakex,
-//! icelake, zen4, sapphirerapids) as shared modules; [`cpu`] loads them all, ggml scores
-//! each against this CPU's features and keeps the best, so one binary runs every machine at
-//! that machine's full speed. The variant chosen is read off ggml's own log line.
+//! icelake, zen4, sapphirerapids) as shared modules; [`cpu`] offers them to ggml, which
+//! scores each against this CPU's features and keeps the best, so one binary runs every
+//! machine at that machine's full speed. The AMX variant is left out unless
+//! `WGPU_LAB_GGML_AMX=1` (see build.rs: its matmul crashes where the kernel gives AMX state
+//! per thread). The variant chosen is read off ggml's own log line.
 //!
 //! ggml's and llama.cpp's log goes to the `log` crate (errors and warnings at their level,
 //! the rest at debug), never straight to stderr.
@@ -93,9 +95,11 @@ impl CpuBackend {
         }
     }
 
-    /// A pool of [`Self::threads`] workers that poll between graphs, as llama-bench runs
-    /// (`--poll 50`): no thread start-up inside a timed call.
-    pub(crate) fn threadpool(&self) -> Option<Threadpool> {
+    /// A pool of [`Self::threads`] workers, so no timed call starts threads. `poll` is
+    /// ggml's polling level (0-100): how long idle workers spin for the next graph before
+    /// they sleep. llama-bench's 50 spins for about 6.5M pause instructions (a third of a
+    /// second here) after every graph, which takes a core from whatever runs next.
+    pub(crate) fn threadpool(&self, poll: u32) -> Option<Threadpool> {
         type New = unsafe extern "C" fn(*mut sys::ggml_threadpool_params) -> sys::ggml_threadpool_t;
         type Free = unsafe extern "C" fn(sys::ggml_threadpool_t);
         let new = self.proc(c"ggml_threadpool_new")?;
@@ -103,7 +107,7 @@ impl CpuBackend {
         // SAFETY: ggml's documented signatures; the params are initialised by ggml itself.
         unsafe {
             let mut params = sys::ggml_threadpool_params_default(self.threads as i32);
-            params.poll = 50;
+            params.poll = poll;
             let new: New = std::mem::transmute(new);
             let pool = new(&mut params);
             (!pool.is_null()).then(|| Threadpool {
