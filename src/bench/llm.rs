@@ -162,7 +162,7 @@ pub struct LlmReport {
 }
 
 /// Log-softmax of each vocab-wide row, in f64.
-fn log_softmax(logits: &[f32], vocab: usize) -> Vec<Vec<f64>> {
+pub fn log_softmax(logits: &[f32], vocab: usize) -> Vec<Vec<f64>> {
     logits
         .chunks(vocab)
         .map(|row| {

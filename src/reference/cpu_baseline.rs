@@ -77,7 +77,8 @@ fn ggml_name(what: &str) -> String {
     }
 }
 
-fn candle_dtype(format: WeightFormat) -> Option<GgmlDType> {
+/// candle's type for a ggml block format (`None` for the float formats).
+pub fn candle_dtype(format: WeightFormat) -> Option<GgmlDType> {
     Some(match format {
         WeightFormat::Q8_0 => GgmlDType::Q8_0,
         WeightFormat::Q4_0 => GgmlDType::Q4_0,

