@@ -1,6 +1,7 @@
 //! Autotuning: a failing candidate is never chosen (a deliberately wrong one, run on the
 //! GPU, is rejected even though it is the fastest), the cache round-trips, a corrupt cache
-//! is ignored, and tuned configurations are used and labelled.
+//! is ignored, and tuned configurations are used and labelled; a first-use autotune
+//! searches each missing entry once within its budget, and later runs read it.
 
 mod common;
 
@@ -463,4 +464,122 @@ fn a_gemm_winner_that_loses_to_the_default_at_the_larger_size_is_not_kept() {
         t(default, f64::NAN, true, large),
     ];
     assert_eq!(tune::confirmed(winner, d, &no_default).kernel, tile);
+}
+
+/// `matmul --precision P` on a small problem with first-use autotuning on, into `cache`.
+fn matmul_autotuned(cache: &std::path::Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let out = common::run_ok(
+        common::bin()
+            .env_remove("WGPU_LAB_NO_AUTOTUNE")
+            .args([
+                "matmul",
+                "--precision",
+                "q8_0",
+                "--m",
+                "8",
+                "--n",
+                "64",
+                "--k",
+                "64",
+            ])
+            .args(["--repeat", "1", "--warmup", "0", "--no-cpu", "--json"])
+            .args(["--autotune-budget", "1", "--tune-cache"])
+            .arg(cache)
+            .args(extra),
+    );
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn first_use_autotune_searches_each_entry_once_and_later_runs_read_it() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let cache = common::tmp("first-use.json");
+    let _ = std::fs::remove_file(&cache);
+    let searches = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("autotuned "))
+            .count()
+    };
+    let (rows, stderr) = matmul_autotuned(&cache, &[]);
+    assert_eq!(searches(&stderr), 1, "{stderr}");
+    assert!(stderr.contains("autotuned q8_0/gemm: "), "{stderr}");
+    let row = &rows[0];
+    assert_eq!(row["tuning"], "autotuned", "{row}");
+    assert!(
+        row["kernel"].as_str().unwrap().ends_with("(autotuned)"),
+        "{row}"
+    );
+    assert_eq!(row["passed"], true);
+    let saved = TuneCache::load(&cache);
+    let auto: Vec<&String> = saved.autotuned.values().flatten().collect();
+    assert_eq!(auto, ["q8_0/gemm"]);
+    // The second run reads the entry: no search, the same label.
+    let (rows, stderr) = matmul_autotuned(&cache, &[]);
+    assert_eq!(searches(&stderr), 0, "{stderr}");
+    assert_eq!(rows[0]["tuning"], "autotuned");
+    // --no-autotune on an empty cache: the default kernel, labelled so, and no file.
+    let empty = common::tmp("no-autotune.json");
+    let _ = std::fs::remove_file(&empty);
+    let (rows, stderr) = matmul_autotuned(&empty, &["--no-autotune"]);
+    assert_eq!(searches(&stderr), 0, "{stderr}");
+    assert_eq!(rows[0]["tuning"], "default");
+    assert!(rows[0]["kernel"].as_str().unwrap().ends_with("(default)"));
+    assert!(!empty.exists());
+}
+
+#[test]
+fn first_use_autotune_holds_its_budget() {
+    use std::time::Duration;
+    use wgpu_lab::bench::autotune::{Autotuner, Tuning};
+    let Some(ctx) = common::ctx() else { return };
+    let path = common::tmp("budget.json");
+    let _ = std::fs::remove_file(&path);
+    // No budget: each entry tries only its first candidate, the default, which is chosen.
+    let mut auto = Autotuner::new(path.clone(), Duration::ZERO, true);
+    let p = Precision::Weights(WeightFormat::Q4_0);
+    auto.ensure(ctx, p, 1).unwrap();
+    assert_eq!(
+        auto.searches.len(),
+        2,
+        "the register block and the GEMV kernel"
+    );
+    for s in &auto.searches {
+        assert_eq!(s.tried, 1, "{}", s.describe());
+        assert!(s.of > 1, "{}", s.describe());
+        assert!(s.chosen.is_some_and(|t| t.passed), "{}", s.describe());
+    }
+    assert_eq!(
+        auto.searches[0].chosen.unwrap().kernel,
+        WqVariant::Regblock(WqKernel::default_for(1))
+    );
+    assert_eq!(
+        auto.tuning(ctx, &tune::entry_key(p, ShapeClass::Gemv)),
+        Tuning::Autotuned
+    );
+    // A second ensure searches nothing; a disabled tuner never does.
+    auto.ensure(ctx, p, 1).unwrap();
+    assert_eq!(auto.searches.len(), 2);
+    let mut off = Autotuner::new(common::tmp("off.json"), Duration::from_secs(5), false);
+    off.ensure(ctx, p, 64).unwrap();
+    assert!(off.searches.is_empty());
+    // A budget of a few seconds stops the GEMM search early on a software adapter.
+    let mut some = Autotuner::new(common::tmp("some.json"), Duration::from_secs(2), true);
+    let t = std::time::Instant::now();
+    some.ensure(ctx, Precision::Weights(WeightFormat::Q8_0), 64)
+        .unwrap();
+    let s = &some.searches[0];
+    // ~90 candidates at ~0.2 s or more each (pipeline compile, validation, timing): the
+    // budget stops the search well before the end on any adapter.
+    assert!(s.tried >= 1 && s.tried < s.of, "{}", s.describe());
+    eprintln!(
+        "{} (whole ensure {:.1} s)",
+        s.describe(),
+        t.elapsed().as_secs_f64()
+    );
 }

@@ -68,6 +68,9 @@ pub struct MatmulRow {
     pub speedup_vs_cpu: Option<f64>,
     /// The library behind cpu_ms (see `reference::cpu_baseline`).
     pub cpu_impl: Option<String>,
+    /// Where the kernel's configuration came from, where a command says: `tuned` (a `tune`
+    /// run), `autotuned` (a first-use search, `bench::autotune`) or `default`.
+    pub tuning: Option<String>,
     /// Relative Frobenius error against the f64 reference.
     pub rel_err: f64,
     /// Largest absolute error.
@@ -125,6 +128,7 @@ impl MatmulRow {
             cpu_ms: None,
             speedup_vs_cpu: None,
             cpu_impl: None,
+            tuning: None,
             rel_err: f64::NAN,
             max_abs_err: f64::NAN,
             tolerance: f64::NAN,

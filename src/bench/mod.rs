@@ -1,6 +1,7 @@
 //! Benchmarks: the f32, per-precision and model runs, ceilings, the sweep, the tuner, and
 //! their tables and reports. Timed runs themselves are [`crate::gpu::measure`].
 
+pub mod autotune;
 pub mod ceilings;
 pub mod infer;
 pub mod llm;

@@ -160,6 +160,10 @@ pub type Tuned = BTreeMap<String, WqVariant>;
 pub struct TuneCache {
     /// Entries per adapter.
     pub adapters: BTreeMap<String, Tuned>,
+    /// Per adapter, the entries a first-use autotune wrote (`bench::autotune`: a short
+    /// search) rather than `tune`; tables label their rows `(autotuned)`.
+    #[serde(default)]
+    pub autotuned: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// The cache key of an adapter.
@@ -474,13 +478,37 @@ fn search(
     class: ShapeClass,
     runs: Runs,
     candidates: Vec<WqVariant>,
+    problem: (usize, usize, usize),
+) -> Result<(Vec<Trial>, Option<Trial>)> {
+    search_until(ctx, p, class, runs, candidates, problem, None, &mut || {})
+}
+
+/// [`search`] that starts no candidate that would end past `deadline` at the mean time of
+/// those before it (the first always runs), calling `done` after each candidate (a
+/// progress bar).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search_until(
+    ctx: &Context,
+    p: Precision,
+    class: ShapeClass,
+    runs: Runs,
+    candidates: Vec<WqVariant>,
     (m, n, k): (usize, usize, usize),
+    deadline: Option<std::time::Instant>,
+    done: &mut dyn FnMut(),
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
     let mut rng = crate::rng::Rng::new(7);
     let a = rng.vec_f32(m * k);
     let w = rng.vec_f32(n * k);
-    let mut trials = Vec::new();
-    for cand in candidates {
+    let mut trials: Vec<Trial> = Vec::new();
+    let start = std::time::Instant::now();
+    for (i, cand) in candidates.into_iter().enumerate() {
+        if let (Some(d), true) = (deadline, i > 0) {
+            let mean = start.elapsed() / i as u32;
+            if std::time::Instant::now() + mean > d {
+                break;
+            }
+        }
         // A register block is asked for directly; a GEMV configuration through the tuned
         // map, which is where the benchmark looks for it.
         let (kernel, tuned, is_gemv) = match cand {
@@ -512,6 +540,7 @@ fn search(
                 problem: (m, n, k),
             });
         }
+        done();
     }
     let best = choose(&trials);
     Ok((trials, best))

@@ -311,6 +311,7 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
     .map(String::from)
     .to_vec()];
     let precisions = Precision::parse_list(&precision)?;
+    let searched = precisions.clone();
     if precisions.contains(&Precision::Weights(
         wgpu_lab::formats::weights::WeightFormat::F32,
     )) {
@@ -367,6 +368,23 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
                 trials.len().to_string(),
                 trials.iter().filter(|t| !t.passed).count().to_string(),
             ]);
+        }
+    }
+    // What `tune` searched is no longer a first-use autotune's entry.
+    if let Some(auto) = cache.autotuned.get_mut(&tune::adapter_key(&ctx)) {
+        for &p in &searched {
+            for key in [
+                tune::entry_key(p, tune::ShapeClass::Gemm),
+                tune::entry_key(p, tune::ShapeClass::Gemv),
+                tune::gemv_key(p),
+            ] {
+                auto.remove(&key);
+            }
+        }
+        if searched.contains(&Precision::Weights(
+            wgpu_lab::formats::weights::WeightFormat::F32,
+        )) {
+            auto.remove(tune::F32_NN_KEY);
         }
     }
     cache.adapters.insert(tune::adapter_key(&ctx), tuned);

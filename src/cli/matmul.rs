@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
+use wgpu_lab::bench::autotune::{Autotuner, Tuning};
 use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
 use wgpu_lab::convert;
 use wgpu_lab::formats::precision::Precision;
 use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::measure::Runs;
 use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
-use wgpu_lab::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
+use wgpu_lab::kernels::matmul_wq::{is_gemv_name, TiledKernel, WqKernel, WqVariant};
 use wgpu_lab::npy::{self, Matrix};
 use wgpu_lab::rng::Rng;
 use wgpu_lab::Context;
@@ -80,6 +81,13 @@ pub struct MatmulArgs {
     /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json).
     #[arg(long)]
     pub tune_cache: Option<PathBuf>,
+    /// Never search a kernel the tune cache lacks (rows without an entry run the default,
+    /// labelled `(default)`). Also: WGPU_LAB_NO_AUTOTUNE=1.
+    #[arg(long)]
+    pub no_autotune: bool,
+    /// Seconds a first-use autotune may spend per missing cache entry.
+    #[arg(long, default_value_t = 8.0)]
+    pub autotune_budget: f64,
 }
 
 /// Runs the f32 kernels (or, for other precisions and GGUF tensors, the precision kernels),
@@ -293,6 +301,26 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
     let a = rng.vec_f32(shape.m * shape.k);
     let w = rng.vec_f32(shape.n * shape.k);
     let ctx = Context::new(&select.selector()?)?;
+    // First-use autotune of the kernels the default run needs and the cache lacks.
+    if !args.autotune_budget.is_finite() || args.autotune_budget < 0.0 {
+        bail!(
+            "--autotune-budget {} must be >= 0 seconds",
+            args.autotune_budget
+        );
+    }
+    let mut auto = Autotuner::new(
+        args.tune_cache
+            .clone()
+            .unwrap_or_else(wgpu_lab::bench::tune::default_path),
+        std::time::Duration::from_secs_f64(args.autotune_budget),
+        !args.no_autotune && args.kernel.is_none(),
+    );
+    for &p in &precisions {
+        auto.ensure(&ctx, p, shape.m)?;
+    }
+    for s in &auto.searches {
+        eprintln!("{}", s.describe());
+    }
     let req = bench_precision::PrecisionRequest {
         m: shape.m,
         n: shape.n,
@@ -304,7 +332,7 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
             repeat: args.repeat,
         },
         cpu_baseline: !args.no_cpu,
-        tuned: tune_cache(&args.tune_cache).for_adapter(&ctx),
+        tuned: auto.cache.for_adapter(&ctx),
         extra: Vec::new(),
     };
     let class = wgpu_lab::bench::tune::ShapeClass::of(shape.m);
@@ -342,8 +370,36 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
         _ => req,
     };
     let mut rows = bench_precision::run(&ctx, &req, &a, &w)?;
+    label_tuning(&ctx, &auto, &mut rows);
     label_kernels(&mut rows);
     print_precision_rows(&ctx, &rows, args.json)
+}
+
+/// Says where each precision row's kernel came from: `(tuned)` by `tune`, `(autotuned)` by
+/// a first-use search, `(default)` without a cache entry (the kernel column and `tuning`).
+fn label_tuning(ctx: &Context, auto: &Autotuner, rows: &mut [bench_matmul::MatmulRow]) {
+    use wgpu_lab::bench::tune;
+    for r in rows.iter_mut().filter(|r| r.skipped.is_none()) {
+        let Some(p) = Precision::parse_list(&r.precision)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+        else {
+            continue;
+        };
+        let key = if is_gemv_name(&r.kernel) {
+            tune::gemv_key(p)
+        } else {
+            tune::entry_key(p, tune::ShapeClass::of(r.m))
+        };
+        // Rows of the cache's configuration carry " (tuned)" in their config.
+        let tuning = if r.config.ends_with(" (tuned)") {
+            auto.tuning(ctx, &key)
+        } else {
+            Tuning::Default
+        };
+        r.tuning = Some(tuning.name().to_string());
+        r.kernel.push_str(&format!(" ({})", tuning.name()));
+    }
 }
 
 fn print_precision_rows(
@@ -378,7 +434,7 @@ fn print_precision_rows(
 fn label_kernels(rows: &mut [bench_matmul::MatmulRow]) {
     let public = format!("{:?}", WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE));
     for r in rows {
-        if r.config.ends_with("(tuned)") {
+        if r.config.ends_with("(tuned)") && r.tuning.is_none() {
             r.kernel.push_str(" (tuned)");
         } else if r.config == public {
             r.kernel.push_str(" (public shape)");

@@ -41,9 +41,12 @@ pub fn tmp(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
-/// The `wgpu-lab` binary built for these tests.
+/// The `wgpu-lab` binary built for these tests, with first-use autotuning off (it would
+/// search and write the user's tune cache; the autotune tests turn it back on).
 pub fn bin() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_wgpu-lab"))
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_wgpu-lab"));
+    c.env("WGPU_LAB_NO_AUTOTUNE", "1");
+    c
 }
 
 /// Runs a command that must succeed; fails the test with its stderr otherwise.
