@@ -4,6 +4,7 @@
 //! kernels, [`reference`] their CPU twins, [`compare`] the error metrics and tolerances,
 //! [`bench`] the timed runs and their tables, [`npy`] file I/O.
 
+pub mod atomic;
 pub mod bench;
 pub mod compare;
 pub mod convert;

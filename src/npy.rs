@@ -1,7 +1,7 @@
 //! `.npy` matrices in and out: C-order float32/float64, rank 2, with clear errors.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::path::Path;
 
 use npyz::WriterBuilder;
@@ -123,14 +123,15 @@ pub fn write_array(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::create(path).map_err(io_err)?;
-    let mut w = npyz::WriteOptions::<f32>::new()
-        .default_dtype()
-        .shape(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>())
-        .writer(BufWriter::new(file))
-        .begin_nd()
-        .map_err(io_err)?;
-    w.extend(data.iter().copied()).map_err(io_err)?;
-    w.finish().map_err(io_err)?;
-    Ok(())
+    // Atomically (`crate::atomic`): a reader never sees a half-written array.
+    crate::atomic::write_with(path, |file| {
+        let mut w = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>())
+            .writer(file)
+            .begin_nd()?;
+        w.extend(data.iter().copied())?;
+        w.finish()
+    })
+    .map_err(io_err)
 }

@@ -158,17 +158,8 @@ impl Autotuner {
             }
             let searched = self.search(ctx, p, class, problem, &key, cands)?;
             if let Some(t) = searched.chosen {
-                self.cache
-                    .adapters
-                    .entry(adapter.clone())
-                    .or_default()
-                    .insert(key.clone(), t.kernel);
-                self.cache
-                    .autotuned
-                    .entry(adapter.clone())
-                    .or_default()
-                    .insert(key.clone());
-                self.cache.save(&self.path)?;
+                let entry = tune::Tuned::from([(key.clone(), t.kernel)]);
+                self.cache = TuneCache::update(&self.path, &adapter, &entry, true)?;
             }
             self.searches.push(searched);
         }

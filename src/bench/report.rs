@@ -287,68 +287,73 @@ pub fn throughput_svg(report: &SuiteReport, path: &Path) -> Result<()> {
     } else {
         (x0 - 0.5, x1 + 0.5)
     };
-    let root = SVGBackend::new(path, CHART).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_err)?;
-    let (left, right) = root.split_horizontally(CHART.0 - LEGEND_W);
-    let mut chart = ChartBuilder::on(&left)
-        .caption(
-            "GEMM throughput per precision (m = n = k)",
-            ("sans-serif", 22),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-        .map_err(plot_err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .x_labels(((x1 - x0).ceil() as usize + 1).max(2))
-        .y_labels(12)
-        .x_label_formatter(&|v| {
-            if (v - v.round()).abs() < 1e-6 {
-                format!("{}", 2f64.powf(v.round()))
-            } else {
-                String::new()
-            }
-        })
-        .y_label_formatter(&|v| fmt_num(*v))
-        .x_desc("matrix size n (m = n = k), log scale")
-        .y_desc("throughput, GFLOP/s (GOP/s for int8), log scale")
-        .draw()
-        .map_err(plot_err)?;
-    let devs = devices(&rows);
-    // (device, precision, kernel) -> points.
-    type Key = (String, String, String);
-    let mut series: Vec<(Key, Vec<(f64, f64)>)> = Vec::new();
-    for r in &rows {
-        let key = (r.device(), r.precision.clone(), r.kernel.clone());
-        let pt = ((r.n as f64).log2(), r.gflops);
-        match series.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, pts)) => pts.push(pt),
-            None => series.push((key, vec![pt])),
-        }
-    }
-    for ((device, precision, _), mut pts) in series {
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let color = precision_color(&precision);
-        let style = color.stroke_width(2);
-        if device == "cpu" {
-            chart
-                .draw_series(DashedLineSeries::new(pts.clone(), 6, 4, style))
-                .map_err(plot_err)?;
-        } else {
-            chart
-                .draw_series(LineSeries::new(pts.clone(), style))
-                .map_err(plot_err)?;
-        }
-        let shape = devs.iter().position(|d| *d == device).unwrap_or(0);
-        chart
-            .draw_series(pts.into_iter().map(|p| marker(p, shape, color)))
+    // Drawn into memory, then written atomically.
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, CHART).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (left, right) = root.split_horizontally(CHART.0 - LEGEND_W);
+        let mut chart = ChartBuilder::on(&left)
+            .caption(
+                "GEMM throughput per precision (m = n = k)",
+                ("sans-serif", 22),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
             .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .x_labels(((x1 - x0).ceil() as usize + 1).max(2))
+            .y_labels(12)
+            .x_label_formatter(&|v| {
+                if (v - v.round()).abs() < 1e-6 {
+                    format!("{}", 2f64.powf(v.round()))
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|v| fmt_num(*v))
+            .x_desc("matrix size n (m = n = k), log scale")
+            .y_desc("throughput, GFLOP/s (GOP/s for int8), log scale")
+            .draw()
+            .map_err(plot_err)?;
+        let devs = devices(&rows);
+        // (device, precision, kernel) -> points.
+        type Key = (String, String, String);
+        let mut series: Vec<(Key, Vec<(f64, f64)>)> = Vec::new();
+        for r in &rows {
+            let key = (r.device(), r.precision.clone(), r.kernel.clone());
+            let pt = ((r.n as f64).log2(), r.gflops);
+            match series.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, pts)) => pts.push(pt),
+                None => series.push((key, vec![pt])),
+            }
+        }
+        for ((device, precision, _), mut pts) in series {
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let color = precision_color(&precision);
+            let style = color.stroke_width(2);
+            if device == "cpu" {
+                chart
+                    .draw_series(DashedLineSeries::new(pts.clone(), 6, 4, style))
+                    .map_err(plot_err)?;
+            } else {
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), style))
+                    .map_err(plot_err)?;
+            }
+            let shape = devs.iter().position(|d| *d == device).unwrap_or(0);
+            chart
+                .draw_series(pts.into_iter().map(|p| marker(p, shape, color)))
+                .map_err(plot_err)?;
+        }
+        legend(&right, &precisions(&rows), &devs, true, &[])?;
+        root.present().map_err(plot_err)?;
     }
-    legend(&right, &precisions(&rows), &devs, true, &[])?;
-    root.present().map_err(plot_err)
+    write(path, &svg)
 }
 
 /// Axis numbers without trailing noise: 0.1, 2.5, 40, 1000.
@@ -400,61 +405,66 @@ pub fn roofline_svg(report: &SuiteReport, path: &Path) -> Result<()> {
             .chain(peaks.iter().map(|p| p.2))
             .chain(peaks.iter().map(|p| p.1 * 0.1)),
     );
-    let root = SVGBackend::new(path, CHART).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_err)?;
-    let (left, right) = root.split_horizontally(CHART.0 - LEGEND_W);
-    let mut chart = ChartBuilder::on(&left)
-        .caption(
-            "Roofline: measured ceilings and every row",
-            ("sans-serif", 22),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
-        .map_err(plot_err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .x_labels(12)
-        .y_labels(12)
-        .x_label_formatter(&|v| fmt_num(*v))
-        .y_label_formatter(&|v| fmt_num(*v))
-        .x_desc("arithmetic intensity, FLOP per byte of compulsory traffic, log scale")
-        .y_desc("throughput, GFLOP/s (GOP/s for int8), log scale")
-        .draw()
-        .map_err(plot_err)?;
-    let mut roofs = Vec::new();
-    for (i, (name, bw, top)) in peaks.iter().enumerate() {
-        let color = BLACK.mix(if i == 0 {
-            0.35
-        } else {
-            0.95 - 0.2 * ((i - 1) % 3) as f64
-        });
-        let knee = top / bw;
-        let pts = vec![
-            (x0, bw * x0),
-            (knee.clamp(x0, x1), (bw * knee).min(*top)),
-            (x1, *top),
-        ];
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(plot_err)?;
-        roofs.push((format!("{name}: {bw:.1} GB/s, {top:.0} G/s"), color));
-    }
-    let devs = devices(&rows);
-    chart
-        .draw_series(rows.iter().map(|r| {
-            let shape = devs.iter().position(|d| *d == r.device()).unwrap_or(0);
-            marker(
-                (r.intensity, r.gflops),
-                shape,
-                precision_color(&r.precision),
+    // Drawn into memory, then written atomically.
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, CHART).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (left, right) = root.split_horizontally(CHART.0 - LEGEND_W);
+        let mut chart = ChartBuilder::on(&left)
+            .caption(
+                "Roofline: measured ceilings and every row",
+                ("sans-serif", 22),
             )
-        }))
-        .map_err(plot_err)?;
-    legend(&right, &precisions(&rows), &devs, false, &roofs)?;
-    root.present().map_err(plot_err)
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .x_labels(12)
+            .y_labels(12)
+            .x_label_formatter(&|v| fmt_num(*v))
+            .y_label_formatter(&|v| fmt_num(*v))
+            .x_desc("arithmetic intensity, FLOP per byte of compulsory traffic, log scale")
+            .y_desc("throughput, GFLOP/s (GOP/s for int8), log scale")
+            .draw()
+            .map_err(plot_err)?;
+        let mut roofs = Vec::new();
+        for (i, (name, bw, top)) in peaks.iter().enumerate() {
+            let color = BLACK.mix(if i == 0 {
+                0.35
+            } else {
+                0.95 - 0.2 * ((i - 1) % 3) as f64
+            });
+            let knee = top / bw;
+            let pts = vec![
+                (x0, bw * x0),
+                (knee.clamp(x0, x1), (bw * knee).min(*top)),
+                (x1, *top),
+            ];
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(plot_err)?;
+            roofs.push((format!("{name}: {bw:.1} GB/s, {top:.0} G/s"), color));
+        }
+        let devs = devices(&rows);
+        chart
+            .draw_series(rows.iter().map(|r| {
+                let shape = devs.iter().position(|d| *d == r.device()).unwrap_or(0);
+                marker(
+                    (r.intensity, r.gflops),
+                    shape,
+                    precision_color(&r.precision),
+                )
+            }))
+            .map_err(plot_err)?;
+        legend(&right, &precisions(&rows), &devs, false, &roofs)?;
+        root.present().map_err(plot_err)?;
+    }
+    write(path, &svg)
 }
 
 /// The measured ceilings of every device: peaks, and the bandwidth of each memory level
@@ -637,7 +647,7 @@ pub fn rows_table(rows: &[SuiteRow]) -> String {
     render(&cells)
 }
 
-/// Writes `text` to `path`.
+/// Writes `text` to `path`, atomically (`crate::atomic`).
 pub fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(io(path))
+    crate::atomic::write(path, text).map_err(io(path))
 }

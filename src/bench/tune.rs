@@ -343,20 +343,68 @@ impl TuneCache {
         }
     }
 
-    /// Writes the cache (creating its folder).
+    /// Writes the whole cache (creating its folder), atomically: it replaces what is on
+    /// disk; [`Self::update`] merges into it instead.
     pub fn save(&self, path: &Path) -> Result<()> {
         let io = |source| LabError::Io {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        std::fs::write(
+        crate::atomic::write(
             path,
             serde_json::to_string_pretty(self).expect("serialises"),
         )
         .map_err(io)
+    }
+
+    /// Sets `entries` of `adapter` in the cache at `path` as it is on disk now, marked as
+    /// first-use autotuned or not, and returns the merged cache. Under an exclusive lock on
+    /// `<path>.lock`, so concurrent runs (two `tune`s on different precisions, a `tune` and
+    /// a first-use autotune) each keep their entries; written atomically (`crate::atomic`),
+    /// so a run killed mid-write leaves the previous file whole.
+    pub fn update(path: &Path, adapter: &str, entries: &Tuned, autotuned: bool) -> Result<Self> {
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| LabError::Io { path: p, source }
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let lock_path = path.with_file_name(format!(
+            "{}.lock",
+            path.file_name()
+                .map_or("tune".into(), |n| n.to_string_lossy())
+        ));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let mut cache = Self::load(path);
+        let marks = cache.autotuned.entry(adapter.to_string()).or_default();
+        for key in entries.keys() {
+            if autotuned {
+                marks.insert(key.clone());
+            } else {
+                marks.remove(key);
+            }
+        }
+        if marks.is_empty() {
+            cache.autotuned.remove(adapter);
+        }
+        cache
+            .adapters
+            .entry(adapter.to_string())
+            .or_default()
+            .extend(entries.iter().map(|(k, v)| (k.clone(), *v)));
+        let text = serde_json::to_string_pretty(&cache).expect("serialises");
+        crate::atomic::write(path, text).map_err(io(path))?;
+        Ok(cache)
     }
 
     /// This adapter's tuned configurations (empty when it was never tuned).

@@ -298,8 +298,8 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
     };
     let path = path.unwrap_or_else(tune::default_path);
     let ctx = Context::new(&select.selector()?)?;
-    let mut cache = tune::TuneCache::load(&path);
-    let mut tuned = cache.for_adapter(&ctx);
+    // What this run finds; merged into the cache as it is on disk when saved.
+    let mut tuned = tune::Tuned::new();
     let mut cells = vec![[
         "precision",
         "class",
@@ -311,7 +311,6 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
     .map(String::from)
     .to_vec()];
     let precisions = Precision::parse_list(&precision)?;
-    let searched = precisions.clone();
     if precisions.contains(&Precision::Weights(
         wgpu_lab::formats::weights::WeightFormat::F32,
     )) {
@@ -370,25 +369,9 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
             ]);
         }
     }
-    // What `tune` searched is no longer a first-use autotune's entry.
-    if let Some(auto) = cache.autotuned.get_mut(&tune::adapter_key(&ctx)) {
-        for &p in &searched {
-            for key in [
-                tune::entry_key(p, tune::ShapeClass::Gemm),
-                tune::entry_key(p, tune::ShapeClass::Gemv),
-                tune::gemv_key(p),
-            ] {
-                auto.remove(&key);
-            }
-        }
-        if searched.contains(&Precision::Weights(
-            wgpu_lab::formats::weights::WeightFormat::F32,
-        )) {
-            auto.remove(tune::F32_NN_KEY);
-        }
-    }
-    cache.adapters.insert(tune::adapter_key(&ctx), tuned);
-    cache.save(&path)?;
+    // Merged under the cache's lock into what is on disk now (a concurrent `tune` or
+    // first-use autotune keeps its entries); these entries are no longer autotuned ones.
+    tune::TuneCache::update(&path, &tune::adapter_key(&ctx), &tuned, false)?;
     println!("adapter: {}", tune::adapter_key(&ctx));
     print!("{}", table::render(&cells));
     println!("saved to {}", path.display());

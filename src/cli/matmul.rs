@@ -193,8 +193,10 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         }
     };
     if let Some(out) = &args.out {
-        // Fail before the run, not after it, if the output cannot be written.
-        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+        // Fail before the run, not after it, if the output cannot be written (without
+        // truncating an existing file: the result replaces it atomically at the end).
+        wgpu_lab::bench::report::check_writable(out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
     }
 
     let req = bench_matmul::MatmulRequest {

@@ -16,7 +16,7 @@
 //! is used, so a corrupt or truncated file is an error, never a huge allocation or panic.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::formats::weights::WeightFormat;
@@ -570,7 +570,6 @@ pub fn write(
         path: path.to_path_buf(),
         source,
     };
-    let mut w = BufWriter::new(File::create(path).map_err(io)?);
     let mut header = Vec::new();
     header.extend_from_slice(&MAGIC);
     header.extend_from_slice(&3u32.to_le_bytes());
@@ -600,11 +599,15 @@ pub fn write(
     }
     let pad = |n: u64| vec![0u8; (n.div_ceil(DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT - n) as usize];
     let header_pad = pad(header.len() as u64);
-    w.write_all(&header).map_err(io)?;
-    w.write_all(&header_pad).map_err(io)?;
-    for t in tensors {
-        w.write_all(&t.bytes).map_err(io)?;
-        w.write_all(&pad(t.bytes.len() as u64)).map_err(io)?;
-    }
-    w.flush().map_err(io)
+    // Atomically: a reader never sees a half-written file.
+    crate::atomic::write_with(path, |w| {
+        w.write_all(&header)?;
+        w.write_all(&header_pad)?;
+        for t in tensors {
+            w.write_all(&t.bytes)?;
+            w.write_all(&pad(t.bytes.len() as u64))?;
+        }
+        Ok(())
+    })
+    .map_err(io)
 }
