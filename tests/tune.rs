@@ -565,6 +565,13 @@ fn first_use_autotune_holds_its_budget() {
     // A second ensure searches nothing; a disabled tuner never does.
     auto.ensure(ctx, p, 1).unwrap();
     assert_eq!(auto.searches.len(), 2);
+    // The decoder's decode kernel alone (llm-bench, generate): one search, then none.
+    let q8 = Precision::Weights(WeightFormat::Q8_0);
+    auto.ensure_gemv_kernel(ctx, q8).unwrap();
+    auto.ensure_gemv_kernel(ctx, q8).unwrap();
+    assert_eq!(auto.searches.len(), 3);
+    assert_eq!(auto.searches[2].key, tune::gemv_key(q8));
+    assert_eq!(auto.tuning(ctx, &tune::gemv_key(q8)), Tuning::Autotuned);
     let mut off = Autotuner::new(common::tmp("off.json"), Duration::from_secs(5), false);
     off.ensure(ctx, p, 64).unwrap();
     assert!(off.searches.is_empty());

@@ -76,6 +76,19 @@ pub struct Autotuner {
     pub searches: Vec<Searched>,
 }
 
+/// `p`'s GEMV-kernel entry and its candidates (none for precisions without one).
+fn gemv_entry(ctx: &Context, p: Precision) -> Option<(String, Vec<WqVariant>)> {
+    let gemv: Vec<WqVariant> = match p {
+        Precision::Weights(_) => tune::gemv_candidates(ctx),
+        Precision::Int8 | Precision::Int8Rot => tune::gemv_candidates(ctx)
+            .into_iter()
+            .filter(|v| matches!(v, WqVariant::Broadcast { .. }))
+            .collect(),
+        _ => Vec::new(),
+    };
+    (!gemv.is_empty()).then(|| (tune::gemv_key(p), gemv))
+}
+
 /// The register blocks in the order the budget tries them: the default first, then the
 /// blocks with the most outputs per invocation (the ones that won on CPU adapters and on
 /// the H100: 8x4, 4x8, 8x2, ...), wider workgroups before narrower.
@@ -133,24 +146,34 @@ impl Autotuner {
             return Ok(());
         }
         let class = ShapeClass::of(m);
-        let problem = class.problem();
         let mut entries: Vec<(String, Vec<WqVariant>)> = vec![(
             tune::entry_key(p, class),
             self.block_candidates(ctx, p, class, m),
         )];
         if class == ShapeClass::Gemv {
-            let gemv: Vec<WqVariant> = match p {
-                Precision::Weights(_) => tune::gemv_candidates(ctx),
-                Precision::Int8 | Precision::Int8Rot => tune::gemv_candidates(ctx)
-                    .into_iter()
-                    .filter(|v| matches!(v, WqVariant::Broadcast { .. }))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            if !gemv.is_empty() {
-                entries.push((tune::gemv_key(p), gemv));
-            }
+            entries.extend(gemv_entry(ctx, p));
         }
+        self.ensure_entries(ctx, p, class, entries)
+    }
+
+    /// Makes sure the cache has `p`'s GEMV-kernel entry (the decoder's decode kernel),
+    /// searching it within the budget when missing.
+    pub fn ensure_gemv_kernel(&mut self, ctx: &Context, p: Precision) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let entries = gemv_entry(ctx, p).into_iter().collect();
+        self.ensure_entries(ctx, p, ShapeClass::Gemv, entries)
+    }
+
+    fn ensure_entries(
+        &mut self,
+        ctx: &Context,
+        p: Precision,
+        class: ShapeClass,
+        entries: Vec<(String, Vec<WqVariant>)>,
+    ) -> Result<()> {
+        let problem = class.problem();
         let adapter = tune::adapter_key(ctx);
         for (key, cands) in entries {
             if self.tuning(ctx, &key) != Tuning::Default {

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::bench::autotune::{Autotuner, Tuning};
 use crate::bench::tune::{self, Tuned};
 use crate::error::{LabError, Result};
 use crate::formats::llama::{LlamaWeights, LlmPrecision};
@@ -313,14 +314,30 @@ fn one(
     teacher: &[Vec<f64>],
     precision: LlmPrecision,
     importance: Option<&crate::formats::llama::LlamaImportance>,
+    auto: Option<&mut Autotuner>,
 ) -> Result<LlmRow> {
     let w = file.at_precision_with(precision, req.quantizer, importance)?;
     let c = &w.config;
+    // The decode kernel: first-use autotuned where asked and missing.
+    let main = w.format_counts().first().map(|c| Precision::Weights(c.0));
+    let (tuned, autotuned) = match (auto, main) {
+        (Some(a), Some(p)) if precision.w8a8().is_none() => {
+            a.ensure_gemv_kernel(ctx, p)?;
+            let how = a.tuning(ctx, &tune::gemv_key(p));
+            (a.cache.for_adapter(ctx), how == Tuning::Autotuned)
+        }
+        _ => (req.tuned.clone(), false),
+    };
     if let Some(dir) = &req.write_gguf {
         let name = precision.name().replace(':', "-");
         crate::reference::llama_cpp::write_gguf(&w, &dir.join(format!("{name}.gguf")))?;
     }
-    let (kernels, decode_kernel) = kernels_for(ctx, &w, &req.tuned, req.kv, precision);
+    let (kernels, mut decode_kernel) = kernels_for(ctx, &w, &tuned, req.kv, precision);
+    if autotuned {
+        if let Some(k) = decode_kernel.strip_suffix(" (tuned)") {
+            decode_kernel = format!("{k} (autotuned)");
+        }
+    }
     let eval_len = windows(&req.text, c.context)
         .iter()
         .map(|w| w.len())
@@ -429,6 +446,17 @@ fn one(
 /// Runs every precision; one that cannot run here (over a limit, a missing feature) is a
 /// skipped row with the reason, the others still run.
 pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<LlmReport> {
+    run_autotuned(ctx, file, req, None)
+}
+
+/// [`run`], with first-use autotuning of each row's decode kernel (the GEMV entry of the
+/// format most of its matrices are in) where `auto` is given and its cache lacks it.
+pub fn run_autotuned(
+    ctx: &Context,
+    file: &LlamaWeights,
+    req: &LlmBenchRequest,
+    mut auto: Option<&mut Autotuner>,
+) -> Result<LlmReport> {
     if req.text.len() < 2 {
         return Err(LabError::InvalidArgument(
             "the evaluation text needs at least 2 tokens".into(),
@@ -453,7 +481,15 @@ pub fn run(ctx: &Context, file: &LlamaWeights, req: &LlmBenchRequest) -> Result<
     let mut rows = Vec::new();
     for &p in &req.precisions {
         rows.push(
-            match one(ctx, file, req, &teacher, p, importance.as_ref()) {
+            match one(
+                ctx,
+                file,
+                req,
+                &teacher,
+                p,
+                importance.as_ref(),
+                auto.as_deref_mut(),
+            ) {
                 Ok(r) => r,
                 Err(e @ LabError::DeviceLost(_)) => return Err(e),
                 Err(e) => LlmRow {

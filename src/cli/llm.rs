@@ -65,9 +65,17 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "f32")]
     pub kv: String,
     /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json): decode
-    /// steps use its GEMV kernel for the format most matrices are in, where it has one.
+    /// steps use its GEMV kernel for the format most matrices are in, where it has one
+    /// (searched on first use when it has none, unless --no-autotune).
     #[arg(long)]
     pub tune_cache: Option<PathBuf>,
+    /// Never search a decode kernel the tune cache lacks (the default kernel runs). Also:
+    /// WGPU_LAB_NO_AUTOTUNE=1.
+    #[arg(long)]
+    pub no_autotune: bool,
+    /// Seconds a first-use autotune may spend on a missing decode kernel.
+    #[arg(long, default_value_t = 8.0)]
+    pub autotune_budget: f64,
     /// Time every dispatch of each decode step on its own (GPU timestamps) and print where
     /// a step's time goes: per stage (norms, QKV, attention, ... output) ms per token, share
     /// and the bandwidth of the weights it reads. Needs timestamp queries.
@@ -120,7 +128,17 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     let weights = file.at_precision_with(precision, quantizer, importance.as_ref())?;
     let ctx = Context::new(&select.selector()?)?;
     let kv = wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?;
-    let tuned = super::tune_cache(&args.tune_cache).for_adapter(&ctx);
+    let mut auto = autotuner(&args.tune_cache, args.autotune_budget, args.no_autotune)?;
+    if let (Some((main, _)), None) = (weights.format_counts().first(), precision.w8a8()) {
+        auto.ensure_gemv_kernel(
+            &ctx,
+            wgpu_lab::formats::precision::Precision::Weights(*main),
+        )?;
+    }
+    for s in &auto.searches {
+        eprintln!("{}", s.describe());
+    }
+    let tuned = auto.cache.for_adapter(&ctx);
     let (kernels, _) = wgpu_lab::bench::llm::kernels_for(&ctx, &weights, &tuned, kv, precision);
     let mut model = GpuLlama::new(&ctx, &weights, prompt.len() + args.n, kernels)?;
     if args.profile {
@@ -239,9 +257,17 @@ pub struct LlmBenchArgs {
     #[arg(long, default_value = "f32")]
     pub kv: String,
     /// Tune cache file (default: the platform cache folder, wgpu-lab/tune.json): decode
-    /// steps use its GEMV kernel for the format most matrices are in, where it has one.
+    /// steps use its GEMV kernel for the format most matrices are in, where it has one
+    /// (searched on first use when it has none, unless --no-autotune).
     #[arg(long)]
     pub tune_cache: Option<PathBuf>,
+    /// Never search a decode kernel the tune cache lacks (the default kernel runs). Also:
+    /// WGPU_LAB_NO_AUTOTUNE=1.
+    #[arg(long)]
+    pub no_autotune: bool,
+    /// Seconds a first-use autotune may spend on a missing decode kernel.
+    #[arg(long, default_value_t = 8.0)]
+    pub autotune_budget: f64,
     /// Also write each row's GGUF (the file its llama.cpp CPU column ran) into this folder,
     /// to run stock llama.cpp tools (llama-bench, llama-perplexity) on the same files.
     #[arg(long)]
@@ -287,7 +313,11 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
-    let report = llm::run(&ctx, &file, &req)?;
+    let mut auto = autotuner(&args.tune_cache, args.autotune_budget, args.no_autotune)?;
+    let report = llm::run_autotuned(&ctx, &file, &req, Some(&mut auto))?;
+    for s in &auto.searches {
+        eprintln!("{}", s.describe());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if args.csv {
@@ -321,4 +351,22 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
             ExitCode::FAILURE
         },
     )
+}
+
+/// The tune cache at `path` (or the default one), searching missing decode kernels on first
+/// use within `budget` seconds unless `off`.
+fn autotuner(
+    path: &Option<PathBuf>,
+    budget: f64,
+    off: bool,
+) -> Result<wgpu_lab::bench::autotune::Autotuner> {
+    if !budget.is_finite() || budget < 0.0 {
+        bail!("--autotune-budget {budget} must be >= 0 seconds");
+    }
+    Ok(wgpu_lab::bench::autotune::Autotuner::new(
+        path.clone()
+            .unwrap_or_else(wgpu_lab::bench::tune::default_path),
+        std::time::Duration::from_secs_f64(budget),
+        !off,
+    ))
 }
