@@ -9,7 +9,7 @@ use std::path::Path;
 fn layer(module: &str) -> Option<u32> {
     Some(match module {
         // Root re-exports (`crate::Result`) count as the module they come from.
-        "error" | "rng" | "stats" | "npy" | "shaders" | "Result" | "LabError" => 0,
+        "error" | "rng" | "stats" | "npy" | "shaders" | "atomic" | "Result" | "LabError" => 0,
         "gpu" | "formats" | "convert" | "Context" | "AdapterSelector" => 1,
         "kernels" | "reference" | "compare" => 2,
         "model" => 3,
