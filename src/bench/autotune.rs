@@ -11,9 +11,10 @@
 //! written to the cache and marked as autotuned; later runs read it without searching.
 //!
 //! Budget: 8 s per entry by default: issue 22 asks for at most 10 s per entry on lavapipe,
-//! and a confirmation of a GEMM winner takes the last third. Measured there (2 cores), one
-//! GEMM candidate at the class problem costs about 1 s (pipeline compile, two float64
-//! references, timed runs), so 8 s tries 4-9 of ~90 (docs/results/autotune-lavapipe.md).
+//! and a confirmation of a GEMM winner takes the last third. Measured there (2 cores), GEMM
+//! candidates at the class problem cost 0.2 s (the default) to over 1 s (large blocks), so
+//! 8 s tries 4-9 of ~90; GEMV candidates are cheap, 38 of 40 fit
+//! (docs/results/autotune-lavapipe.md).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
