@@ -75,12 +75,27 @@ pub fn read_array(
             format!("array has a zero dimension: {shape:?}"),
         ));
     }
-    let count: usize = shape.iter().product();
     let dtype = npy.dtype();
     let descr = dtype.descr();
     let size = match &dtype {
         npyz::DType::Plain(ts) if ts.type_char() == npyz::TypeChar::Float => ts.size_field(),
         _ => 0,
+    };
+    // What the header claims against what the file holds, before reading a value: a
+    // hostile shape is refused here, not by an allocation.
+    let claimed = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .and_then(|c| c.checked_mul(size.max(1) as usize).map(|b| (c, b)));
+    let file_len = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
+    let count = match claimed {
+        Some((count, bytes)) if (bytes as u64) <= file_len => count,
+        _ => {
+            return Err(npy_err(
+                path,
+                format!("the header's shape {shape:?} needs more bytes than the file's {file_len}"),
+            ))
+        }
     };
     let truncated = |e: std::io::Error| {
         npy_err(

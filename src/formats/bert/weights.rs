@@ -136,6 +136,26 @@ impl BertWeights {
             path: path.clone(),
             message: format!("not a safetensors file: {e}"),
         })?;
+        // The config's layer count against the layers the file holds, before anything is
+        // sized by it (a hostile count would otherwise ask for that much memory).
+        let held = (0..)
+            .take_while(|i| {
+                st.names()
+                    .iter()
+                    .any(|n| n.starts_with(&format!("encoder.layer.{i}.")))
+            })
+            .count();
+        if config.num_hidden_layers > held {
+            return Err(LabError::Model {
+                path: path.clone(),
+                message: format!(
+                    "config.json asks for {} layers but the file holds {held} \
+                     (encoder.layer.0 .. encoder.layer.{})",
+                    config.num_hidden_layers,
+                    held.saturating_sub(1)
+                ),
+            });
+        }
         let l = Loader { path: &path, st };
         let (h, f) = (config.hidden_size, config.intermediate_size);
         let p = "embeddings";
