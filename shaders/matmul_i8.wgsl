@@ -31,7 +31,7 @@ fn main(
     let col0 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
     let k16 = p.kp / 16u;
 
-    // Written out rather than with regblock_rows' helpers: with them this kernel measured
+    // Written out rather than with row-offset helper functions: with them this kernel measured
     // ~10% slower on lavapipe (97 vs 106-110 ms at 1024^3), the others unchanged.
     // sarow/swrow (where a row's block scales start) serve BLOCKS only.
     let blocks = p.kp / 32u;

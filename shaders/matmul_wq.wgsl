@@ -8,7 +8,6 @@
 // scale once: sum_block(a * (d q + m)) = d (a . q) + m (sum a).
 #import dispatch
 #import matmul_wq_params
-#import regblock_rows
 
 override WG_X: u32 = 16u;
 
@@ -28,48 +27,19 @@ fn main(
     let col0 = (tile % p.tiles_n) * (WG_X * TN) + lid.x;
     let k4 = p.kp / 4u;
 
-    let arow = block_rows(row0, p.m, k4);
-    let wblk = block_cols(col0, p.n, p.nblk);
+    // Written out by the host for TM x TN (`#splice`, src/kernels/matmul_wq.rs): for
+    // i < TM, j < TN: ar_i, A's row offset; wb_j, the weight row's first block (both
+    // clamped); acc_i_j; per block, the loaded blocks, for each of its 8 vec4s the decoded
+    // weights q_j, the activations and their sums, the unscaled dot products part_i_j;
+    // then the scales; last, the guarded stores. As loops over arrays the same blocks
+    // ran slower on lavapipe, which keeps such arrays in memory
+    // (docs/results/public-gemm-lavapipe.md).
+#splice matmul_wq_block
+}
 
-    var acc: array<f32, TM * TN>;
-    for (var blk = 0u; blk < p.nblk; blk++) {
-        var part: array<vec4<f32>, TM * TN>;
-        var asum: array<vec4<f32>, TM>;
-        // Each weight row's block is loaded once (`load_block`), then decoded vec4 by vec4.
-        var wb: array<Block, TN>;
-        for (var j = 0u; j < TN; j++) {
-            wb[j] = load_block(wblk[j] + blk);
-        }
-        for (var v = 0u; v < 8u; v++) {
-            var q: array<vec4<f32>, TN>;
-            for (var j = 0u; j < TN; j++) {
-                q[j] = decode_in(wb[j], v);
-            }
-            for (var i = 0u; i < TM; i++) {
-                let a4 = a[arow[i] + blk * 8u + v];
-                asum[i] += a4;
-                for (var j = 0u; j < TN; j++) {
-                    part[i * TN + j] = fma(a4, q[j], part[i * TN + j]);
-                }
-            }
-        }
-        for (var j = 0u; j < TN; j++) {
-            let sc = block_scale(wblk[j] + blk);
-            for (var i = 0u; i < TM; i++) {
-                acc[i * TN + j] += sc.x * hsum(part[i * TN + j]) + sc.y * hsum(asum[i]);
-            }
-        }
-    }
-
-    for (var i = 0u; i < TM; i++) {
-        let row = row0 + i;
-        if row < p.m {
-            for (var j = 0u; j < TN; j++) {
-                let col = col0 + j * WG_X;
-                if col < p.n {
-                    c[row * p.ldc + p.col0 + col] = epilogue(acc[i * TN + j], col);
-                }
-            }
-        }
+// Stores C[row][col] through the epilogue, if inside C.
+fn store(row: u32, col: u32, v: f32) {
+    if row < p.m && col < p.n {
+        c[row * p.ldc + p.col0 + col] = epilogue(v, col);
     }
 }

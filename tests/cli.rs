@@ -51,16 +51,17 @@ fn matmul_json_has_every_documented_field() {
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    // Every f32 kernel, then f32 weights through the (untuned: default) nt kernel and the
-    // public kernel's shape.
+    // Every f32 kernel, then f32 weights through the (untuned: default; tests never
+    // autotune) nt kernel and the public kernel's shape; tunable rows say where their
+    // configuration came from.
     let kernels: Vec<&str> = rows.iter().map(|r| r["kernel"].as_str().unwrap()).collect();
     assert_eq!(
         kernels,
         [
             "naive",
             "tiled",
-            "regblock",
-            "wq",
+            "regblock (default)",
+            "wq (default)",
             "wq-tiled (public shape)"
         ],
         "one row per kernel"

@@ -77,8 +77,18 @@ fn matmul_all_kernels_1000_cubed() {
 
 #[test]
 fn matmul_regblock_other_configurations() {
-    // Register blocks that do not divide the shape, and workgroups of other widths.
-    for (wg_x, tm, tn) in [(8, 1, 1), (8, 3, 3), (32, 4, 1), (64, 2, 2)] {
+    // Register blocks that do not divide the shape, workgroups of other widths, and the
+    // largest written-out blocks the tuner searches (8x16x4 covers 16 rows and 128 columns
+    // in nn: here one partial tile in each direction; 8x8x8 in nt).
+    for (wg_x, tm, tn) in [
+        (8, 1, 1),
+        (8, 3, 3),
+        (32, 4, 1),
+        (64, 2, 2),
+        (8, 16, 4),
+        (8, 8, 8),
+        (16, 12, 4),
+    ] {
         for layout in Layout::ALL {
             let kernel = Kernel::Regblock { wg_x, tm, tn };
             check(kernel, layout, (37, 91, 23), MatmulOptions::default());

@@ -534,6 +534,83 @@ fn first_use_autotune_searches_each_entry_once_and_later_runs_read_it() {
 }
 
 #[test]
+fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
+    use std::time::Duration;
+    use wgpu_lab::bench::autotune::{Autotuner, Tuning};
+    let Some(ctx) = common::ctx() else { return };
+    // Library: no budget tries only the first candidate, the default, and keeps it.
+    let path = common::tmp("nn-budget.json");
+    let _ = std::fs::remove_file(&path);
+    let mut auto = Autotuner::new(path.clone(), Duration::ZERO, true);
+    auto.ensure_f32_nn(ctx).unwrap();
+    assert_eq!(auto.searches.len(), 1);
+    let s = &auto.searches[0];
+    assert_eq!(s.tried, 1, "{}", s.describe());
+    assert_eq!(s.of, tune::nn_candidates().len());
+    assert_eq!(
+        s.chosen.unwrap().kernel,
+        WqVariant::Regblock(tune::nn_default())
+    );
+    assert_eq!(auto.tuning(ctx, tune::F32_NN_KEY), Tuning::Autotuned);
+    auto.ensure_f32_nn(ctx).unwrap();
+    assert_eq!(auto.searches.len(), 1, "the entry exists: no second search");
+    // The prior starts from the default and holds every candidate once.
+    for cpu in [false, true] {
+        let prior = tune::nn_prior(cpu);
+        assert_eq!(prior[0], tune::nn_default());
+        let mut sorted = prior.clone();
+        sorted.sort_by_key(|k| (k.wg_x, k.tm, k.tn));
+        sorted.dedup();
+        assert_eq!(sorted.len(), tune::nn_candidates().len());
+    }
+
+    // CLI: the first `matmul` (f32, nn, every kernel) searches the nn block and the nt
+    // f32-weights block once each and labels the register-block rows; the second reads.
+    let cache = common::tmp("first-use-nn.json");
+    let _ = std::fs::remove_file(&cache);
+    let run = || {
+        let out = common::run_ok(
+            common::bin()
+                .env_remove("WGPU_LAB_NO_AUTOTUNE")
+                .args(["matmul", "--m", "9", "--n", "70", "--k", "33"])
+                .args(["--repeat", "1", "--warmup", "0", "--no-cpu", "--json"])
+                .args(["--autotune-budget", "1", "--tune-cache"])
+                .arg(&cache),
+        );
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (rows, stderr)
+    };
+    let searches = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("autotuned "))
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (rows, stderr) = run();
+    assert_eq!(
+        searches(&stderr),
+        ["autotuned f32/gemm-nn", "autotuned f32/gemm"],
+        "{stderr}"
+    );
+    let rows = rows.as_array().unwrap().clone();
+    assert!(rows.iter().all(|r| r["passed"] == true), "{rows:?}");
+    let labels: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["kernel"].as_str().unwrap().starts_with("regblock"))
+        .map(|r| r["tuning"].as_str().unwrap())
+        .collect();
+    // The default regblock row, plus the autotuned block's own row when it differs.
+    assert!(
+        labels == ["autotuned"] || labels == ["default", "autotuned"],
+        "{labels:?}"
+    );
+    let (_, stderr) = run();
+    assert!(searches(&stderr).is_empty(), "{stderr}");
+}
+
+#[test]
 fn first_use_autotune_holds_its_budget() {
     use std::time::Duration;
     use wgpu_lab::bench::autotune::{Autotuner, Tuning};

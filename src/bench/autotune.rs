@@ -14,7 +14,10 @@
 //! and a confirmation of a GEMM winner takes the last third. Measured there (2 cores), GEMM
 //! candidates at the class problem cost 0.2 s (the default) to over 1 s (large blocks), so
 //! 8 s tries 4-9 of ~90; GEMV candidates are cheap, 38 of 40 fit
-//! (docs/results/autotune-lavapipe.md).
+//! (docs/results/autotune-lavapipe.md). The f32 nn register block (`matmul`'s f32 kernel)
+//! has its own prior per adapter kind and skips a candidate whose predicted cost would
+//! cross the deadline: 9-17 of 104 in 6.2 s on lavapipe
+//! (docs/results/public-gemm-lavapipe.md).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -167,6 +170,50 @@ impl Autotuner {
         self.ensure_entries(ctx, p, ShapeClass::Gemv, entries)
     }
 
+    /// Makes sure the cache has the f32 nn register block (`matmul`'s f32 kernel in the nn
+    /// layout, [`tune::F32_NN_KEY`]), searching it within the budget when missing: the
+    /// candidates in the order of the adapter kind's prior ([`tune::nn_prior`]), two
+    /// thirds of the budget for the search and the rest for confirming a winner against
+    /// the default on the doubled problem.
+    pub fn ensure_f32_nn(&mut self, ctx: &Context) -> Result<()> {
+        let key = tune::F32_NN_KEY;
+        if !self.enabled || self.tuning(ctx, key) != Tuning::Default {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let cands = tune::nn_prior(tune::is_cpu_adapter(ctx));
+        let of = cands.len();
+        let bar = progress(key, of);
+        let deadline = start + self.budget.mul_f64(0.67);
+        let runs = Runs {
+            warmup: 1,
+            repeat: 3,
+        };
+        let (trials, chosen) = tune::search_nn(
+            ctx,
+            runs,
+            ShapeClass::Gemm.problem(),
+            cands,
+            Some(deadline),
+            &mut || bar.inc(1),
+        )?;
+        bar.finish_and_clear();
+        let problem = ShapeClass::Gemm.problem();
+        let searched = Searched {
+            key: key.to_string(),
+            chosen,
+            tried: trials.iter().filter(|t| t.problem == problem).count(),
+            of,
+            elapsed: start.elapsed(),
+        };
+        if let Some(t) = chosen {
+            let entry = tune::Tuned::from([(key.to_string(), t.kernel)]);
+            self.cache = TuneCache::update(&self.path, &tune::adapter_key(ctx), &entry, true)?;
+        }
+        self.searches.push(searched);
+        Ok(())
+    }
+
     fn ensure_entries(
         &mut self,
         ctx: &Context,
@@ -228,14 +275,7 @@ impl Autotuner {
     ) -> Result<Searched> {
         let start = Instant::now();
         let of = cands.len();
-        let bar = indicatif::ProgressBar::new(of as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "autotune {msg} {bar:30} {pos}/{len} candidates, {elapsed} of the budget",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message(key.to_string());
+        let bar = progress(key, of);
         // Two thirds of the budget for the search, the rest for a GEMM confirmation.
         let search_share = if class == ShapeClass::Gemm { 0.67 } else { 1.0 };
         let deadline = start + self.budget.mul_f64(search_share);
@@ -281,6 +321,19 @@ impl Autotuner {
             elapsed: start.elapsed(),
         })
     }
+}
+
+/// The progress bar of one search (on stderr; hidden when it is not a terminal).
+fn progress(key: &str, of: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(of as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "autotune {msg} {bar:30} {pos}/{len} candidates, {elapsed} of the budget",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(key.to_string());
+    bar
 }
 
 impl Searched {

@@ -195,47 +195,133 @@ pub fn tuned_nn(tuned: &Tuned) -> Option<crate::kernels::matmul::Kernel> {
     }
 }
 
-/// Candidate register blocks of the f32 nn kernel (`tn` counts vec4 columns).
+/// Candidate register blocks of the f32 nn kernel (`tn` counts vec4 columns): workgroups
+/// of 8 to 64 invocations, 1 to 16 rows, 1 to 8 vec4 columns, at most 64 vec4
+/// accumulators. The blocks are written out (`matmul_regblock`), so the large ones stay in
+/// registers where the driver has them: on lavapipe 8x16x4 blocks ran 27 GFLOP/s at 1024^3
+/// against 15 for the default 16x6x2; on the H100 the smallest blocks won.
 pub fn nn_candidates() -> Vec<WqKernel> {
     let mut v = Vec::new();
-    for wg_x in [8, 16, 32] {
-        for tm in [2, 4, 6, 8] {
-            for tn in [1, 2, 4] {
-                v.push(WqKernel { wg_x, tm, tn });
+    for wg_x in [8, 16, 32, 64] {
+        for tm in [1, 2, 4, 6, 8, 12, 16] {
+            for tn in [1, 2, 4, 8] {
+                if tm * tn <= 64 {
+                    v.push(WqKernel { wg_x, tm, tn });
+                }
             }
         }
     }
     v
 }
 
+/// The f32 nn default register block as a `WqKernel`.
+pub fn nn_default() -> WqKernel {
+    use crate::kernels::matmul::{Kernel, Layout};
+    match Kernel::named("regblock", Layout::Nn) {
+        Ok(Kernel::Regblock { wg_x, tm, tn }) => WqKernel { wg_x, tm, tn },
+        _ => unreachable!("regblock names a register block"),
+    }
+}
+
+/// Register blocks (wg_x, tm, tn) a budgeted search on a CPU adapter tries right after the
+/// default, cheapest to compile first: 8x8x2 won on Mesa 25.0.7's lavapipe (18.6 GFLOP/s
+/// at 1024^3, compiled in 1 s), 8x16x4, 8x12x4 and 8x8x8 on Mesa 22.3.6 (27-29 GFLOP/s;
+/// 8x16x4 compiles in 1.2 s there but 4.6 s on Mesa 25, so it comes second).
+/// docs/results/public-gemm-lavapipe.md.
+const CPU_PRIOR: [(u32, u32, u32); 6] = [
+    (8, 8, 2),
+    (8, 16, 4),
+    (8, 12, 4),
+    (16, 8, 2),
+    (8, 8, 8),
+    (8, 8, 4),
+];
+
+/// [`nn_candidates`] in the order a budgeted search tries them: the default first (a
+/// baseline), then the prior learnt from earlier tunings for the adapter's kind. On CPU
+/// adapters (lavapipe, WARP: 8-wide SIMD lanes, loads expensive) [`CPU_PRIOR`], then the
+/// most outputs per invocation with the narrowest workgroups; on GPUs the smallest blocks
+/// in the widest workgroups first, where 16x2x1 and 32x2x1 won on the H100
+/// (docs/results/bench-h100/tune.txt).
+pub fn nn_prior(cpu_adapter: bool) -> Vec<WqKernel> {
+    let default = nn_default();
+    let mut v = nn_candidates();
+    v.retain(|k| *k != default);
+    if cpu_adapter {
+        let rank = |k: &WqKernel| {
+            CPU_PRIOR
+                .iter()
+                .position(|&(w, m, n)| (w, m, n) == (k.wg_x, k.tm, k.tn))
+                .unwrap_or(CPU_PRIOR.len())
+        };
+        v.sort_by_key(|k| {
+            (
+                rank(k),
+                std::cmp::Reverse(k.tm * k.tn),
+                k.wg_x,
+                std::cmp::Reverse(k.tn),
+            )
+        });
+    } else {
+        v.sort_by_key(|k| (k.tm * k.tn, std::cmp::Reverse(k.wg_x)));
+    }
+    std::iter::once(default).chain(v).collect()
+}
+
+/// Whether `ctx` is a CPU adapter (lavapipe, llvmpipe, WARP), for the search's prior.
+pub fn is_cpu_adapter(ctx: &Context) -> bool {
+    ctx.summary.device_type == "cpu"
+}
+
 /// Tunes the f32 kernel of the nn layout on a GEMM problem (m, n, k): every candidate
 /// validated (against f64, as `matmul` does) and timed; a winner other than the default
 /// register block is timed again next to it on [`confirm_problem`] and kept only if it
-/// wins there too (on lavapipe the 8x8x4 block that won at 256x512x512 lost to the default
-/// 16x6x2 at 1024^3, 718-758 against 622-686 ms). Returns all trials (the confirmation's
-/// last) and the chosen one.
+/// wins there too (on lavapipe the 8x8x4 block that won at 256x512x512 once lost to the
+/// default 16x6x2 at 1024^3, 718-758 against 622-686 ms, when the blocks were loops).
+/// Returns all trials (the confirmation's last) and the chosen one.
 pub fn tune_nn(
     ctx: &Context,
     runs: Runs,
     problem: (usize, usize, usize),
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
-    use crate::kernels::matmul::{Kernel, Layout};
-    let mut trials = time_nn(ctx, runs, problem, &nn_candidates())?;
+    search_nn(
+        ctx,
+        runs,
+        problem,
+        nn_prior(is_cpu_adapter(ctx)),
+        None,
+        &mut || {},
+    )
+}
+
+/// The search of [`tune_nn`] over `cands` in order, starting no candidate once the mean
+/// candidate so far would end past `deadline` (the first always runs); the confirmation
+/// of a winner other than the default (when the default ran) always runs.
+pub fn search_nn(
+    ctx: &Context,
+    runs: Runs,
+    problem: (usize, usize, usize),
+    cands: Vec<WqKernel>,
+    deadline: Option<std::time::Instant>,
+    done: &mut dyn FnMut(),
+) -> Result<(Vec<Trial>, Option<Trial>)> {
+    let mut trials = time_nn(ctx, runs, problem, &cands, deadline, done)?;
     let best = choose(&trials);
-    let default = match Kernel::named("regblock", Layout::Nn)? {
-        Kernel::Regblock { wg_x, tm, tn } => WqKernel { wg_x, tm, tn },
-        _ => unreachable!("regblock names a register block"),
-    };
-    let default_trial = trials
-        .iter()
-        .find(|t| t.kernel == WqVariant::Regblock(default))
-        .copied();
+    let default = WqVariant::Regblock(nn_default());
+    let default_trial = trials.iter().find(|t| t.kernel == default).copied();
     match (best, default_trial) {
         (Some(b), Some(d)) if b.kernel != d.kernel => {
             let WqVariant::Regblock(w) = b.kernel else {
                 unreachable!("nn candidates are register blocks")
             };
-            let confirm = time_nn(ctx, runs, confirm_problem(problem), &[w, default])?;
+            let confirm = time_nn(
+                ctx,
+                runs,
+                confirm_problem(problem),
+                &[w, nn_default()],
+                None,
+                &mut || {},
+            )?;
             let chosen = confirmed(b, d, &confirm);
             trials.extend(confirm);
             Ok((trials, Some(chosen)))
@@ -244,12 +330,14 @@ pub fn tune_nn(
     }
 }
 
-/// Times and validates each nn register block on (m, n, k).
+/// Times and validates each nn register block on (m, n, k), in order, until `deadline`.
 fn time_nn(
     ctx: &Context,
     runs: Runs,
     (m, n, k): (usize, usize, usize),
     cands: &[WqKernel],
+    deadline: Option<std::time::Instant>,
+    done: &mut dyn FnMut(),
 ) -> Result<Vec<Trial>> {
     use crate::bench::matmul::{self as bench_matmul, MatmulRequest};
     use crate::kernels::matmul::{Kernel, Layout, Shape};
@@ -259,7 +347,21 @@ fn time_nn(
     let b = rng.vec_f32(k * n);
     let reference = crate::reference::matmul::matmul_f64(Layout::Nn, shape, &a, &b)?;
     let mut trials = Vec::new();
-    for &cand in cands {
+    let start = std::time::Instant::now();
+    // A candidate's cost (compiling dominates on CPU adapters) grows with its block: the
+    // time per unit of `4 + tm * tn` so far predicts the next one, and a candidate predicted
+    // to end past the deadline is skipped (a smaller one later may still fit).
+    let units = |k: &WqKernel| (4 + k.tm * k.tn) as f64;
+    let mut spent_units = 0.0;
+    for (i, &cand) in cands.iter().enumerate() {
+        if let (Some(d), true) = (deadline, i > 0) {
+            let per_unit = start.elapsed().as_secs_f64() / spent_units;
+            let predicted = std::time::Duration::from_secs_f64(per_unit * units(&cand));
+            if std::time::Instant::now() + predicted > d {
+                continue;
+            }
+        }
+        spent_units += units(&cand);
         let kernel = Kernel::Regblock {
             wg_x: cand.wg_x,
             tm: cand.tm,
@@ -281,6 +383,7 @@ fn time_nn(
             passed: row.passed,
             problem: (m, n, k),
         });
+        done();
     }
     Ok(trials)
 }

@@ -128,7 +128,7 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     let weights = file.at_precision_with(precision, quantizer, importance.as_ref())?;
     let ctx = Context::new(&select.selector()?)?;
     let kv = wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?;
-    let mut auto = autotuner(&args.tune_cache, args.autotune_budget, args.no_autotune)?;
+    let mut auto = super::autotuner(&args.tune_cache, args.autotune_budget, args.no_autotune)?;
     if let (Some((main, _)), None) = (weights.format_counts().first(), precision.w8a8()) {
         auto.ensure_gemv_kernel(
             &ctx,
@@ -313,7 +313,7 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     }
-    let mut auto = autotuner(&args.tune_cache, args.autotune_budget, args.no_autotune)?;
+    let mut auto = super::autotuner(&args.tune_cache, args.autotune_budget, args.no_autotune)?;
     let report = llm::run_autotuned(&ctx, &file, &req, Some(&mut auto))?;
     for s in &auto.searches {
         eprintln!("{}", s.describe());
@@ -351,22 +351,4 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
             ExitCode::FAILURE
         },
     )
-}
-
-/// The tune cache at `path` (or the default one), searching missing decode kernels on first
-/// use within `budget` seconds unless `off`.
-fn autotuner(
-    path: &Option<PathBuf>,
-    budget: f64,
-    off: bool,
-) -> Result<wgpu_lab::bench::autotune::Autotuner> {
-    if !budget.is_finite() || budget < 0.0 {
-        bail!("--autotune-budget {budget} must be >= 0 seconds");
-    }
-    Ok(wgpu_lab::bench::autotune::Autotuner::new(
-        path.clone()
-            .unwrap_or_else(wgpu_lab::bench::tune::default_path),
-        std::time::Duration::from_secs_f64(budget),
-        !off,
-    ))
 }

@@ -18,7 +18,7 @@ use wgpu_lab::npy::{self, Matrix};
 use wgpu_lab::rng::Rng;
 use wgpu_lab::Context;
 
-use super::{print_adapter, tune_cache, SelectArgs};
+use super::{print_adapter, SelectArgs};
 
 #[derive(Args)]
 /// Options of `matmul`.
@@ -139,8 +139,26 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         }
         .into()
     });
+    if args.a.is_none() {
+        // Bad sizes are refused before any autotune runs.
+        Shape::new(args.m, args.n, args.k)?;
+    }
     let ctx = Context::new(&select.selector()?)?;
-    let tuned = tune_cache(&args.tune_cache).for_adapter(&ctx);
+    // First-use autotune of what the default run shows and the cache lacks: the f32 nn
+    // register block, and the f32-weights kernel of the nt rows.
+    let mut auto = super::autotuner(
+        &args.tune_cache,
+        args.autotune_budget,
+        args.no_autotune || kernel_name != "all" || args.a.is_some(),
+    )?;
+    if layout == Layout::Nn {
+        auto.ensure_f32_nn(&ctx)?;
+    }
+    auto.ensure(&ctx, Precision::Weights(WeightFormat::F32), args.m)?;
+    for s in &auto.searches {
+        eprintln!("{}", s.describe());
+    }
+    let tuned = auto.cache.for_adapter(&ctx);
     let nn_tuned = match layout {
         Layout::Nn => wgpu_lab::bench::tune::tuned_nn(&tuned),
         Layout::Nt => None,
@@ -202,15 +220,26 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
     let req = bench_matmul::MatmulRequest {
         shape,
         layout,
-        kernels,
+        kernels: kernels.clone(),
         warmup: args.warmup,
         repeat: args.repeat,
         cpu_baseline: !args.no_cpu,
         b_f16: f16_b,
     };
     let (mut rows, c) = bench_matmul::run(&ctx, &req, &a, &b)?;
-    if let Some(i) = tuned_row {
-        rows[i].kernel.push_str(" (tuned)");
+    // Register-block rows say where their configuration came from: the cache's (from
+    // `tune`, or a first-use autotune) or the default.
+    let nn_tuning = auto.tuning(&ctx, wgpu_lab::bench::tune::F32_NN_KEY);
+    for (i, (r, k)) in rows.iter_mut().zip(&kernels).enumerate() {
+        if matches!(k, Kernel::Regblock { .. }) {
+            let t = if Some(i) == tuned_row || (Some(*k) == nn_tuned && tuned_row.is_none()) {
+                nn_tuning
+            } else {
+                Tuning::Default
+            };
+            r.tuning = Some(t.name().to_string());
+            r.kernel.push_str(&format!(" ({})", t.name()));
+        }
     }
     // `--kernel all` also runs f32 weights (nt) through the tuned kernel (or the default
     // when this adapter was never tuned) and the public kernel's shape, each its own row.
@@ -234,6 +263,7 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
             extra: vec![WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE)],
         };
         let mut rows = bench_precision::run(&ctx, &req, &a, &w)?;
+        label_tuning(&ctx, &auto, &mut rows);
         label_kernels(&mut rows);
         rows
     } else {
@@ -257,8 +287,8 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         print!("{}", table::matmul_table(&rows));
         if !nt_rows.is_empty() {
             println!(
-                "f32 weights in the nt layout: the tuned kernel (\"(tuned)\"; the default when \
-                 `wgpu-lab tune` never ran here) and the public kernel's shape:"
+                "f32 weights in the nt layout: the cache's kernel (from `tune` or a first-use \
+                 autotune; the default with --no-autotune) and the public kernel's shape:"
             );
             print!("{}", table::precision_table(&nt_rows));
             rows.extend(nt_rows);
@@ -304,19 +334,11 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
     let w = rng.vec_f32(shape.n * shape.k);
     let ctx = Context::new(&select.selector()?)?;
     // First-use autotune of the kernels the default run needs and the cache lacks.
-    if !args.autotune_budget.is_finite() || args.autotune_budget < 0.0 {
-        bail!(
-            "--autotune-budget {} must be >= 0 seconds",
-            args.autotune_budget
-        );
-    }
-    let mut auto = Autotuner::new(
-        args.tune_cache
-            .clone()
-            .unwrap_or_else(wgpu_lab::bench::tune::default_path),
-        std::time::Duration::from_secs_f64(args.autotune_budget),
-        !args.no_autotune && args.kernel.is_none(),
-    );
+    let mut auto = super::autotuner(
+        &args.tune_cache,
+        args.autotune_budget,
+        args.no_autotune || args.kernel.is_some(),
+    )?;
     for &p in &precisions {
         auto.ensure(&ctx, p, shape.m)?;
     }
@@ -381,7 +403,12 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
 /// a first-use search, `(default)` without a cache entry (the kernel column and `tuning`).
 fn label_tuning(ctx: &Context, auto: &Autotuner, rows: &mut [bench_matmul::MatmulRow]) {
     use wgpu_lab::bench::tune;
-    for r in rows.iter_mut().filter(|r| r.skipped.is_none()) {
+    // The public kernel's shape is neither tuned nor a default: the row asked for it.
+    let public = format!("{:?}", WqVariant::Tiled(TiledKernel::PUBLIC_SHAPE));
+    for r in rows
+        .iter_mut()
+        .filter(|r| r.skipped.is_none() && r.config != public)
+    {
         let Some(p) = Precision::parse_list(&r.precision)
             .ok()
             .and_then(|v| v.into_iter().next())

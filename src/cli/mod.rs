@@ -55,6 +55,24 @@ pub fn tune_cache(path: &Option<PathBuf>) -> wgpu_lab::bench::tune::TuneCache {
     wgpu_lab::bench::tune::TuneCache::load(&path)
 }
 
+/// The first-use autotuner of a command: the cache at `path` (wgpu-lab's by default),
+/// `budget` seconds per entry, none when `off`.
+pub fn autotuner(
+    path: &Option<PathBuf>,
+    budget: f64,
+    off: bool,
+) -> Result<wgpu_lab::bench::autotune::Autotuner> {
+    if !budget.is_finite() || budget < 0.0 {
+        anyhow::bail!("--autotune-budget {budget} must be >= 0 seconds");
+    }
+    Ok(wgpu_lab::bench::autotune::Autotuner::new(
+        path.clone()
+            .unwrap_or_else(wgpu_lab::bench::tune::default_path),
+        std::time::Duration::from_secs_f64(budget),
+        !off,
+    ))
+}
+
 /// The line naming the adapter above every table, so numbers are never read without it.
 pub fn print_adapter(ctx: &Context) {
     let a = &ctx.summary;

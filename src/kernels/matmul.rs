@@ -224,19 +224,23 @@ impl Kernel {
         match *self {
             Kernel::Naive { .. } => vec![],
             Kernel::Tiled { tile } => vec![Define::U32("TILE", tile)],
-            Kernel::Regblock { tm, tn, .. } => vec![
-                Define::U32("TM", tm),
-                Define::U32("TN", tn),
-                Define::Alias("ELEM", "f32"),
-                Define::Import(
-                    if b_f16 {
-                        "regblock_b_f16"
-                    } else {
-                        "regblock_b_f32"
-                    }
-                    .into(),
-                ),
-            ],
+            Kernel::Regblock { tm, tn, .. } => {
+                let mut d = vec![
+                    Define::U32("TM", tm),
+                    Define::U32("TN", tn),
+                    Define::Alias("ELEM", "f32"),
+                    Define::Import(
+                        if b_f16 {
+                            "regblock_b_f16"
+                        } else {
+                            "regblock_b_f32"
+                        }
+                        .into(),
+                    ),
+                ];
+                d.extend(regblock_splices(tm, tn));
+                d
+            }
         }
     }
 
@@ -254,6 +258,93 @@ impl Kernel {
     pub fn pipeline_key(&self, layout: Layout) -> String {
         format!("{:?}/{}", self, layout.name())
     }
+}
+
+/// The written-out register block of `matmul_regblock` for `tm` rows x `tn` column groups:
+/// the code of its `#splice regblock_nn` and `#splice regblock_nt` lines (see the shader's
+/// header for why it is generated rather than looped).
+pub fn regblock_splices(tm: u32, tn: u32) -> Vec<Define> {
+    use std::fmt::Write;
+    let (rows, cols) = (0..tm, 0..tn);
+    let mut nn = String::new();
+    let mut nt = String::new();
+    let w = |s: &mut String, line: String| {
+        s.push_str("    ");
+        s.push_str(&line);
+        s.push('\n');
+    };
+    for i in rows.clone() {
+        for s in [&mut nn, &mut nt] {
+            w(s, format!("let ar{i} = clamped(row0 + {i}u, p.m, lda4);"));
+        }
+    }
+    for j in cols.clone() {
+        w(
+            &mut nn,
+            format!("let bc{j} = min(col4 + {j}u * WG_X, ldb4 - 1u);"),
+        );
+        w(
+            &mut nt,
+            format!("let br{j} = clamped(col0 + {j}u * WG_X, p.n, ldb4);"),
+        );
+    }
+    for i in rows.clone() {
+        for j in cols.clone() {
+            for s in [&mut nn, &mut nt] {
+                w(s, format!("var acc{i}_{j} = vec4<ELEM>();"));
+            }
+        }
+    }
+    for s in [&mut nn, &mut nt] {
+        w(s, "for (var kq = 0u; kq < k4; kq++) {".into());
+        for i in rows.clone() {
+            w(s, format!("    let a{i} = a[ar{i} + kq];"));
+        }
+    }
+    // nn: B rows 4kq .. 4kq+3, each vec4 of B used by every row as soon as it is loaded.
+    w(&mut nn, "    let kb = kq * 4u * ldb4;".into());
+    for (q, comp) in ["x", "y", "z", "w"].iter().enumerate() {
+        for j in cols.clone() {
+            let row = if q == 0 {
+                "kb".to_string()
+            } else {
+                format!("kb + {q}u * ldb4")
+            };
+            let _ = writeln!(nn, "        let b{q}_{j} = load_b({row} + bc{j});");
+            for i in rows.clone() {
+                let _ = writeln!(
+                    nn,
+                    "        acc{i}_{j} = fma(vec4(a{i}.{comp}), b{q}_{j}, acc{i}_{j});"
+                );
+            }
+        }
+    }
+    // nt: one vec4 of each B row, multiplied into every A row's running sums.
+    for j in cols.clone() {
+        let _ = writeln!(nt, "        let b{j} = load_b(br{j} + kq);");
+        for i in rows.clone() {
+            let _ = writeln!(nt, "        acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});");
+        }
+    }
+    for s in [&mut nn, &mut nt] {
+        w(s, "}".into());
+    }
+    for i in rows {
+        for j in cols.clone() {
+            w(
+                &mut nn,
+                format!("store_nn(row0 + {i}u, col4 + {j}u * WG_X, acc{i}_{j});"),
+            );
+            w(
+                &mut nt,
+                format!("store_nt(row0 + {i}u, col0 + {j}u * WG_X, acc{i}_{j});"),
+            );
+        }
+    }
+    vec![
+        Define::Splice("regblock_nn", nn),
+        Define::Splice("regblock_nt", nt),
+    ]
 }
 
 /// Parameter block of every matmul shader.

@@ -25,15 +25,19 @@ const BINDINGS: [Binding; 4] = [
 /// The pipeline: `matmul_regblock`'s nt entry point with ELEM = f16 (bindings: params, A,
 /// W, C, as the f32 kernels).
 pub fn spec(kernel: WqKernel) -> PipelineSpec<'static> {
+    let mut defines = vec![
+        Define::Enable("f16"),
+        Define::U32("TM", kernel.tm),
+        Define::U32("TN", kernel.tn),
+        Define::Alias("ELEM", "f16"),
+        Define::Import("regblock_b_f16acc".into()),
+    ];
+    defines.extend(crate::kernels::matmul::regblock_splices(
+        kernel.tm, kernel.tn,
+    ));
     PipelineSpec {
         stem: "matmul_regblock",
-        defines: vec![
-            Define::Enable("f16"),
-            Define::U32("TM", kernel.tm),
-            Define::U32("TN", kernel.tn),
-            Define::Alias("ELEM", "f16"),
-            Define::Import("regblock_b_f16acc".into()),
-        ],
+        defines,
         entry: "main_nt",
         constants: vec![("WG_X", kernel.wg_x as f64)],
         bindings: BINDINGS.to_vec(),

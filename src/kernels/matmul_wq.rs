@@ -47,10 +47,77 @@ impl WqKernel {
             Define::U32("TM", self.tm),
             Define::U32("TN", self.tn),
             Define::Import(format!("weights_{}", format.name())),
+            block_splice(self.tm, self.tn),
         ];
         d.extend(Epilogue::None.defines(BINDINGS.len() as u32));
         d
     }
+}
+
+/// The written-out register block of `matmul_wq` for `tm` activation rows x `tn` weight
+/// rows: the code of its `#splice matmul_wq_block` line (the shader's header says why).
+pub fn block_splice(tm: u32, tn: u32) -> Define {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let mut w = |indent: usize, line: String| {
+        let _ = writeln!(s, "{:1$}{line}", "", 4 * indent);
+    };
+    for i in 0..tm {
+        w(1, format!("let ar{i} = min(row0 + {i}u, p.m - 1u) * k4;"));
+    }
+    for j in 0..tn {
+        w(
+            1,
+            format!("let wb{j} = min(col0 + {j}u * WG_X, p.n - 1u) * p.nblk;"),
+        );
+    }
+    for i in 0..tm {
+        for j in 0..tn {
+            w(1, format!("var acc{i}_{j} = 0.0;"));
+        }
+    }
+    w(1, "for (var blk = 0u; blk < p.nblk; blk++) {".into());
+    // Each weight row's block is loaded once (`load_block`), then decoded vec4 by vec4.
+    for j in 0..tn {
+        w(2, format!("let blk{j} = load_block(wb{j} + blk);"));
+    }
+    for i in 0..tm {
+        w(2, format!("var asum{i} = vec4<f32>();"));
+        for j in 0..tn {
+            w(2, format!("var part{i}_{j} = vec4<f32>();"));
+        }
+    }
+    w(2, "for (var v = 0u; v < 8u; v++) {".into());
+    for j in 0..tn {
+        w(3, format!("let q{j} = decode_in(blk{j}, v);"));
+    }
+    for i in 0..tm {
+        w(3, format!("let a{i} = a[ar{i} + blk * 8u + v];"));
+        w(3, format!("asum{i} += a{i};"));
+        for j in 0..tn {
+            w(3, format!("part{i}_{j} = fma(a{i}, q{j}, part{i}_{j});"));
+        }
+    }
+    w(2, "}".into());
+    for j in 0..tn {
+        w(2, format!("let sc{j} = block_scale(wb{j} + blk);"));
+        for i in 0..tm {
+            w(
+                2,
+                format!("acc{i}_{j} += sc{j}.x * hsum(part{i}_{j}) + sc{j}.y * hsum(asum{i});"),
+            );
+        }
+    }
+    w(1, "}".into());
+    for i in 0..tm {
+        for j in 0..tn {
+            w(
+                1,
+                format!("store(row0 + {i}u, col0 + {j}u * WG_X, acc{i}_{j});"),
+            );
+        }
+    }
+    Define::Splice("matmul_wq_block", s)
 }
 
 /// The kernel that runs a weights-in-any-format product. Serialised untagged (a register
@@ -195,7 +262,12 @@ impl WqVariant {
         let bindings = epilogue.bindings(&BINDINGS);
         match *self {
             WqVariant::Regblock(k) => {
-                let mut defines = vec![Define::U32("TM", k.tm), Define::U32("TN", k.tn), weights];
+                let mut defines = vec![
+                    Define::U32("TM", k.tm),
+                    Define::U32("TN", k.tn),
+                    weights,
+                    block_splice(k.tm, k.tn),
+                ];
                 defines.append(&mut epi);
                 PipelineSpec {
                     stem: "matmul_wq",
