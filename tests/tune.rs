@@ -11,6 +11,7 @@ use wgpu_lab::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
 use wgpu_lab::formats::precision::Precision;
 use wgpu_lab::formats::weights::{WeightFormat, Weights};
 use wgpu_lab::gpu::measure::{measure, Runs};
+use wgpu_lab::kernels::matmul::Layout;
 use wgpu_lab::kernels::matmul_wq::{PreparedMatmulWq, WqKernel, WqVariant};
 use wgpu_lab::reference::matmul_wq::matmul_wq_f64;
 use wgpu_lab::rng::Rng;
@@ -400,7 +401,7 @@ fn the_nn_f32_kernel_is_tuned_and_matmul_reads_it() {
         "{only:?}"
     );
     // A nn candidate list the tuner searches, all valid register blocks.
-    assert!(tune::nn_candidates()
+    assert!(tune::f32_candidates()
         .iter()
         .all(|k| k.wg_x > 0 && k.tm > 0 && k.tn > 0));
 }
@@ -542,26 +543,26 @@ fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
     let path = common::tmp("nn-budget.json");
     let _ = std::fs::remove_file(&path);
     let mut auto = Autotuner::new(path.clone(), Duration::ZERO, true);
-    auto.ensure_f32_nn(ctx).unwrap();
+    auto.ensure_f32(ctx, Layout::Nn).unwrap();
     assert_eq!(auto.searches.len(), 1);
     let s = &auto.searches[0];
     assert_eq!(s.tried, 1, "{}", s.describe());
-    assert_eq!(s.of, tune::nn_candidates().len());
+    assert_eq!(s.of, tune::f32_candidates().len());
     assert_eq!(
         s.chosen.unwrap().kernel,
-        WqVariant::Regblock(tune::nn_default())
+        WqVariant::Regblock(tune::f32_default(Layout::Nn))
     );
     assert_eq!(auto.tuning(ctx, tune::F32_NN_KEY), Tuning::Autotuned);
-    auto.ensure_f32_nn(ctx).unwrap();
+    auto.ensure_f32(ctx, Layout::Nn).unwrap();
     assert_eq!(auto.searches.len(), 1, "the entry exists: no second search");
     // The prior starts from the default and holds every candidate once.
-    for cpu in [false, true] {
-        let prior = tune::nn_prior(cpu);
-        assert_eq!(prior[0], tune::nn_default());
+    for (cpu, layout) in [false, true].into_iter().zip(Layout::ALL) {
+        let prior = tune::f32_prior(cpu, layout);
+        assert_eq!(prior[0], tune::f32_default(layout));
         let mut sorted = prior.clone();
         sorted.sort_by_key(|k| (k.wg_x, k.tm, k.tn));
         sorted.dedup();
-        assert_eq!(sorted.len(), tune::nn_candidates().len());
+        assert_eq!(sorted.len(), tune::f32_candidates().len());
     }
 
     // CLI: the first `matmul` (f32, nn, every kernel) searches the nn block and the nt

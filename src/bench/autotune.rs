@@ -27,6 +27,7 @@ use crate::error::Result;
 use crate::formats::precision::Precision;
 use crate::gpu::measure::Runs;
 use crate::gpu::Context;
+use crate::kernels::matmul::Layout;
 use crate::kernels::matmul_wq::{TiledKernel, WqKernel, WqVariant};
 
 /// The default budget per cache entry.
@@ -170,18 +171,18 @@ impl Autotuner {
         self.ensure_entries(ctx, p, ShapeClass::Gemv, entries)
     }
 
-    /// Makes sure the cache has the f32 nn register block (`matmul`'s f32 kernel in the nn
-    /// layout, [`tune::F32_NN_KEY`]), searching it within the budget when missing: the
-    /// candidates in the order of the adapter kind's prior ([`tune::nn_prior`]), two
-    /// thirds of the budget for the search and the rest for confirming a winner against
-    /// the default on the doubled problem.
-    pub fn ensure_f32_nn(&mut self, ctx: &Context) -> Result<()> {
-        let key = tune::F32_NN_KEY;
+    /// Makes sure the cache has the f32 register block of `layout` (`matmul`'s f32 kernel,
+    /// [`tune::f32_key`]), searching it within the budget when missing: the candidates in
+    /// the order of the adapter kind's prior ([`tune::f32_prior`]), two thirds of the
+    /// budget for the search and the rest for confirming a winner against the default on
+    /// the doubled problem.
+    pub fn ensure_f32(&mut self, ctx: &Context, layout: Layout) -> Result<()> {
+        let key = tune::f32_key(layout);
         if !self.enabled || self.tuning(ctx, key) != Tuning::Default {
             return Ok(());
         }
         let start = Instant::now();
-        let cands = tune::nn_prior(tune::is_cpu_adapter(ctx));
+        let cands = tune::f32_prior(tune::is_cpu_adapter(ctx), layout);
         let of = cands.len();
         let bar = progress(key, of);
         let deadline = start + self.budget.mul_f64(0.67);
@@ -189,8 +190,9 @@ impl Autotuner {
             warmup: 1,
             repeat: 3,
         };
-        let (trials, chosen) = tune::search_nn(
+        let (trials, chosen) = tune::search_f32(
             ctx,
+            layout,
             runs,
             ShapeClass::Gemm.problem(),
             cands,

@@ -13,6 +13,7 @@ use crate::error::{LabError, Result};
 use crate::formats::precision::Precision;
 use crate::gpu::measure::Runs;
 use crate::gpu::Context;
+use crate::kernels::matmul::Layout;
 use crate::kernels::matmul_wq::{
     is_gemv_name, TiledKernel, WqKernel, WqVariant, BROADCAST_A_BYTES,
 };
@@ -183,9 +184,26 @@ pub fn entry_key(p: Precision, class: ShapeClass) -> String {
 /// register block stored as a `WqKernel` (the same three sizes).
 pub const F32_NN_KEY: &str = "f32/gemm-nn";
 
+/// The entry key of `matmul_regblock` in the nt layout (B n x k), stored as [`F32_NN_KEY`]
+/// is. (`f32/gemm` is the f32-weights kernel, `matmul_wq`.)
+pub const F32_NT_KEY: &str = "f32/gemm-nt";
+
+/// The entry key of `matmul_regblock` in `layout`.
+pub fn f32_key(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Nn => F32_NN_KEY,
+        Layout::Nt => F32_NT_KEY,
+    }
+}
+
 /// The tuned f32 nn register block, if any.
 pub fn tuned_nn(tuned: &Tuned) -> Option<crate::kernels::matmul::Kernel> {
-    match tuned.get(F32_NN_KEY) {
+    tuned_f32(tuned, Layout::Nn)
+}
+
+/// The tuned `matmul_regblock` block of `layout`, if any.
+pub fn tuned_f32(tuned: &Tuned, layout: Layout) -> Option<crate::kernels::matmul::Kernel> {
+    match tuned.get(f32_key(layout)) {
         Some(WqVariant::Regblock(k)) => Some(crate::kernels::matmul::Kernel::Regblock {
             wg_x: k.wg_x,
             tm: k.tm,
@@ -195,12 +213,13 @@ pub fn tuned_nn(tuned: &Tuned) -> Option<crate::kernels::matmul::Kernel> {
     }
 }
 
-/// Candidate register blocks of the f32 nn kernel (`tn` counts vec4 columns): workgroups
+/// Candidate register blocks of the f32 kernel, either layout (`tn` counts vec4 columns in
+/// nn, columns in nt): workgroups
 /// of 8 to 64 invocations, 1 to 16 rows, 1 to 8 vec4 columns, at most 64 vec4
 /// accumulators. The blocks are written out (`matmul_regblock`), so the large ones stay in
 /// registers where the driver has them: on lavapipe 8x16x4 blocks ran 27 GFLOP/s at 1024^3
 /// against 15 for the default 16x6x2; on the H100 the smallest blocks won.
-pub fn nn_candidates() -> Vec<WqKernel> {
+pub fn f32_candidates() -> Vec<WqKernel> {
     let mut v = Vec::new();
     for wg_x in [8, 16, 32, 64] {
         for tm in [1, 2, 4, 6, 8, 12, 16] {
@@ -214,10 +233,10 @@ pub fn nn_candidates() -> Vec<WqKernel> {
     v
 }
 
-/// The f32 nn default register block as a `WqKernel`.
-pub fn nn_default() -> WqKernel {
-    use crate::kernels::matmul::{Kernel, Layout};
-    match Kernel::named("regblock", Layout::Nn) {
+/// The default f32 register block of `layout` as a `WqKernel`.
+pub fn f32_default(layout: Layout) -> WqKernel {
+    use crate::kernels::matmul::Kernel;
+    match Kernel::named("regblock", layout) {
         Ok(Kernel::Regblock { wg_x, tm, tn }) => WqKernel { wg_x, tm, tn },
         _ => unreachable!("regblock names a register block"),
     }
@@ -228,7 +247,7 @@ pub fn nn_default() -> WqKernel {
 /// at 1024^3, compiled in 1 s), 8x16x4, 8x12x4 and 8x8x8 on Mesa 22.3.6 (27-29 GFLOP/s;
 /// 8x16x4 compiles in 1.2 s there but 4.6 s on Mesa 25, so it comes second).
 /// docs/results/public-gemm-lavapipe.md.
-const CPU_PRIOR: [(u32, u32, u32); 6] = [
+const CPU_PRIOR_NN: [(u32, u32, u32); 6] = [
     (8, 8, 2),
     (8, 16, 4),
     (8, 12, 4),
@@ -237,22 +256,31 @@ const CPU_PRIOR: [(u32, u32, u32); 6] = [
     (8, 8, 4),
 ];
 
-/// [`nn_candidates`] in the order a budgeted search tries them: the default first (a
-/// baseline), then the prior learnt from earlier tunings for the adapter's kind. On CPU
-/// adapters (lavapipe, WARP: 8-wide SIMD lanes, loads expensive) [`CPU_PRIOR`], then the
+/// The same for the nt layout: 8x8x8 won on both drivers (17.7 and 15.9 GFLOP/s at
+/// 1024^3 against 12.3 and 11.9 for the default 16x6x4), then 8x16x4 and 8x8x4 on Mesa 22.
+const CPU_PRIOR_NT: [(u32, u32, u32); 3] = [(8, 8, 8), (8, 16, 4), (8, 8, 4)];
+
+/// [`f32_candidates`] in the order a budgeted search tries them for `layout`: the default
+/// first (a baseline), then the prior learnt from earlier tunings for the adapter's kind. On
+/// CPU adapters (lavapipe, WARP: 8-wide SIMD lanes, loads expensive) [`CPU_PRIOR_NN`] or
+/// [`CPU_PRIOR_NT`], then the
 /// most outputs per invocation with the narrowest workgroups; on GPUs the smallest blocks
 /// in the widest workgroups first, where 16x2x1 and 32x2x1 won on the H100
 /// (docs/results/bench-h100/tune.txt).
-pub fn nn_prior(cpu_adapter: bool) -> Vec<WqKernel> {
-    let default = nn_default();
-    let mut v = nn_candidates();
+pub fn f32_prior(cpu_adapter: bool, layout: Layout) -> Vec<WqKernel> {
+    let default = f32_default(layout);
+    let mut v = f32_candidates();
     v.retain(|k| *k != default);
     if cpu_adapter {
+        let prior: &[(u32, u32, u32)] = match layout {
+            Layout::Nn => &CPU_PRIOR_NN,
+            Layout::Nt => &CPU_PRIOR_NT,
+        };
         let rank = |k: &WqKernel| {
-            CPU_PRIOR
+            prior
                 .iter()
                 .position(|&(w, m, n)| (w, m, n) == (k.wg_x, k.tm, k.tn))
-                .unwrap_or(CPU_PRIOR.len())
+                .unwrap_or(prior.len())
         };
         v.sort_by_key(|k| {
             (
@@ -273,52 +301,57 @@ pub fn is_cpu_adapter(ctx: &Context) -> bool {
     ctx.summary.device_type == "cpu"
 }
 
-/// Tunes the f32 kernel of the nn layout on a GEMM problem (m, n, k): every candidate
+/// Tunes the f32 kernel (`matmul_regblock`) of `layout` on a GEMM problem (m, n, k): every candidate
 /// validated (against f64, as `matmul` does) and timed; a winner other than the default
 /// register block is timed again next to it on [`confirm_problem`] and kept only if it
 /// wins there too (on lavapipe the 8x8x4 block that won at 256x512x512 once lost to the
 /// default 16x6x2 at 1024^3, 718-758 against 622-686 ms, when the blocks were loops).
 /// Returns all trials (the confirmation's last) and the chosen one.
-pub fn tune_nn(
+pub fn tune_f32(
     ctx: &Context,
+    layout: Layout,
     runs: Runs,
     problem: (usize, usize, usize),
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
-    search_nn(
+    search_f32(
         ctx,
+        layout,
         runs,
         problem,
-        nn_prior(is_cpu_adapter(ctx)),
+        f32_prior(is_cpu_adapter(ctx), layout),
         None,
         &mut || {},
     )
 }
 
-/// The search of [`tune_nn`] over `cands` in order, starting no candidate once the mean
+/// The search of [`tune_f32`] over `cands` in order, starting no candidate once the mean
 /// candidate so far would end past `deadline` (the first always runs); the confirmation
 /// of a winner other than the default (when the default ran) always runs.
-pub fn search_nn(
+#[allow(clippy::too_many_arguments)]
+pub fn search_f32(
     ctx: &Context,
+    layout: Layout,
     runs: Runs,
     problem: (usize, usize, usize),
     cands: Vec<WqKernel>,
     deadline: Option<std::time::Instant>,
     done: &mut dyn FnMut(),
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
-    let mut trials = time_nn(ctx, runs, problem, &cands, deadline, done)?;
+    let mut trials = time_f32(ctx, layout, runs, problem, &cands, deadline, done)?;
     let best = choose(&trials);
-    let default = WqVariant::Regblock(nn_default());
+    let default = WqVariant::Regblock(f32_default(layout));
     let default_trial = trials.iter().find(|t| t.kernel == default).copied();
     match (best, default_trial) {
         (Some(b), Some(d)) if b.kernel != d.kernel => {
             let WqVariant::Regblock(w) = b.kernel else {
                 unreachable!("nn candidates are register blocks")
             };
-            let confirm = time_nn(
+            let confirm = time_f32(
                 ctx,
+                layout,
                 runs,
                 confirm_problem(problem),
-                &[w, nn_default()],
+                &[w, f32_default(layout)],
                 None,
                 &mut || {},
             )?;
@@ -330,9 +363,11 @@ pub fn search_nn(
     }
 }
 
-/// Times and validates each nn register block on (m, n, k), in order, until `deadline`.
-fn time_nn(
+/// Times and validates each register block of `layout` on (m, n, k), in order, until
+/// `deadline`.
+fn time_f32(
     ctx: &Context,
+    layout: Layout,
     runs: Runs,
     (m, n, k): (usize, usize, usize),
     cands: &[WqKernel],
@@ -340,12 +375,12 @@ fn time_nn(
     done: &mut dyn FnMut(),
 ) -> Result<Vec<Trial>> {
     use crate::bench::matmul::{self as bench_matmul, MatmulRequest};
-    use crate::kernels::matmul::{Kernel, Layout, Shape};
+    use crate::kernels::matmul::{Kernel, Shape};
     let shape = Shape::new(m, n, k)?;
     let mut rng = crate::rng::Rng::new(7);
     let a = rng.vec_f32(m * k);
     let b = rng.vec_f32(k * n);
-    let reference = crate::reference::matmul::matmul_f64(Layout::Nn, shape, &a, &b)?;
+    let reference = crate::reference::matmul::matmul_f64(layout, shape, &a, &b)?;
     let mut trials = Vec::new();
     let start = std::time::Instant::now();
     // A candidate's cost (compiling dominates on CPU adapters) grows with its block: the
@@ -369,7 +404,7 @@ fn time_nn(
         };
         let req = MatmulRequest {
             shape,
-            layout: Layout::Nn,
+            layout,
             kernels: vec![kernel],
             warmup: runs.warmup,
             repeat: runs.repeat,

@@ -314,24 +314,28 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
     if precisions.contains(&Precision::Weights(
         wgpu_lab::formats::weights::WeightFormat::F32,
     )) {
-        // The f32 kernel of the nn layout (`matmul`'s default layout) has its own entry.
-        let (trials, best) = tune::tune_nn(&ctx, Runs { warmup: 1, repeat }, gemm_problem)?;
-        show(
-            Precision::Weights(wgpu_lab::formats::weights::WeightFormat::F32),
-            "Gemm nn",
-            &trials,
-        );
-        if let Some(b) = best {
-            tuned.insert(tune::F32_NN_KEY.into(), b.kernel);
+        // The f32 kernel (`matmul_regblock`) has an entry per layout.
+        use wgpu_lab::kernels::matmul::Layout;
+        for layout in Layout::ALL {
+            let runs = Runs { warmup: 1, repeat };
+            let (trials, best) = tune::tune_f32(&ctx, layout, runs, gemm_problem)?;
+            show(
+                Precision::Weights(wgpu_lab::formats::weights::WeightFormat::F32),
+                &format!("Gemm {}", layout.name()),
+                &trials,
+            );
+            if let Some(b) = best {
+                tuned.insert(tune::f32_key(layout).into(), b.kernel);
+            }
+            cells.push(vec![
+                "f32".into(),
+                format!("Gemm ({} layout, regblock)", layout.name()),
+                best.map_or("none passed".into(), |b| format!("{:?}", b.kernel)),
+                best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
+                trials.len().to_string(),
+                trials.iter().filter(|t| !t.passed).count().to_string(),
+            ]);
         }
-        cells.push(vec![
-            "f32".into(),
-            "Gemm (nn layout)".into(),
-            best.map_or("none passed".into(), |b| format!("{:?}", b.kernel)),
-            best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
-            trials.len().to_string(),
-            trials.iter().filter(|t| !t.passed).count().to_string(),
-        ]);
     }
     for p in precisions {
         for class in [tune::ShapeClass::Gemm, tune::ShapeClass::Gemv] {

@@ -144,25 +144,20 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         Shape::new(args.m, args.n, args.k)?;
     }
     let ctx = Context::new(&select.selector()?)?;
-    // First-use autotune of what the default run shows and the cache lacks: the f32 nn
-    // register block, and the f32-weights kernel of the nt rows.
+    // First-use autotune of what the default run shows and the cache lacks: the f32
+    // register block of the layout, and the f32-weights kernel of the nt rows.
     let mut auto = super::autotuner(
         &args.tune_cache,
         args.autotune_budget,
         args.no_autotune || kernel_name != "all" || args.a.is_some(),
     )?;
-    if layout == Layout::Nn {
-        auto.ensure_f32_nn(&ctx)?;
-    }
+    auto.ensure_f32(&ctx, layout)?;
     auto.ensure(&ctx, Precision::Weights(WeightFormat::F32), args.m)?;
     for s in &auto.searches {
         eprintln!("{}", s.describe());
     }
     let tuned = auto.cache.for_adapter(&ctx);
-    let nn_tuned = match layout {
-        Layout::Nn => wgpu_lab::bench::tune::tuned_nn(&tuned),
-        Layout::Nt => None,
-    };
+    let nn_tuned = wgpu_lab::bench::tune::tuned_f32(&tuned, layout);
     let mut kernels = match kernel_name.as_str() {
         "all" => Kernel::all(layout),
         "tuned" => {
@@ -229,7 +224,7 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
     let (mut rows, c) = bench_matmul::run(&ctx, &req, &a, &b)?;
     // Register-block rows say where their configuration came from: the cache's (from
     // `tune`, or a first-use autotune) or the default.
-    let nn_tuning = auto.tuning(&ctx, wgpu_lab::bench::tune::F32_NN_KEY);
+    let nn_tuning = auto.tuning(&ctx, wgpu_lab::bench::tune::f32_key(layout));
     for (i, (r, k)) in rows.iter_mut().zip(&kernels).enumerate() {
         if matches!(k, Kernel::Regblock { .. }) {
             let t = if Some(i) == tuned_row || (Some(*k) == nn_tuned && tuned_row.is_none()) {
