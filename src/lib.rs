@@ -14,6 +14,7 @@ pub mod gpu;
 pub mod kernels;
 pub mod model;
 pub mod npy;
+pub mod prune;
 pub mod reference;
 pub mod rng;
 pub mod shaders;

@@ -23,6 +23,11 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/matmul_wq_tiled.wgsl"),
     ),
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
+    ("gemv_sparse", include_str!("../shaders/gemv_sparse.wgsl")),
+    (
+        "matmul_sparse",
+        include_str!("../shaders/matmul_sparse.wgsl"),
+    ),
     (
         "gemv_wq_broadcast",
         include_str!("../shaders/gemv_wq_broadcast.wgsl"),
@@ -113,6 +118,14 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/wq_params.wgsl"),
     ),
     ("hsum", include_str!("../shaders/shared/hsum.wgsl")),
+    (
+        "sparse_params",
+        include_str!("../shaders/shared/sparse_params.wgsl"),
+    ),
+    (
+        "sparse_walk",
+        include_str!("../shaders/shared/sparse_walk.wgsl"),
+    ),
     (
         "row_dot_generic",
         include_str!("../shaders/shared/row_dot_generic.wgsl"),

@@ -11,7 +11,7 @@ fn layer(module: &str) -> Option<u32> {
         // Root re-exports (`crate::Result`) count as the module they come from.
         "error" | "rng" | "stats" | "npy" | "shaders" | "atomic" | "Result" | "LabError" => 0,
         "gpu" | "formats" | "convert" | "Context" | "AdapterSelector" => 1,
-        "kernels" | "reference" | "compare" => 2,
+        "kernels" | "reference" | "compare" | "prune" => 2,
         "model" => 3,
         "bench" => 4,
         _ => return None,

@@ -247,6 +247,13 @@ fn every_kernel_file_is_reachable() {
                     )
                     .defines
             }
+            "gemv_sparse" | "matmul_sparse" => {
+                let pattern = wgpu_lab::formats::sparse::NmPattern::new(2, 4).unwrap();
+                let k = wgpu_lab::kernels::sparse::SparseKernel::default_for(
+                    if *stem == "gemv_sparse" { 1 } else { 4 },
+                );
+                k.spec(WeightFormat::Q4_0, pattern).defines
+            }
             "bert_attention" => vec![Define::U32("HD4", 8)],
             "llama_rope_store" => vec![
                 Define::U32("KC_BINDING", 3),

@@ -9,4 +9,5 @@ pub mod llama;
 pub mod precision;
 pub mod quant;
 pub mod quant_search;
+pub mod sparse;
 pub mod weights;

@@ -11,3 +11,4 @@ pub mod matmul;
 pub mod matmul_f16acc;
 pub mod matmul_i8;
 pub mod matmul_wq;
+pub mod sparse;

@@ -1,0 +1,330 @@
+//! N:M-sparse matmul (issue 23): C (m x n) = A (m x k) * W^T with W in the compressed
+//! layout of [`crate::formats::sparse`], read directly (no densifying). Two kernels:
+//! `gemv_sparse` for one activation row (decode: a workgroup splits a weight row) and
+//! `matmul_sparse` for many (prefill: an invocation owns a weight row and TM activation
+//! rows, walking the masks once for all of them). The CPU twin is
+//! `reference::sparse::matmul_sparse_f64`.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{LabError, Result};
+use crate::formats::sparse::{has_sparse_kernel, NmPattern, SparseWeights};
+use crate::formats::weights::WeightFormat;
+use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
+use crate::gpu::timing::{self, GpuTimer, TimingSource};
+use crate::gpu::{buffers, dispatch, Context};
+use crate::shaders::Define;
+
+/// A sparse kernel and its tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub enum SparseKernel {
+    /// `gemv_sparse`: `wg` invocations per weight row (m = 1 only).
+    Gemv {
+        /// Invocations per workgroup (a power of two: the reduction halves it).
+        wg: u32,
+    },
+    /// `matmul_sparse`: `wg_x` weight rows per workgroup, `tm` activation rows each.
+    Matmul {
+        /// Invocations per workgroup, along n.
+        wg_x: u32,
+        /// Activation rows per invocation.
+        tm: u32,
+    },
+}
+
+impl SparseKernel {
+    /// The default for `m` activation rows: the GEMV for one, else 64 x 4.
+    pub fn default_for(m: usize) -> Self {
+        if m == 1 {
+            SparseKernel::Gemv { wg: 32 }
+        } else {
+            SparseKernel::Matmul { wg_x: 64, tm: 4 }
+        }
+    }
+
+    /// Every candidate the tuner tries for `m` rows (the GEMV only at m = 1).
+    pub fn candidates(m: usize) -> Vec<Self> {
+        let mut v: Vec<Self> = Vec::new();
+        if m == 1 {
+            v.extend([8, 16, 32, 64, 128].map(|wg| SparseKernel::Gemv { wg }));
+        }
+        for wg_x in [16, 32, 64] {
+            for tm in [1, 2, 4, 8] {
+                v.push(SparseKernel::Matmul { wg_x, tm });
+            }
+        }
+        v
+    }
+
+    /// Kernel name for tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SparseKernel::Gemv { .. } => "gemv-sparse",
+            SparseKernel::Matmul { .. } => "matmul-sparse",
+        }
+    }
+
+    /// Short description with the tuning.
+    pub fn describe(&self) -> String {
+        match *self {
+            SparseKernel::Gemv { wg } => format!("gemv-sparse {wg}"),
+            SparseKernel::Matmul { wg_x, tm } => format!("matmul-sparse {wg_x}x{tm}"),
+        }
+    }
+
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> u32 {
+        match *self {
+            SparseKernel::Gemv { wg } => wg,
+            SparseKernel::Matmul { wg_x, .. } => wg_x,
+        }
+    }
+
+    /// Workgroups along n and in all, for an m x n product.
+    pub fn tiles(&self, m: usize, n: usize) -> (usize, usize) {
+        match *self {
+            SparseKernel::Gemv { .. } => (n, n),
+            SparseKernel::Matmul { wg_x, tm } => {
+                let tn = n.div_ceil(wg_x as usize);
+                (tn, tn * m.div_ceil(tm as usize))
+            }
+        }
+    }
+
+    /// The pipeline for a format and pattern.
+    pub fn spec(&self, format: WeightFormat, pattern: NmPattern) -> PipelineSpec<'static> {
+        let mut defines = vec![
+            Define::U32("NM_N", pattern.n),
+            Define::U32("NM_M", pattern.m),
+            Define::U32("FIELD_BITS", pattern.field_bits()),
+            Define::U32("FIELDS", pattern.fields_per_word()),
+        ];
+        match *self {
+            SparseKernel::Gemv { wg } => {
+                defines.push(Define::Import(format!("weights_{}", format.name())));
+                PipelineSpec {
+                    stem: "gemv_sparse",
+                    defines,
+                    entry: "main",
+                    constants: vec![("WG", wg as f64)],
+                    bindings: BINDINGS.to_vec(),
+                }
+            }
+            SparseKernel::Matmul { wg_x, tm } => {
+                defines.push(Define::U32("TM", tm));
+                defines.push(Define::Import(format!("weights_{}", format.name())));
+                PipelineSpec {
+                    stem: "matmul_sparse",
+                    defines,
+                    entry: "main",
+                    constants: vec![("WG_X", wg_x as f64)],
+                    bindings: BINDINGS.to_vec(),
+                }
+            }
+        }
+    }
+}
+
+/// Bindings of the sparse kernels: params, A, kept words, kept scales, C, masks.
+pub const BINDINGS: [Binding; 6] = [
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+    Binding::ReadOnly,
+];
+
+/// Parameter block of the sparse kernels.
+/// Keep in sync with `SparseParams` in shaders/shared/sparse_params.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SparseParams {
+    /// Activation rows.
+    pub m: u32,
+    /// Weight rows.
+    pub n: u32,
+    /// Dense values per row.
+    pub k: u32,
+    /// Groups per weight row.
+    pub groups: u32,
+    /// Blocks of 32 kept values per weight row.
+    pub nblk: u32,
+    /// Mask words per weight row.
+    pub mwords: u32,
+    /// Workgroup tiles along n.
+    pub tiles_n: u32,
+    /// Workgroup tiles in all.
+    pub tiles: u32,
+}
+
+/// Compiles (or fetches) the pipeline; checks the kernel against the adapter's limits.
+pub fn pipeline(
+    ctx: &Context,
+    kernel: &SparseKernel,
+    format: WeightFormat,
+    pattern: NmPattern,
+) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
+    if !has_sparse_kernel(format) {
+        return Err(LabError::InvalidArgument(format!(
+            "{}: no sparse kernel (the N:M layout takes formats with blocks of 32)",
+            format.name()
+        )));
+    }
+    let inv = kernel.invocations();
+    let limit = ctx.limits().max_compute_invocations_per_workgroup;
+    if inv > limit {
+        return Err(LabError::OverLimit {
+            what: format!("{kernel:?} workgroup"),
+            asked: inv as u64,
+            limit_name: "max_compute_invocations_per_workgroup",
+            limit: limit as u64,
+        });
+    }
+    match *kernel {
+        SparseKernel::Gemv { wg } if !wg.is_power_of_two() => {
+            return Err(LabError::InvalidArgument(format!(
+                "{kernel:?}: the GEMV's workgroup must be a power of two"
+            )))
+        }
+        SparseKernel::Matmul { tm, .. } if !(1..=16).contains(&tm) => {
+            return Err(LabError::InvalidArgument(format!(
+                "{kernel:?}: tm must be 1..=16"
+            )))
+        }
+        _ => {}
+    }
+    gpu_pipeline::build(ctx, &kernel.spec(format, pattern))
+}
+
+/// A sparse product with activations and weights on the GPU, ready to run.
+pub struct PreparedSparse {
+    /// The kernel.
+    pub kernel: SparseKernel,
+    /// Storage format of the kept values.
+    pub format: WeightFormat,
+    /// The N:M pattern.
+    pub pattern: NmPattern,
+    /// Activation rows.
+    pub m: usize,
+    /// Weight rows.
+    pub n: usize,
+    /// Inner (dense) dimension.
+    pub k: usize,
+    /// Bytes of the compressed weights on the GPU: kept values, scales and masks.
+    pub weight_bytes: u64,
+    /// Host time to create the pipeline, when this call created it.
+    pub pipeline_ms: Option<f64>,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    c: wgpu::Buffer,
+    grid: (u32, u32),
+}
+
+impl PreparedSparse {
+    /// Uploads A (m x k, f32) and the compressed weights.
+    pub fn new(
+        ctx: &Context,
+        kernel: SparseKernel,
+        a: &[f32],
+        m: usize,
+        k: usize,
+        weights: &SparseWeights,
+    ) -> Result<Self> {
+        if matches!(kernel, SparseKernel::Gemv { .. }) && m != 1 {
+            return Err(LabError::Shape(format!(
+                "gemv-sparse takes one activation row, got m = {m}"
+            )));
+        }
+        if m == 0 || k == 0 || a.len() != m * k {
+            return Err(LabError::Shape(format!(
+                "activations: {} values for m={m} x k={k}",
+                a.len()
+            )));
+        }
+        if k != weights.k {
+            return Err(LabError::Shape(format!(
+                "activations have k = {k} but the sparse weights' rows {}",
+                weights.k
+            )));
+        }
+        let (pipeline, pipeline_ms) = pipeline(ctx, &kernel, weights.kept.format, weights.pattern)?;
+        let (w_words, s_words) = weights.kept.gpu_words();
+        // Empty scale buffers (float formats) still need a binding.
+        let s_words = if s_words.is_empty() { vec![0] } else { s_words };
+        let a_buf = buffers::upload(ctx, "sparse.a", a)?;
+        let w_buf = buffers::upload(ctx, "sparse.w", &w_words)?;
+        let s_buf = buffers::upload(ctx, "sparse.s", &s_words)?;
+        let m_buf = buffers::upload(ctx, "sparse.masks", &weights.masks)?;
+        let c = buffers::storage(ctx, "sparse.c", (m * weights.n * 4) as u64)?;
+        let (tiles_n, tiles) = kernel.tiles(m, weights.n);
+        let params = SparseParams {
+            m: m as u32,
+            n: weights.n as u32,
+            k: k as u32,
+            groups: weights.groups() as u32,
+            nblk: weights.kept.blocks_per_row() as u32,
+            mwords: weights.mask_words_per_row() as u32,
+            tiles_n: tiles_n as u32,
+            tiles: tiles as u32,
+        };
+        let grid = dispatch::grid(
+            tiles as u64,
+            ctx.limits().max_compute_workgroups_per_dimension,
+        )?;
+        let u = buffers::uniform(ctx, "sparse.params", &params)?;
+        let bind_group = gpu_pipeline::bind_group(
+            ctx,
+            &pipeline,
+            "sparse",
+            &[&u, &a_buf, &w_buf, &s_buf, &c, &m_buf],
+        )?;
+        Ok(Self {
+            kernel,
+            format: weights.kept.format,
+            pattern: weights.pattern,
+            m,
+            n: weights.n,
+            k,
+            weight_bytes: weights.bytes() as u64,
+            pipeline_ms,
+            pipeline,
+            bind_group,
+            c,
+            grid,
+        })
+    }
+
+    /// Fills the output with NaN.
+    pub fn poison(&self, ctx: &Context) {
+        buffers::poison(ctx, &self.c);
+    }
+
+    /// Runs once; returns the duration (ms) and how it was timed.
+    pub fn run(&self, ctx: &Context, timer: Option<&GpuTimer>) -> Result<(f64, TimingSource)> {
+        timing::time_pass(ctx, timer, self.kernel.name(), |pass| {
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+        })
+    }
+
+    /// Reads C (m x n) back.
+    pub fn read(&self, ctx: &Context) -> Result<Vec<f32>> {
+        buffers::read(ctx, &self.c, self.m * self.n)
+    }
+}
+
+impl crate::gpu::measure::GpuOp for PreparedSparse {
+    fn poison(&self, ctx: &Context) {
+        PreparedSparse::poison(self, ctx)
+    }
+    fn run(&self, ctx: &Context, timer: Option<&GpuTimer>) -> Result<(f64, TimingSource)> {
+        PreparedSparse::run(self, ctx, timer)
+    }
+    fn read(&self, ctx: &Context) -> Result<Vec<f32>> {
+        PreparedSparse::read(self, ctx)
+    }
+}

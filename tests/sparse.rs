@@ -1,0 +1,171 @@
+//! N:M-sparse kernels (issue 23) against their CPU twin on the same kept values: kernel
+//! error near f32 rounding for every sparse format and pattern, odd shapes (k not a
+//! multiple of 32, kept rows that end in a partial block, n and m not tile multiples),
+//! poisoned outputs; and the compressed layout's size against the predicted bits per
+//! weight.
+
+mod common;
+
+use wgpu_lab::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
+use wgpu_lab::formats::sparse::{predicted_bits_per_weight, NmPattern, SparseWeights, Sparsity};
+use wgpu_lab::formats::weights::WeightFormat;
+use wgpu_lab::kernels::sparse::{PreparedSparse, SparseKernel};
+use wgpu_lab::prune::{prune, Method};
+use wgpu_lab::reference::sparse::matmul_sparse_f64;
+use wgpu_lab::rng::Rng;
+
+const FORMATS: [WeightFormat; 6] = [
+    WeightFormat::F32,
+    WeightFormat::F16,
+    WeightFormat::Bf16,
+    WeightFormat::Q8_0,
+    WeightFormat::Q4_0,
+    WeightFormat::Q4_1,
+];
+
+fn pattern(n: u32, m: u32) -> NmPattern {
+    NmPattern::new(n, m).unwrap()
+}
+
+/// Magnitude-prunes random weights to `p` and compresses them.
+fn sparse_weights(
+    format: WeightFormat,
+    p: NmPattern,
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> SparseWeights {
+    let w = Rng::new(seed).vec_f32(n * k);
+    let pr = prune(Method::Magnitude, Sparsity::Nm(p), &w, n, k, None).unwrap();
+    SparseWeights::compress(format, p, n, k, &pr.w, &pr.keep).unwrap()
+}
+
+fn check(
+    format: WeightFormat,
+    p: NmPattern,
+    kernel: SparseKernel,
+    (m, n, k): (usize, usize, usize),
+) {
+    let Some(ctx) = common::ctx() else {
+        return;
+    };
+    let seed = (m * 131 + n * 17 + k) as u64;
+    let sw = sparse_weights(format, p, n, k, seed);
+    let a = Rng::new(seed + 1).vec_f32(m * k);
+    let op = PreparedSparse::new(ctx, kernel, &a, m, k, &sw).unwrap();
+    op.poison(ctx);
+    op.run(ctx, None).unwrap();
+    let got = op.read(ctx).unwrap();
+    let want = matmul_sparse_f64(&a, m, k, &sw).unwrap();
+    let e = ErrorStats::compare(&got, &want);
+    // Same kept values on both sides: the error is the kernel's f32 accumulation, held to
+    // the weight-format kernels' tolerance.
+    assert!(
+        e.passes(TOL_WQ_KERNEL_REL_FROBENIUS),
+        "{} {p} {kernel:?} {m}x{n}x{k}: {}",
+        format.name(),
+        e.describe(n, TOL_WQ_KERNEL_REL_FROBENIUS)
+    );
+}
+
+#[test]
+fn sparse_gemv_every_format_and_pattern() {
+    for format in FORMATS {
+        for (p, k) in [
+            (pattern(2, 4), 264),
+            (pattern(4, 8), 264),
+            (pattern(6, 8), 264),
+            (pattern(1, 2), 70),
+            (pattern(3, 5), 95),
+            (pattern(5, 7), 1001),
+        ] {
+            for kernel in [SparseKernel::Gemv { wg: 32 }, SparseKernel::Gemv { wg: 8 }] {
+                check(format, p, kernel, (1, 13, k));
+            }
+            check(
+                format,
+                p,
+                SparseKernel::Matmul { wg_x: 16, tm: 1 },
+                (1, 67, k),
+            );
+        }
+    }
+}
+
+#[test]
+fn sparse_matmul_odd_shapes() {
+    for format in [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::Q4_0] {
+        for (shape, p) in [
+            ((1, 1, 4), pattern(2, 4)),
+            ((7, 13, 40), pattern(2, 4)),
+            ((33, 65, 264), pattern(4, 8)),
+            ((33, 65, 264), pattern(6, 8)),
+            ((64, 129, 512), pattern(2, 4)),
+        ] {
+            for kernel in [
+                SparseKernel::default_for(shape.0),
+                SparseKernel::Matmul { wg_x: 16, tm: 3 },
+            ] {
+                check(format, p, kernel, shape);
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let p = pattern(2, 4);
+    // k not a multiple of M.
+    let w = vec![1.0f32; 2 * 10];
+    let e = prune(Method::Magnitude, Sparsity::Nm(p), &w, 2, 10, None).unwrap_err();
+    assert!(e.to_string().contains("not whole groups"), "{e}");
+    // A format with no sparse kernel.
+    let keep: Vec<bool> = (0..2 * 256).map(|i| i % 2 == 0).collect();
+    let e =
+        SparseWeights::compress(WeightFormat::Q4K, p, 2, 256, &vec![1.0; 512], &keep).unwrap_err();
+    assert!(e.to_string().contains("no N:M-sparse layout"), "{e}");
+    // N >= M.
+    assert!(Sparsity::parse("4:4").is_err());
+    // Activations of the wrong width, and a GEMV asked for two rows.
+    let Some(ctx) = common::ctx() else {
+        return;
+    };
+    let sw = sparse_weights(WeightFormat::F32, p, 3, 8, 1);
+    assert!(
+        PreparedSparse::new(ctx, SparseKernel::Gemv { wg: 8 }, &[1.0; 12], 1, 12, &sw).is_err()
+    );
+    assert!(PreparedSparse::new(ctx, SparseKernel::Gemv { wg: 8 }, &[1.0; 16], 2, 8, &sw).is_err());
+}
+
+#[test]
+fn stored_bytes_match_the_predicted_bits_per_weight() {
+    // The README's table: bits per weight for dense, 2:4 and 4:8, from the real buffers.
+    let (n, k) = (8, 4096);
+    for format in [
+        WeightFormat::F32,
+        WeightFormat::F16,
+        WeightFormat::Q8_0,
+        WeightFormat::Q4_0,
+    ] {
+        for p in [pattern(2, 4), pattern(4, 8), pattern(6, 8)] {
+            let sw = sparse_weights(format, p, n, k, 3);
+            let got = sw.bits_per_weight();
+            let want = predicted_bits_per_weight(format, Sparsity::Nm(p), k);
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{} {p}: {got} vs {want}",
+                format.name()
+            );
+        }
+    }
+    // The byte ratios issue 23 names: dense / 2:4.
+    for (format, ratio) in [
+        (WeightFormat::F16, 16.0 / 9.0),
+        (WeightFormat::Q8_0, 8.5 / 5.25),
+        (WeightFormat::Q4_0, 4.5 / 3.25),
+    ] {
+        let r = format.bits_per_weight()
+            / predicted_bits_per_weight(format, Sparsity::Nm(pattern(2, 4)), k);
+        assert!((r - ratio).abs() < 1e-9, "{}: {r}", format.name());
+    }
+}
