@@ -169,3 +169,130 @@ fn stored_bytes_match_the_predicted_bits_per_weight() {
         assert!((r - ratio).abs() < 1e-9, "{}: {r}", format.name());
     }
 }
+
+#[test]
+fn matmul_cli_sparsity_rows() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let out = common::bin()
+        .args([
+            "matmul",
+            "--precision",
+            "f16,q4_0,q4_k,int8",
+            "--m",
+            "3",
+            "--n",
+            "40",
+            "--k",
+            "64",
+            "--sparsity",
+            "dense,2:4,u50",
+            "--prune",
+            "sparsegpt",
+            "--no-cpu",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let find = |p: &str, s: &str| {
+        rows.iter()
+            .filter(|r| r["precision"] == p && r["sparsity"] == s)
+            .collect::<Vec<_>>()
+    };
+    // SparseGPT with 3 calibration rows: every pruned row is skipped, saying why.
+    for r in find("q4_0", "2:4").into_iter().chain(find("f16", "u50")) {
+        let why = r["skipped"].as_str().unwrap();
+        assert!(why.contains("too little data"), "{why}");
+        assert_eq!(r["prune"], "sparsegpt");
+    }
+    assert!(find("f16", "dense").iter().all(|r| r["skipped"].is_null()));
+    // With magnitude: sparse rows run, validated, with their bytes; q4_k and int8 say why not.
+    let out = common::bin()
+        .args([
+            "matmul",
+            "--precision",
+            "f16,q4_0,q4_k,int8",
+            "--m",
+            "3",
+            "--n",
+            "40",
+            "--k",
+            "64",
+            "--sparsity",
+            "2:4,u50",
+            "--no-cpu",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |p: &str, s: &str| {
+        rows.iter()
+            .find(|r| r["precision"] == p && r["sparsity"] == s)
+            .unwrap_or_else(|| panic!("no {p} {s} row"))
+    };
+    for p in ["f16", "q4_0"] {
+        let r = row(p, "2:4");
+        assert_eq!(r["passed"], true, "{r}");
+        assert_eq!(r["kernel"], "matmul-sparse");
+        assert!(r["speedup_vs_dense"].as_f64().unwrap() > 0.0);
+        let dense = row(p, "dense")["weight_bytes"].as_f64().unwrap();
+        assert!(
+            r["weight_bytes"].as_f64().unwrap() < dense,
+            "{p}: 2:4 is not smaller"
+        );
+        assert!(row(p, "u50")["kernel"]
+            .as_str()
+            .unwrap()
+            .contains("masked dense"));
+    }
+    assert!(row("q4_k", "2:4")["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("no sparse kernel"));
+    assert!(row("int8", "u50")["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("no sparse kernel"));
+    // Bad patterns are refused before anything runs.
+    for bad in ["4:4", "2:9", "u0", "3:4:5"] {
+        let out = common::bin()
+            .args([
+                "matmul",
+                "--precision",
+                "f16",
+                "--m",
+                "2",
+                "--n",
+                "8",
+                "--k",
+                "16",
+            ])
+            .args(["--sparsity", bad, "--no-cpu"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("sparsity"), "{bad}: {err}");
+    }
+}

@@ -99,6 +99,12 @@ pub struct MatmulRow {
     pub speedup_vs_f32: Option<f64>,
     /// Why this row did not run (e.g. a feature the adapter lacks); its numbers are null.
     pub skipped: Option<String>,
+    /// The weights' sparsity (`dense`, `2:4`, `u50`...) where the run asked for sparsity.
+    pub sparsity: Option<String>,
+    /// The pruning method of a sparse row.
+    pub prune: Option<String>,
+    /// The fastest dense row of the same precision and shape / this median (sparse rows).
+    pub speedup_vs_dense: Option<f64>,
 }
 
 impl MatmulRow {
@@ -143,6 +149,9 @@ impl MatmulRow {
             quant_rel_err: None,
             speedup_vs_f32: None,
             skipped: None,
+            sparsity: None,
+            prune: None,
+            speedup_vs_dense: None,
         }
     }
 

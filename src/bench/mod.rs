@@ -8,6 +8,7 @@ pub mod llm;
 pub mod matmul;
 pub mod precision;
 pub mod report;
+pub mod sparse;
 pub mod suite;
 pub mod table;
 pub mod tune;

@@ -52,6 +52,7 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
         "GB/s",
         "weights MiB",
         "vs f32",
+        "vs dense",
         "vs CPU",
         "CPU library",
         "kernel err",
@@ -63,15 +64,21 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in rows {
         let shape = format!("{}x{}x{}", r.m, r.n, r.k);
+        // Sparse rows name their pattern and pruning method beside the precision.
+        let precision = match (&r.sparsity, &r.prune) {
+            (Some(s), Some(p)) => format!("{} {s} {p}", r.precision),
+            (Some(s), None) if s != "dense" => format!("{} {s}", r.precision),
+            _ => r.precision.clone(),
+        };
         if let Some(why) = &r.skipped {
             cells.push(note_row(
-                vec![r.precision.clone(), r.kernel.clone(), shape],
+                vec![precision, r.kernel.clone(), shape],
                 &format!("skipped: {why}"),
             ));
             continue;
         }
         cells.push(vec![
-            r.precision.clone(),
+            precision,
             r.kernel.clone(),
             shape,
             format!(
@@ -84,6 +91,7 @@ pub fn precision_table(rows: &[MatmulRow]) -> String {
                 format!("{v:.2}")
             }),
             opt(r.speedup_vs_f32, &|v| format!("{v:.2}x")),
+            opt(r.speedup_vs_dense, &|v| format!("{v:.2}x")),
             opt(r.speedup_vs_cpu, &|v| format!("{v:.2}x")),
             r.cpu_impl.clone().unwrap_or_else(|| "-".into()),
             format!("{:.2e}", r.rel_err),

@@ -7,14 +7,18 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use wgpu_lab::bench::autotune::{Autotuner, Tuning};
-use wgpu_lab::bench::{matmul as bench_matmul, precision as bench_precision, table};
+use wgpu_lab::bench::{
+    matmul as bench_matmul, precision as bench_precision, sparse as bench_sparse, table,
+};
 use wgpu_lab::convert;
 use wgpu_lab::formats::precision::Precision;
+use wgpu_lab::formats::sparse::Sparsity;
 use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::measure::Runs;
 use wgpu_lab::kernels::matmul::{Kernel, Layout, Shape};
 use wgpu_lab::kernels::matmul_wq::{is_gemv_name, TiledKernel, WqKernel, WqVariant};
 use wgpu_lab::npy::{self, Matrix};
+use wgpu_lab::prune::Method;
 use wgpu_lab::rng::Rng;
 use wgpu_lab::Context;
 
@@ -88,6 +92,16 @@ pub struct MatmulArgs {
     /// Seconds a first-use autotune may spend per missing cache entry.
     #[arg(long, default_value_t = 8.0)]
     pub autotune_budget: f64,
+    /// Weight sparsity rows: dense, N:M (N < M <= 8; 2:4, 4:8, 6:8...) or u<percent>
+    /// (unstructured, accuracy only), a comma list. The random weights are pruned by
+    /// --prune, then stored and run at each precision (N:M: compressed, by the sparse
+    /// kernels). Runs the precision table (nt).
+    #[arg(long)]
+    pub sparsity: Option<String>,
+    /// Pruning method of the sparse rows: magnitude, wanda or sparsegpt (the last two
+    /// calibrate on the product's own activations; sparsegpt needs --m >= 64).
+    #[arg(long, default_value = "magnitude")]
+    pub prune: String,
 }
 
 /// Runs the f32 kernels (or, for other precisions and GGUF tensors, the precision kernels),
@@ -127,7 +141,7 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
         args.kernel.as_deref() == Some("tuned") && args.layout == "nn" && args.precision == "f32";
     let precision_kernel = matches!(args.kernel.as_deref(), Some("wq" | "public"))
         || (args.kernel.as_deref() == Some("tuned") && !tuned_nn);
-    if (args.precision != "f32" && !f16_b) || precision_kernel {
+    if (args.precision != "f32" && !f16_b) || precision_kernel || args.sparsity.is_some() {
         return matmul_precisions(select, args);
     }
     let layout = Layout::parse(&args.layout)?;
@@ -310,6 +324,13 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
 
 fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
     let precisions = Precision::parse_list(&args.precision)?;
+    let sparse = match &args.sparsity {
+        Some(s) => Some(bench_sparse::SparseRequest {
+            sparsity: Sparsity::parse_list(s)?,
+            method: Method::parse(&args.prune)?,
+        }),
+        None => None,
+    };
     if args.layout != "nt" && args.layout != "nn" {
         Layout::parse(&args.layout)?;
     }
@@ -391,6 +412,9 @@ fn matmul_precisions(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> 
     let mut rows = bench_precision::run(&ctx, &req, &a, &w)?;
     label_tuning(&ctx, &auto, &mut rows);
     label_kernels(&mut rows);
+    if let Some(sreq) = &sparse {
+        rows = bench_sparse::run(&ctx, &req, sreq, &a, &w, rows)?;
+    }
     print_precision_rows(&ctx, &rows, args.json)
 }
 
