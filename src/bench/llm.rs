@@ -214,8 +214,31 @@ fn accuracy(teacher: &[Vec<f64>], student: &[Vec<f64>], next: &[u32]) -> Accurac
 /// Log-probabilities of the f32 CPU twin over each window (positions that have a next
 /// token), the teacher every precision is compared with.
 pub fn teacher(file: &LlamaWeights, text: &[u32]) -> Result<Vec<Vec<f64>>> {
-    let f32w = file.at_precision(LlmPrecision::Format(WeightFormat::F32))?;
-    let twin = LlamaCpu::new(&f32w);
+    twin_log_probs(
+        &file.at_precision(LlmPrecision::Format(WeightFormat::F32))?,
+        text,
+    )
+}
+
+/// Perplexity over `text`, mean KLD from `teacher` and top-1 agreement with it, of the CPU
+/// twin holding `w`'s values (e.g. a pruned model: `bench::llm_prune`).
+pub fn twin_accuracy(
+    w: &LlamaWeights,
+    text: &[u32],
+    teacher: &[Vec<f64>],
+) -> Result<(f64, f64, f64)> {
+    let student = twin_log_probs(w, text)?;
+    let next: Vec<u32> = windows(text, w.config.context)
+        .iter()
+        .flat_map(|win| win[1..].iter().copied())
+        .collect();
+    let acc = accuracy(teacher, &student, &next);
+    Ok((acc.perplexity, acc.kld_mean, acc.top1))
+}
+
+/// Log-probabilities of the CPU twin of `w` (as stored) over each window of `text`.
+fn twin_log_probs(w: &LlamaWeights, text: &[u32]) -> Result<Vec<Vec<f64>>> {
+    let twin = LlamaCpu::new(w);
     let vocab = twin.config.vocab;
     let mut out = Vec::new();
     for w in windows(text, twin.config.context) {

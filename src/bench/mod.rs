@@ -5,6 +5,7 @@ pub mod autotune;
 pub mod ceilings;
 pub mod infer;
 pub mod llm;
+pub mod llm_prune;
 pub mod matmul;
 pub mod precision;
 pub mod report;

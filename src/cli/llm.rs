@@ -278,12 +278,22 @@ pub struct LlmBenchArgs {
     /// Print CSV.
     #[arg(long)]
     pub csv: bool,
+    /// Prune the decoder's linears (Q, K, V, O, gate, up, down of every layer) to these
+    /// patterns: N:M (2:4, 4:8, 6:8...) or u<percent>, a comma list; rows per precision x
+    /// pattern x method, scored by the CPU twin on the values each precision stores
+    /// (accuracy only: the GPU decoder has no sparse path yet). Precisions: plain formats
+    /// (default f32,q8_0,q4_0).
+    #[arg(long)]
+    pub sparsity: Option<String>,
+    /// Pruning methods of the --sparsity rows (comma list): magnitude, wanda, sparsegpt
+    /// (the last two calibrate on a committed calibration text, a layer at a time).
+    #[arg(long, default_value = "magnitude,wanda,sparsegpt")]
+    pub prune: String,
 }
 
 /// Runs the LLM benchmark and prints its table.
 pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
     use wgpu_lab::bench::llm::{self, LlmBenchRequest};
-    let precisions = LlmPrecision::parse_list(&args.precision)?;
     let file = LlamaWeights::load(&args.model)?;
     let tok = LlamaTokenizer::new(&file.vocab)?;
     let text = match &args.text {
@@ -295,6 +305,10 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
     if let Some(n) = args.text_tokens {
         ids.truncate(n);
     }
+    if let Some(sparsity) = &args.sparsity {
+        return llm_prune(&args, &file, &tok, sparsity, ids);
+    }
+    let precisions = LlmPrecision::parse_list(&args.precision)?;
     let ctx = Context::new(&select.selector()?)?;
     let req = LlmBenchRequest {
         precisions,
@@ -351,4 +365,72 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
             ExitCode::FAILURE
         },
     )
+}
+
+/// `llm-bench --sparsity`: the pruned decoder's accuracy per precision x pattern x method.
+fn llm_prune(
+    args: &LlmBenchArgs,
+    file: &LlamaWeights,
+    tok: &LlamaTokenizer,
+    sparsity: &str,
+    text: Vec<u32>,
+) -> Result<ExitCode> {
+    use wgpu_lab::bench::llm_prune::{self, PruneRequest};
+    use wgpu_lab::formats::sparse::Sparsity;
+    use wgpu_lab::prune::Method;
+    let names = if args.precision == "all" {
+        "f32,q8_0,q4_0"
+    } else {
+        args.precision.as_str()
+    };
+    let precisions = LlmPrecision::parse_list(names)?
+        .into_iter()
+        .map(|p| match p {
+            LlmPrecision::Format(f) => Ok(f),
+            other => anyhow::bail!(
+                "--sparsity rows take plain formats (f32, f16, q8_0, q4_0...), not {}",
+                other.name()
+            ),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let methods = args
+        .prune
+        .split(',')
+        .map(Method::parse)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let req = PruneRequest {
+        precisions,
+        sparsity: Sparsity::parse_list(sparsity)?,
+        methods,
+        calibration: tok.encode(wgpu_lab::model::llama::calibrate::CALIBRATION_TEXT)?,
+        text,
+    };
+    let quiet = args.json || args.csv;
+    let rows = llm_prune::run(file, &req, &mut |r| {
+        if !quiet {
+            eprintln!(
+                "{} {} {}: {}",
+                r.precision,
+                r.sparsity,
+                r.prune.as_deref().unwrap_or("-"),
+                r.skipped.clone().unwrap_or_else(|| format!(
+                    "perplexity {:.3}",
+                    r.perplexity.unwrap_or(f64::NAN)
+                ))
+            );
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "model {}; pruned decoder linears, scored by the CPU twin over {} text tokens \
+             against the dense f32 twin; calibration {} tokens",
+            file.path.display(),
+            req.text.len(),
+            req.calibration.len()
+        );
+        print!("{}", llm_prune::table(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
 }

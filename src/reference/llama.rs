@@ -5,7 +5,7 @@
 //! an independent float64 numpy forward (`tests/data/llama/`).
 
 use crate::error::{LabError, Result};
-use crate::formats::llama::{LlamaConfig, LlamaWeights, MatrixInput};
+use crate::formats::llama::{LlamaConfig, LlamaWeights, MatrixInput, MatrixRole};
 use crate::formats::weights::Weights;
 use crate::kernels::matmul::{Layout, Shape};
 use crate::reference::attention::attend;
@@ -160,7 +160,7 @@ impl LlamaCpu {
         observe: &mut dyn FnMut(usize, MatrixInput, &[f32]),
     ) -> Result<Vec<f32>> {
         let c = &self.config;
-        let (t, d, kvd, hd) = (tokens.len(), c.dim, c.kv_dim(), c.head_dim());
+        let (t, d) = (tokens.len(), c.dim);
         if t == 0 {
             return Err(LabError::InvalidArgument("no tokens to run".into()));
         }
@@ -171,78 +171,10 @@ impl LlamaCpu {
                 cache.capacity
             )));
         }
-        if let Some(bad) = tokens.iter().find(|&&id| id as usize >= c.vocab) {
-            return Err(LabError::InvalidArgument(format!(
-                "token id {bad} is past the vocabulary ({})",
-                c.vocab
-            )));
-        }
         let p0 = cache.len;
-        let mut x: Vec<f32> = tokens
-            .iter()
-            .flat_map(|&id| self.embd[id as usize * d..][..d].iter().copied())
-            .collect();
-        let group = c.heads / c.kv_heads;
-        let scale = 1.0 / (hd as f64).sqrt();
-        for (li, l) in self.layers.iter().enumerate() {
-            let mut h = x.clone();
-            for row in h.chunks_mut(d) {
-                rms_norm(row, &l.attn_norm, c.rms_eps);
-            }
-            observe(li, MatrixInput::Attention, &h);
-            let mut q = l.q.apply(&h, t)?;
-            let mut k = l.k.apply(&h, t)?;
-            let v = l.v.apply(&h, t)?;
-            for i in 0..t {
-                rope(&mut q[i * d..][..d], hd, c.rope_dims, p0 + i, c.rope_base);
-                rope(
-                    &mut k[i * kvd..][..kvd],
-                    hd,
-                    c.rope_dims,
-                    p0 + i,
-                    c.rope_base,
-                );
-            }
-            let kvp = cache.precision;
-            cache.k[li].extend(k.iter().map(|&x| kvp.round(x)));
-            cache.v[li].extend(v.iter().map(|&x| kvp.round(x)));
-            let (ck, cv) = (&cache.k[li], &cache.v[li]);
-            let mut att = vec![0f32; t * d];
-            for i in 0..t {
-                let pos = p0 + i;
-                for head in 0..c.heads {
-                    let kh = head / group;
-                    let qv = &q[i * d + head * hd..][..hd];
-                    let at = |j: usize| j * kvd + kh * hd;
-                    let out = &mut att[i * d + head * hd..][..hd];
-                    attend(
-                        qv,
-                        pos + 1,
-                        scale,
-                        |j| &ck[at(j)..][..hd],
-                        |j| &cv[at(j)..][..hd],
-                        out,
-                    );
-                }
-            }
-            observe(li, MatrixInput::AttentionOutput, &att);
-            let o = l.o.apply(&att, t)?;
-            for (xv, ov) in x.iter_mut().zip(&o) {
-                *xv += ov;
-            }
-            let mut h = x.clone();
-            for row in h.chunks_mut(d) {
-                rms_norm(row, &l.ffn_norm, c.rms_eps);
-            }
-            observe(li, MatrixInput::Ffn, &h);
-            let g = l.gate.apply(&h, t)?;
-            let u = l.up.apply(&h, t)?;
-            let a: Vec<f32> = g.iter().zip(&u).map(|(g, u)| silu(*g) * u).collect();
-            observe(li, MatrixInput::Down, &a);
-            let down = l.down.apply(&a, t)?;
-            for (xv, dv) in x.iter_mut().zip(&down) {
-                *xv += dv;
-            }
+        let mut x = self.embed(tokens)?;
+        for li in 0..self.layers.len() {
+            self.layer(li, cache, &mut x, p0, observe)?;
         }
         cache.len += t;
         for row in x.chunks_mut(d) {
@@ -253,6 +185,167 @@ impl LlamaCpu {
             Some(o) => o.apply(&x, t),
             None => matmul_cpu_fast(Layout::Nt, Shape::new(t, c.vocab, d)?, &x, &self.embd),
         }
+    }
+
+    /// The residual stream before layer 0: the embeddings of `tokens` (t x dim).
+    pub fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let d = self.config.dim;
+        if let Some(bad) = tokens.iter().find(|&&id| id as usize >= self.config.vocab) {
+            return Err(LabError::InvalidArgument(format!(
+                "token id {bad} is past the vocabulary ({})",
+                self.config.vocab
+            )));
+        }
+        Ok(tokens
+            .iter()
+            .flat_map(|&id| self.embd[id as usize * d..][..d].iter().copied())
+            .collect())
+    }
+
+    /// Runs layer `li` on the residual stream `x` (rows at positions p0, p0 + 1, ...),
+    /// appending its keys and values to `cache` (whose length it leaves to the caller), and
+    /// showing `observe` its linear layers' inputs. Pruning runs the model a layer at a time
+    /// through this (`model::llama::prune`).
+    pub fn layer(
+        &self,
+        li: usize,
+        cache: &mut KvCache,
+        x: &mut [f32],
+        p0: usize,
+        observe: &mut dyn FnMut(usize, MatrixInput, &[f32]),
+    ) -> Result<()> {
+        let c = &self.config;
+        let (d, kvd, hd) = (c.dim, c.kv_dim(), c.head_dim());
+        if x.is_empty() || !x.len().is_multiple_of(d) {
+            return Err(LabError::Shape(format!(
+                "layer {li}: a residual stream of {} values is not rows of {d}",
+                x.len()
+            )));
+        }
+        let t = x.len() / d;
+        let l = self.layers.get(li).ok_or_else(|| {
+            LabError::InvalidArgument(format!("layer {li}: the model has {}", self.layers.len()))
+        })?;
+        if p0 + t > cache.capacity {
+            return Err(LabError::InvalidArgument(format!(
+                "{} positions asked for, the KV cache holds {}",
+                p0 + t,
+                cache.capacity
+            )));
+        }
+        let group = c.heads / c.kv_heads;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let mut h = x.to_vec();
+        for row in h.chunks_mut(d) {
+            rms_norm(row, &l.attn_norm, c.rms_eps);
+        }
+        observe(li, MatrixInput::Attention, &h);
+        let mut q = l.q.apply(&h, t)?;
+        let mut k = l.k.apply(&h, t)?;
+        let v = l.v.apply(&h, t)?;
+        for i in 0..t {
+            rope(&mut q[i * d..][..d], hd, c.rope_dims, p0 + i, c.rope_base);
+            rope(
+                &mut k[i * kvd..][..kvd],
+                hd,
+                c.rope_dims,
+                p0 + i,
+                c.rope_base,
+            );
+        }
+        let kvp = cache.precision;
+        cache.k[li].extend(k.iter().map(|&x| kvp.round(x)));
+        cache.v[li].extend(v.iter().map(|&x| kvp.round(x)));
+        let (ck, cv) = (&cache.k[li], &cache.v[li]);
+        let mut att = vec![0f32; t * d];
+        for i in 0..t {
+            let pos = p0 + i;
+            for head in 0..c.heads {
+                let kh = head / group;
+                let qv = &q[i * d + head * hd..][..hd];
+                let at = |j: usize| j * kvd + kh * hd;
+                let out = &mut att[i * d + head * hd..][..hd];
+                attend(
+                    qv,
+                    pos + 1,
+                    scale,
+                    |j| &ck[at(j)..][..hd],
+                    |j| &cv[at(j)..][..hd],
+                    out,
+                );
+            }
+        }
+        observe(li, MatrixInput::AttentionOutput, &att);
+        let o = l.o.apply(&att, t)?;
+        for (xv, ov) in x.iter_mut().zip(&o) {
+            *xv += ov;
+        }
+        let mut h = x.to_vec();
+        for row in h.chunks_mut(d) {
+            rms_norm(row, &l.ffn_norm, c.rms_eps);
+        }
+        observe(li, MatrixInput::Ffn, &h);
+        let g = l.gate.apply(&h, t)?;
+        let u = l.up.apply(&h, t)?;
+        let a: Vec<f32> = g.iter().zip(&u).map(|(g, u)| silu(*g) * u).collect();
+        observe(li, MatrixInput::Down, &a);
+        let down = l.down.apply(&a, t)?;
+        for (xv, dv) in x.iter_mut().zip(&down) {
+            *xv += dv;
+        }
+        Ok(())
+    }
+
+    /// Layer `li`'s linear layer `role` (Q, K, V, O, gate, up or down) as the twin holds
+    /// it: f32 values (n x k, row-major), n and k.
+    pub fn matrix(&self, li: usize, role: MatrixRole) -> Option<(&[f32], usize, usize)> {
+        let m = self.dense(li, role)?;
+        Some((&m.w, m.n, m.k))
+    }
+
+    /// Replaces layer `li`'s linear layer `role` with `w` (same n x k): the pruned weights.
+    pub fn set_matrix(&mut self, li: usize, role: MatrixRole, w: Vec<f32>) -> Result<()> {
+        let m = self.dense_mut(li, role).ok_or_else(|| {
+            LabError::InvalidArgument(format!("layer {li} has no linear layer {role:?}"))
+        })?;
+        if w.len() != m.n * m.k {
+            return Err(LabError::Shape(format!(
+                "layer {li} {role:?}: {} values for {} x {}",
+                w.len(),
+                m.n,
+                m.k
+            )));
+        }
+        m.w = w;
+        Ok(())
+    }
+
+    fn dense(&self, li: usize, role: MatrixRole) -> Option<&Dense> {
+        let l = self.layers.get(li)?;
+        Some(match role {
+            MatrixRole::Q => &l.q,
+            MatrixRole::K => &l.k,
+            MatrixRole::V => &l.v,
+            MatrixRole::O => &l.o,
+            MatrixRole::Gate => &l.gate,
+            MatrixRole::Up => &l.up,
+            MatrixRole::Down => &l.down,
+            MatrixRole::Embedding | MatrixRole::Output => return None,
+        })
+    }
+
+    fn dense_mut(&mut self, li: usize, role: MatrixRole) -> Option<&mut Dense> {
+        let l = self.layers.get_mut(li)?;
+        Some(match role {
+            MatrixRole::Q => &mut l.q,
+            MatrixRole::K => &mut l.k,
+            MatrixRole::V => &mut l.v,
+            MatrixRole::O => &mut l.o,
+            MatrixRole::Gate => &mut l.gate,
+            MatrixRole::Up => &mut l.up,
+            MatrixRole::Down => &mut l.down,
+            MatrixRole::Embedding | MatrixRole::Output => return None,
+        })
     }
 
     /// Greedy generation: prefill `prompt`, then up to `n` argmax tokens (stopping after

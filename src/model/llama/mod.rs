@@ -6,4 +6,5 @@ pub mod calibrate;
 pub mod generate;
 pub mod gpu;
 pub mod profile;
+pub mod prune;
 pub mod tokenize;
