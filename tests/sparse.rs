@@ -254,7 +254,7 @@ fn matmul_cli_sparsity_rows() {
     for p in ["f16", "q4_0"] {
         let r = row(p, "2:4");
         assert_eq!(r["passed"], true, "{r}");
-        assert_eq!(r["kernel"], "matmul-sparse");
+        assert_eq!(r["kernel"], "matmul-sparse (default)");
         assert!(r["speedup_vs_dense"].as_f64().unwrap() > 0.0);
         let dense = row(p, "dense")["weight_bytes"].as_f64().unwrap();
         assert!(
@@ -295,4 +295,113 @@ fn matmul_cli_sparsity_rows() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("sparsity"), "{bad}: {err}");
     }
+}
+
+#[test]
+fn the_readme_bits_table_is_the_real_buffers() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("<!-- sparse-bits -->")
+        .nth(1)
+        .and_then(|t| t.split("<!-- /sparse-bits -->").next())
+        .expect("README has the sparse-bits table");
+    let mut rows = 0;
+    for line in table
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('|'))
+        .skip(2)
+    {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let format = WeightFormat::parse(cells[0]).unwrap();
+        let num = |i: usize| cells[i].parse::<f64>().unwrap();
+        assert_eq!(num(1), format.bits_per_weight(), "{line}");
+        let mut bits = Vec::new();
+        for (i, p) in [(2, pattern(6, 8)), (3, pattern(4, 8)), (4, pattern(2, 4))] {
+            let got = sparse_weights(format, p, 4, 4096, 9).bits_per_weight();
+            assert!(
+                (got - num(i)).abs() < 1e-9,
+                "{line}: {p} stores {got} bits per weight"
+            );
+            bits.push(got);
+        }
+        assert!(
+            (format.bits_per_weight() / bits[2] - num(5)).abs() < 0.005,
+            "{line}"
+        );
+        rows += 1;
+    }
+    assert_eq!(rows, 4);
+}
+
+#[test]
+fn tuned_sparse_kernels_are_cached_and_used() {
+    use wgpu_lab::bench::tune::{self, ShapeClass, TuneCache, Tuned};
+    use wgpu_lab::gpu::measure::Runs;
+    let Some(ctx) = common::ctx() else {
+        return;
+    };
+    let p = pattern(2, 4);
+    let runs = Runs {
+        warmup: 0,
+        repeat: 1,
+    };
+    let mut tuned = Tuned::new();
+    for (class, problem) in [
+        (ShapeClass::Gemm, (9, 40, 130)),
+        (ShapeClass::Gemv, (1, 40, 130)),
+    ] {
+        let (trials, best) = tune::tune_sparse(ctx, WeightFormat::Q4_0, p, runs, problem).unwrap();
+        assert_eq!(trials.len(), SparseKernel::candidates(problem.0).len());
+        assert!(
+            trials.iter().all(|t| t.passed && t.problem.2 == 128),
+            "{trials:?}"
+        );
+        let best = best.unwrap();
+        tuned.insert(tune::sparse_key(WeightFormat::Q4_0, p, class), best.kernel);
+        assert!(SparseKernel::from_entry(best.kernel).is_some());
+    }
+    assert!(tune::tuned_sparse(&tuned, WeightFormat::Q4_0, p, 1).is_some());
+    assert!(tune::tuned_sparse(&tuned, WeightFormat::Q4_0, pattern(4, 8), 1).is_none());
+    let cache = common::tmp("sparse-tune.json");
+    TuneCache::update(&cache, &tune::adapter_key(ctx), &tuned, false).unwrap();
+    let out = common::bin()
+        .args([
+            "matmul",
+            "--precision",
+            "q4_0",
+            "--m",
+            "5",
+            "--n",
+            "24",
+            "--k",
+            "64",
+        ])
+        .args([
+            "--sparsity",
+            "2:4,4:8",
+            "--no-cpu",
+            "--repeat",
+            "1",
+            "--json",
+        ])
+        .arg("--tune-cache")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let kernel = |s: &str| {
+        rows.iter()
+            .find(|r| r["sparsity"] == s)
+            .map(|r| r["kernel"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(kernel("2:4").ends_with("(tuned)"), "{}", kernel("2:4"));
+    assert!(kernel("4:8").ends_with("(default)"), "{}", kernel("4:8"));
 }

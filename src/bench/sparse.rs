@@ -40,10 +40,18 @@ pub struct SparseRequest {
     pub method: Method,
 }
 
-/// The sparse kernel for `m` activation rows: the GEMV for one, else `matmul-sparse`
-/// (defaults; the tune cache has no sparse entries yet).
-pub fn kernel_for(m: usize) -> SparseKernel {
-    SparseKernel::default_for(m)
+/// The sparse kernel for a format and pattern at `m` activation rows: the tuned one
+/// (`tune --sparsity`), else the default; and whether it came from the cache.
+pub fn kernel_for(
+    tuned: &tune::Tuned,
+    format: crate::formats::weights::WeightFormat,
+    pattern: crate::formats::sparse::NmPattern,
+    m: usize,
+) -> (SparseKernel, bool) {
+    match tune::tuned_sparse(tuned, format, pattern, m) {
+        Some(k) => (k, true),
+        None => (SparseKernel::default_for(m), false),
+    }
 }
 
 /// Adds the sparse rows to `dense` (the rows of [`crate::bench::precision::run`] for the
@@ -178,13 +186,17 @@ fn sparse_row(
                 )));
             }
             let sw = SparseWeights::compress(format, p, n, k, &pruned.w, &pruned.keep)?;
-            let kernel = kernel_for(m);
+            let (kernel, from_cache) = kernel_for(&req.tuned, format, p, m);
             let op = PreparedSparse::new(ctx, kernel, a, m, k, &sw)?;
             let reference = matmul_sparse_f64(a, m, k, &sw)?;
             let (t, c) = measure(ctx, &op, req.runs)?;
             let mut row = MatmulRow::new(
                 ctx,
-                kernel.name(),
+                &format!(
+                    "{} ({})",
+                    kernel.name(),
+                    if from_cache { "tuned" } else { "default" }
+                ),
                 format!("{kernel:?}"),
                 format.name(),
                 Layout::Nt,

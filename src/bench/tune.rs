@@ -11,12 +11,15 @@ use serde::{Deserialize, Serialize};
 use crate::bench::precision::{self, PrecisionRequest};
 use crate::error::{LabError, Result};
 use crate::formats::precision::Precision;
+use crate::formats::sparse::{NmPattern, SparseWeights, Sparsity};
+use crate::formats::weights::WeightFormat;
 use crate::gpu::measure::Runs;
 use crate::gpu::Context;
 use crate::kernels::matmul::Layout;
 use crate::kernels::matmul_wq::{
     is_gemv_name, TiledKernel, WqKernel, WqVariant, BROADCAST_A_BYTES,
 };
+use crate::kernels::sparse::{PreparedSparse, SparseKernel};
 
 /// Shape classes tuned separately: the compute-bound GEMM and the memory-bound GEMV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -727,6 +730,74 @@ pub(crate) fn search_until(
             });
         }
         done();
+    }
+    let best = choose(&trials);
+    Ok((trials, best))
+}
+
+/// Cache key of the sparse kernels of a format, pattern and shape class:
+/// `sparse/<format>/<N:M>/<class>` (the entry is [`SparseKernel::as_entry`]).
+pub fn sparse_key(format: WeightFormat, pattern: NmPattern, class: ShapeClass) -> String {
+    format!("sparse/{}/{pattern}/{}", format.name(), class.name())
+}
+
+/// The tuned sparse kernel for `m` activation rows, if the cache has one.
+pub fn tuned_sparse(
+    tuned: &Tuned,
+    format: WeightFormat,
+    pattern: NmPattern,
+    m: usize,
+) -> Option<SparseKernel> {
+    let k = tuned
+        .get(&sparse_key(format, pattern, ShapeClass::of(m)))
+        .and_then(|v| SparseKernel::from_entry(*v))?;
+    // A GEMV entry serves one row only.
+    (m == 1 || !matches!(k, SparseKernel::Gemv { .. })).then_some(k)
+}
+
+/// Tunes the sparse kernels of a format and pattern for a shape class on `problem`:
+/// every candidate of [`SparseKernel::candidates`] runs on the same magnitude-pruned
+/// random weights, validated against the twin as any row is; the fastest that passes wins.
+pub fn tune_sparse(
+    ctx: &Context,
+    format: WeightFormat,
+    pattern: NmPattern,
+    runs: Runs,
+    (m, n, k): (usize, usize, usize),
+) -> Result<(Vec<Trial>, Option<Trial>)> {
+    use crate::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
+    // Whole groups: the class problem's k rounded down to a multiple of M.
+    let k = (k / pattern.m as usize).max(1) * pattern.m as usize;
+    let mut rng = crate::rng::Rng::new(11);
+    let a = rng.vec_f32(m * k);
+    let w = rng.vec_f32(n * k);
+    let pruned = crate::prune::prune(
+        crate::prune::Method::Magnitude,
+        Sparsity::Nm(pattern),
+        &w,
+        n,
+        k,
+        None,
+    )?;
+    let sw = SparseWeights::compress(format, pattern, n, k, &pruned.w, &pruned.keep)?;
+    let reference = crate::reference::sparse::matmul_sparse_f64(&a, m, k, &sw)?;
+    let mut trials = Vec::new();
+    for cand in SparseKernel::candidates(m) {
+        let op = match PreparedSparse::new(ctx, cand, &a, m, k, &sw) {
+            Ok(op) => op,
+            Err(e @ LabError::DeviceLost(_)) => return Err(e),
+            Err(e) => {
+                log::info!("sparse candidate {cand:?} cannot run here: {e}");
+                continue;
+            }
+        };
+        let (t, c) = crate::gpu::measure::measure(ctx, &op, runs)?;
+        trials.push(Trial {
+            kernel: cand.as_entry(),
+            ms: t.gpu.median,
+            passed: ErrorStats::compare(&c, &reference).passes(TOL_WQ_KERNEL_REL_FROBENIUS),
+            problem: (m, n, k),
+        });
     }
     let best = choose(&trials);
     Ok((trials, best))

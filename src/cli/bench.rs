@@ -80,6 +80,10 @@ pub struct TuneArgs {
     /// The GEMV problem to tune on, N,K (default 2048,2048).
     #[arg(long, value_parser = parse_pair)]
     pub gemv_problem: Option<(usize, usize)>,
+    /// Also tune the sparse kernels of these N:M patterns (comma list, e.g. 2:4,4:8) for
+    /// each precision that has them, both shape classes.
+    #[arg(long)]
+    pub sparsity: Option<String>,
 }
 
 fn parse_triple(s: &str) -> std::result::Result<(usize, usize, usize), String> {
@@ -275,7 +279,18 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
         trials: show_trials,
         gemm_problem,
         gemv_problem,
+        sparsity,
     } = args;
+    let patterns = match &sparsity {
+        Some(s) => wgpu_lab::formats::sparse::Sparsity::parse_list(s)?
+            .into_iter()
+            .map(|p| {
+                p.pattern()
+                    .ok_or_else(|| anyhow::anyhow!("tune --sparsity takes N:M patterns, not {p}"))
+            })
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
     let gemm_problem = gemm_problem.unwrap_or(tune::ShapeClass::Gemm.problem());
     let gemv_problem = gemv_problem.map_or(tune::ShapeClass::Gemv.problem(), |(n, k)| (1, n, k));
     let problem = |class| match class {
@@ -354,6 +369,35 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
                 trials.len().to_string(),
                 rejected.to_string(),
             ]);
+        }
+        // The sparse kernels of each pattern, where the format has them.
+        if let Precision::Weights(format) = p {
+            for &pattern in patterns
+                .iter()
+                .filter(|_| wgpu_lab::formats::sparse::has_sparse_kernel(format))
+            {
+                for class in [tune::ShapeClass::Gemm, tune::ShapeClass::Gemv] {
+                    let runs = Runs { warmup: 1, repeat };
+                    let (trials, best) =
+                        tune::tune_sparse(&ctx, format, pattern, runs, problem(class))?;
+                    show(p, &format!("{pattern} {class:?}"), &trials);
+                    if let Some(b) = best {
+                        tuned.insert(tune::sparse_key(format, pattern, class), b.kernel);
+                    }
+                    let kernel = |t: &tune::Trial| {
+                        wgpu_lab::kernels::sparse::SparseKernel::from_entry(t.kernel)
+                            .map_or("-".into(), |k| k.describe())
+                    };
+                    cells.push(vec![
+                        p.name().into(),
+                        format!("{class:?} ({pattern} sparse)"),
+                        best.map_or("none passed".into(), |b| kernel(&b)),
+                        best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
+                        trials.len().to_string(),
+                        trials.iter().filter(|t| !t.passed).count().to_string(),
+                    ]);
+                }
+            }
         }
         // The weight formats' GEMV kernel: workgroup size and rows per workgroup.
         let runs = Runs { warmup: 1, repeat };

@@ -15,6 +15,7 @@ use crate::formats::weights::WeightFormat;
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::matmul_wq::{WqKernel, WqVariant};
 use crate::shaders::Define;
 
 /// A sparse kernel and its tuning.
@@ -56,6 +57,35 @@ impl SparseKernel {
             }
         }
         v
+    }
+
+    /// The kernel as a tune-cache entry, which holds [`WqVariant`]s: the GEMV as a
+    /// one-row `Gemv`, `matmul-sparse` as a one-column register block (`tn` = 1). Only
+    /// the `sparse/...` keys hold these ([`SparseKernel::from_entry`] reads them back).
+    pub fn as_entry(&self) -> WqVariant {
+        match *self {
+            SparseKernel::Gemv { wg } => WqVariant::Gemv {
+                wg,
+                rows: 1,
+                subgroup: false,
+            },
+            SparseKernel::Matmul { wg_x, tm } => WqVariant::Regblock(WqKernel { wg_x, tm, tn: 1 }),
+        }
+    }
+
+    /// The kernel a `sparse/...` tune-cache entry holds ([`SparseKernel::as_entry`]).
+    pub fn from_entry(v: WqVariant) -> Option<Self> {
+        match v {
+            WqVariant::Gemv {
+                wg,
+                rows: 1,
+                subgroup: false,
+            } => Some(SparseKernel::Gemv { wg }),
+            WqVariant::Regblock(WqKernel { wg_x, tm, tn: 1 }) => {
+                Some(SparseKernel::Matmul { wg_x, tm })
+            }
+            _ => None,
+        }
     }
 
     /// Kernel name for tables.
