@@ -25,6 +25,10 @@ pub const KERNELS: &[(&str, &str)] = &[
     ("gemv_wq", include_str!("../shaders/gemv_wq.wgsl")),
     ("gemv_sparse", include_str!("../shaders/gemv_sparse.wgsl")),
     (
+        "gemv_sparse_rows",
+        include_str!("../shaders/gemv_sparse_rows.wgsl"),
+    ),
+    (
         "matmul_sparse",
         include_str!("../shaders/matmul_sparse.wgsl"),
     ),

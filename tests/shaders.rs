@@ -247,6 +247,12 @@ fn every_kernel_file_is_reachable() {
                     )
                     .defines
             }
+            "gemv_sparse_rows" => {
+                let pattern = wgpu_lab::formats::sparse::NmPattern::new(6, 8).unwrap();
+                wgpu_lab::kernels::sparse::SparseKernel::Rows { wg_x: 16 }
+                    .spec(WeightFormat::Q4_1, pattern)
+                    .defines
+            }
             "gemv_sparse" | "matmul_sparse" => {
                 let pattern = wgpu_lab::formats::sparse::NmPattern::new(2, 4).unwrap();
                 let k = wgpu_lab::kernels::sparse::SparseKernel::default_for(

@@ -79,7 +79,11 @@ fn sparse_gemv_every_format_and_pattern() {
             (pattern(3, 5), 95),
             (pattern(5, 7), 1001),
         ] {
-            for kernel in [SparseKernel::Gemv { wg: 32 }, SparseKernel::Gemv { wg: 8 }] {
+            for kernel in [
+                SparseKernel::Gemv { wg: 32 },
+                SparseKernel::Gemv { wg: 8 },
+                SparseKernel::Rows { wg_x: 16 },
+            ] {
                 check(format, p, kernel, (1, 13, k));
             }
             check(

@@ -752,7 +752,7 @@ pub fn tuned_sparse(
         .get(&sparse_key(format, pattern, ShapeClass::of(m)))
         .and_then(|v| SparseKernel::from_entry(*v))?;
     // A GEMV entry serves one row only.
-    (m == 1 || !matches!(k, SparseKernel::Gemv { .. })).then_some(k)
+    (m == 1 || !matches!(k, SparseKernel::Gemv { .. } | SparseKernel::Rows { .. })).then_some(k)
 }
 
 /// Tunes the sparse kernels of a format and pattern for a shape class on `problem`:

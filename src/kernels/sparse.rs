@@ -26,6 +26,12 @@ pub enum SparseKernel {
         /// Invocations per workgroup (a power of two: the reduction halves it).
         wg: u32,
     },
+    /// `gemv_sparse_rows`: one weight row per invocation, `wg_x` per workgroup, x read
+    /// uniformly a group at a time (m = 1 only).
+    Rows {
+        /// Invocations per workgroup.
+        wg_x: u32,
+    },
     /// `matmul_sparse`: `wg_x` weight rows per workgroup, `tm` activation rows each.
     Matmul {
         /// Invocations per workgroup, along n.
@@ -49,6 +55,7 @@ impl SparseKernel {
     pub fn candidates(m: usize) -> Vec<Self> {
         let mut v: Vec<Self> = Vec::new();
         if m == 1 {
+            v.extend([16, 32, 64].map(|wg_x| SparseKernel::Rows { wg_x }));
             v.extend([8, 16, 32, 64, 128].map(|wg| SparseKernel::Gemv { wg }));
         }
         for wg_x in [16, 32, 64] {
@@ -60,7 +67,8 @@ impl SparseKernel {
     }
 
     /// The kernel as a tune-cache entry, which holds [`WqVariant`]s: the GEMV as a
-    /// one-row `Gemv`, `matmul-sparse` as a one-column register block (`tn` = 1). Only
+    /// one-row `Gemv`, `matmul-sparse` as a one-column register block (`tn` = 1), the
+    /// rows kernel as a block of no columns (`tn` = 0). Only
     /// the `sparse/...` keys hold these ([`SparseKernel::from_entry`] reads them back).
     pub fn as_entry(&self) -> WqVariant {
         match *self {
@@ -70,6 +78,8 @@ impl SparseKernel {
                 subgroup: false,
             },
             SparseKernel::Matmul { wg_x, tm } => WqVariant::Regblock(WqKernel { wg_x, tm, tn: 1 }),
+            // tn = 0 marks it (no register block has it).
+            SparseKernel::Rows { wg_x } => WqVariant::Regblock(WqKernel { wg_x, tm: 1, tn: 0 }),
         }
     }
 
@@ -84,6 +94,9 @@ impl SparseKernel {
             WqVariant::Regblock(WqKernel { wg_x, tm, tn: 1 }) => {
                 Some(SparseKernel::Matmul { wg_x, tm })
             }
+            WqVariant::Regblock(WqKernel { wg_x, tm: 1, tn: 0 }) => {
+                Some(SparseKernel::Rows { wg_x })
+            }
             _ => None,
         }
     }
@@ -92,6 +105,7 @@ impl SparseKernel {
     pub fn name(&self) -> &'static str {
         match self {
             SparseKernel::Gemv { .. } => "gemv-sparse",
+            SparseKernel::Rows { .. } => "gemv-sparse-rows",
             SparseKernel::Matmul { .. } => "matmul-sparse",
         }
     }
@@ -100,6 +114,7 @@ impl SparseKernel {
     pub fn describe(&self) -> String {
         match *self {
             SparseKernel::Gemv { wg } => format!("gemv-sparse {wg}"),
+            SparseKernel::Rows { wg_x } => format!("gemv-sparse-rows {wg_x}"),
             SparseKernel::Matmul { wg_x, tm } => format!("matmul-sparse {wg_x}x{tm}"),
         }
     }
@@ -108,7 +123,7 @@ impl SparseKernel {
     pub fn invocations(&self) -> u32 {
         match *self {
             SparseKernel::Gemv { wg } => wg,
-            SparseKernel::Matmul { wg_x, .. } => wg_x,
+            SparseKernel::Rows { wg_x } | SparseKernel::Matmul { wg_x, .. } => wg_x,
         }
     }
 
@@ -116,6 +131,10 @@ impl SparseKernel {
     pub fn tiles(&self, m: usize, n: usize) -> (usize, usize) {
         match *self {
             SparseKernel::Gemv { .. } => (n, n),
+            SparseKernel::Rows { wg_x } => {
+                let t = n.div_ceil(wg_x as usize);
+                (t, t)
+            }
             SparseKernel::Matmul { wg_x, tm } => {
                 let tn = n.div_ceil(wg_x as usize);
                 (tn, tn * m.div_ceil(tm as usize))
@@ -139,6 +158,16 @@ impl SparseKernel {
                     defines,
                     entry: "main",
                     constants: vec![("WG", wg as f64)],
+                    bindings: BINDINGS.to_vec(),
+                }
+            }
+            SparseKernel::Rows { wg_x } => {
+                defines.push(Define::Import(format!("weights_{}", format.name())));
+                PipelineSpec {
+                    stem: "gemv_sparse_rows",
+                    defines,
+                    entry: "main",
+                    constants: vec![("WG_X", wg_x as f64)],
                     bindings: BINDINGS.to_vec(),
                 }
             }
@@ -263,7 +292,11 @@ impl PreparedSparse {
         k: usize,
         weights: &SparseWeights,
     ) -> Result<Self> {
-        if matches!(kernel, SparseKernel::Gemv { .. }) && m != 1 {
+        if matches!(
+            kernel,
+            SparseKernel::Gemv { .. } | SparseKernel::Rows { .. }
+        ) && m != 1
+        {
             return Err(LabError::Shape(format!(
                 "gemv-sparse takes one activation row, got m = {m}"
             )));
