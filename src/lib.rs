@@ -10,6 +10,7 @@ pub mod compare;
 pub mod convert;
 pub mod error;
 pub mod formats;
+pub mod fuzzing;
 pub mod gpu;
 pub mod kernels;
 pub mod model;
