@@ -42,10 +42,36 @@ fn scratch() -> &'static Path {
         } else {
             std::env::temp_dir()
         };
+        remove_stale(&base, "wgpu-lab-fuzz-");
         let d = base.join(format!("wgpu-lab-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("scratch folder");
         d
     })
+}
+
+/// Removes the folders `<dir>/<prefix><pid>` whose process is gone (Linux: no
+/// `/proc/<pid>`; elsewhere nothing is removed): the scratch folders of earlier fuzz and
+/// test runs, which have no hook at exit to remove their own.
+pub fn remove_stale(dir: &Path, prefix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn file(name: &str, data: &[u8]) -> PathBuf {

@@ -34,8 +34,12 @@ pub fn ctx() -> Option<&'static Context> {
     }
 }
 
-/// A path in this test process's own scratch folder (created on first use).
+/// A path in this test process's own scratch folder (created on first use). The first use
+/// also removes the folders of test processes that are gone (a test binary has no hook at
+/// exit to remove its own, so each run clears what earlier runs left).
 pub fn tmp(name: &str) -> std::path::PathBuf {
+    static CLEANED: std::sync::Once = std::sync::Once::new();
+    CLEANED.call_once(|| wgpu_lab::fuzzing::remove_stale(&std::env::temp_dir(), "wgpu-lab-tests-"));
     let dir = std::env::temp_dir().join(format!("wgpu-lab-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir is writable");
     dir.join(name)
