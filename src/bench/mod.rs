@@ -4,6 +4,7 @@
 pub mod autotune;
 pub mod ceilings;
 pub mod infer;
+pub mod infer_prune;
 pub mod llm;
 pub mod llm_prune;
 pub mod matmul;

@@ -70,6 +70,15 @@ pub struct InferArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Prune the encoder's linears to these patterns (N:M or u<percent>, a comma list) and
+    /// print each precision x pattern x method's cosine to the dense f32 twin, scored by
+    /// the CPU twin on the values each precision stores (accuracy only: the GPU encoder
+    /// has no sparse path yet). Precisions: plain formats (default f32,q8_0,q4_0).
+    #[arg(long)]
+    pub sparsity: Option<String>,
+    /// Pruning methods of the --sparsity rows (comma list): magnitude, wanda, sparsegpt.
+    #[arg(long, default_value = "magnitude,wanda,sparsegpt")]
+    pub prune: String,
 }
 
 /// Embeds the texts on the GPU and prints the embeddings and their cosine matrix.
@@ -172,7 +181,12 @@ pub fn infer(select: &SelectArgs, args: InferArgs) -> Result<ExitCode> {
         no_cpu,
         quantizer,
         json,
+        sparsity,
+        prune,
     } = args;
+    if let Some(sparsity) = sparsity {
+        return infer_prune(&model, &precision, &sparsity, &prune, json);
+    }
     let quantizers = if quantizer == "all" {
         Quantizer::ALL.to_vec()
     } else {
@@ -214,6 +228,49 @@ pub fn infer(select: &SelectArgs, args: InferArgs) -> Result<ExitCode> {
              the driver's shader compilation",
             bench_infer::SENTENCES.len()
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `infer --sparsity`: the pruned encoder's cosine per precision x pattern x method.
+fn infer_prune(
+    model: &std::path::Path,
+    precision: &str,
+    sparsity: &str,
+    prune: &str,
+    json: bool,
+) -> Result<ExitCode> {
+    use wgpu_lab::bench::infer_prune;
+    use wgpu_lab::formats::sparse::Sparsity;
+    use wgpu_lab::prune::Method;
+    let names = if precision == "all" {
+        "f32,q8_0,q4_0"
+    } else {
+        precision
+    };
+    let formats = names
+        .split(',')
+        .map(WeightFormat::parse)
+        .collect::<wgpu_lab::Result<Vec<_>>>()?;
+    let methods = prune
+        .split(',')
+        .map(Method::parse)
+        .collect::<wgpu_lab::Result<Vec<_>>>()?;
+    let patterns = Sparsity::parse_list(sparsity)?;
+    bench_infer::check_model_dir(model)?;
+    let w = BertWeights::load(model)?;
+    let tok = Tokenizer::from_dir(model, w.config.max_position_embeddings)?;
+    let rows = infer_prune::run(&w, &tok, &formats, &patterns, &methods)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "model {}; encoder linears pruned, the CPU twin's embeddings of the {} accuracy \
+             sentences against the dense f32 twin's",
+            model.display(),
+            wgpu_lab::bench::infer::SENTENCES.len()
+        );
+        print!("{}", infer_prune::table(&rows));
     }
     Ok(ExitCode::SUCCESS)
 }

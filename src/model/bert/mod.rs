@@ -4,4 +4,5 @@
 
 pub mod calibrate;
 pub mod gpu;
+pub mod prune;
 pub mod tokenize;
