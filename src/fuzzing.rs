@@ -147,10 +147,11 @@ pub fn bert(data: &[u8]) {
     {
         std::fs::write(dir.join(name), bytes).expect("scratch file");
     }
-    if let Ok(w) = BertWeights::load(&dir) {
-        if let Ok(t) = Tokenizer::from_dir(&dir, w.config.max_position_embeddings) {
-            let _ = t.encode_batch(&["A man is eating food.", ""]);
-        }
+    let max_positions = BertWeights::load(&dir).map_or(512, |w| w.config.max_position_embeddings);
+    // The tokenizer loads whether or not the weights do (a cut safetensors seed still
+    // reaches the tokenizer's parser).
+    if let Ok(t) = Tokenizer::from_dir(&dir, max_positions) {
+        let _ = t.encode_batch(&["A man is eating food.", ""]);
     }
 }
 

