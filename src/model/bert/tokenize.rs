@@ -31,10 +31,29 @@ impl Tokenizer {
     /// `sentence_bert_config.json` when present, capped at `max_positions`.
     pub fn from_dir(dir: &Path, max_positions: usize) -> Result<Self> {
         let path = dir.join("tokenizer.json");
-        let mut inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| LabError::Model {
-            path: path.clone(),
-            message: format!("cannot load the tokenizer: {e}"),
-        })?;
+        // The tokenizers crate panics on some malformed files (an `expect` in its decoder
+        // deserializer: found by the `bert` fuzz target, tests/data/fuzz/bert/); its panic
+        // becomes this error instead of ending the process.
+        let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(&path));
+        let mut inner = match loaded {
+            Ok(r) => r.map_err(|e| LabError::Model {
+                path: path.clone(),
+                message: format!("cannot load the tokenizer: {e}"),
+            })?,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "no message".into());
+                return Err(LabError::Model {
+                    path: path.clone(),
+                    message: format!(
+                        "cannot load the tokenizer: the tokenizers crate panicked on it ({why})"
+                    ),
+                });
+            }
+        };
         let max_seq = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
