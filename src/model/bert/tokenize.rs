@@ -31,10 +31,21 @@ impl Tokenizer {
     /// `sentence_bert_config.json` when present, capped at `max_positions`.
     pub fn from_dir(dir: &Path, max_positions: usize) -> Result<Self> {
         let path = dir.join("tokenizer.json");
-        // The tokenizers crate panics on some malformed files (an `expect` in its decoder
-        // deserializer: found by the `bert` fuzz target, tests/data/fuzz/bert/); its panic
-        // becomes this error instead of ending the process.
-        let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(&path));
+        // The tokenizers crate panics on a JSON syntax error inside the `decoder` value (an
+        // `expect` in its decoder deserializer: found by the `bert` fuzz target,
+        // tests/data/fuzz/bert/), so the file's syntax is checked here first; any other
+        // panic of the crate becomes an error too instead of ending the process.
+        let bytes = std::fs::read(&path).map_err(|source| LabError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            return Err(LabError::Model {
+                path: path.clone(),
+                message: format!("not valid JSON: {e}"),
+            });
+        }
+        let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(&bytes));
         let mut inner = match loaded {
             Ok(r) => r.map_err(|e| LabError::Model {
                 path: path.clone(),
