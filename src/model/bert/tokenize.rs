@@ -39,13 +39,19 @@ impl Tokenizer {
             path: path.clone(),
             source,
         })?;
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        // Whole-file checks: UTF-8 (a key with a stray byte reached the same expect) and a
+        // full JSON parse (numbers in range, nesting within serde_json's limit).
+        let text = std::str::from_utf8(&bytes).map_err(|e| LabError::Model {
+            path: path.clone(),
+            message: format!("not UTF-8 text: {e}"),
+        })?;
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
             return Err(LabError::Model {
                 path: path.clone(),
                 message: format!("not valid JSON: {e}"),
             });
         }
-        let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(&bytes));
+        let loaded = std::panic::catch_unwind(|| text.parse::<tokenizers::Tokenizer>());
         let mut inner = match loaded {
             Ok(r) => r.map_err(|e| LabError::Model {
                 path: path.clone(),
