@@ -10,6 +10,7 @@
 #import dispatch
 #import sparse_params
 #import hsum
+#import sparse_mask
 
 override WG_X: u32 = 64u;
 
@@ -18,21 +19,6 @@ struct RowWalk {
     bits: u32,
     xlo: vec4<f32>,
     xhi: vec4<f32>,
-}
-
-// Group g's mask in the row whose mask words start at `mrow0` (the first NM_N columns past
-// the row's last group: the zero padding of its last kept block).
-fn group_mask(mrow0: u32, g: u32) -> u32 {
-    if g >= p.groups {
-        return (1u << NM_N) - 1u;
-    }
-    let word = masks[mrow0 + g / FIELDS];
-    return (word >> ((g % FIELDS) * FIELD_BITS)) & ((1u << FIELD_BITS) - 1u);
-}
-
-// x[i] of the row for i < k, else 0.
-fn xv(i: u32) -> f32 {
-    return select(0.0, a[min(i, p.k - 1u)], i < p.k);
 }
 
 // Value `pos` (< 8) of the group's x.
@@ -52,9 +38,9 @@ fn next_x(st: ptr<function, RowWalk>, mrow0: u32, kj: u32) -> f32 {
         let g = kj / NM_N;
         (*st).bits = group_mask(mrow0, g);
         let base = g * NM_M;
-        (*st).xlo = vec4(xv(base), xv(base + 1u), xv(base + 2u), xv(base + 3u));
+        (*st).xlo = vec4(xat(0u, base), xat(0u, base + 1u), xat(0u, base + 2u), xat(0u, base + 3u));
         if NM_M > 4u {
-            (*st).xhi = vec4(xv(base + 4u), xv(base + 5u), xv(base + 6u), xv(base + 7u));
+            (*st).xhi = vec4(xat(0u, base + 4u), xat(0u, base + 5u), xat(0u, base + 6u), xat(0u, base + 7u));
         }
     }
     let pos = firstTrailingBit((*st).bits);

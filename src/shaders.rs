@@ -127,6 +127,10 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/sparse_params.wgsl"),
     ),
     (
+        "sparse_mask",
+        include_str!("../shaders/shared/sparse_mask.wgsl"),
+    ),
+    (
         "sparse_walk",
         include_str!("../shaders/shared/sparse_walk.wgsl"),
     ),

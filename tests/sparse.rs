@@ -174,11 +174,9 @@ fn stored_bytes_match_the_predicted_bits_per_weight() {
     }
 }
 
-#[test]
-fn matmul_cli_sparsity_rows() {
-    if common::ctx().is_none() {
-        return;
-    }
+/// `wgpu-lab matmul --json` over f16, q4_0, q4_k and int8 weights of 3 x 40 x 64 (one timed
+/// run) with `args` added: its rows.
+fn matmul_rows(args: &[&str]) -> Vec<serde_json::Value> {
     let out = common::bin()
         .args([
             "matmul",
@@ -188,19 +186,11 @@ fn matmul_cli_sparsity_rows() {
             "3",
             "--n",
             "40",
-            "--k",
-            "64",
-            "--sparsity",
-            "dense,2:4,u50",
-            "--prune",
-            "sparsegpt",
-            "--no-cpu",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--json",
         ])
+        .args([
+            "--k", "64", "--no-cpu", "--repeat", "1", "--warmup", "0", "--json",
+        ])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -208,7 +198,15 @@ fn matmul_cli_sparsity_rows() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn matmul_cli_sparsity_rows() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let rows = matmul_rows(&["--sparsity", "dense,2:4,u50", "--prune", "sparsegpt"]);
     let find = |p: &str, s: &str| {
         rows.iter()
             .filter(|r| r["precision"] == p && r["sparsity"] == s)
@@ -222,34 +220,7 @@ fn matmul_cli_sparsity_rows() {
     }
     assert!(find("f16", "dense").iter().all(|r| r["skipped"].is_null()));
     // With magnitude: sparse rows run, validated, with their bytes; q4_k and int8 say why not.
-    let out = common::bin()
-        .args([
-            "matmul",
-            "--precision",
-            "f16,q4_0,q4_k,int8",
-            "--m",
-            "3",
-            "--n",
-            "40",
-            "--k",
-            "64",
-            "--sparsity",
-            "2:4,u50",
-            "--no-cpu",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = matmul_rows(&["--sparsity", "2:4,u50"]);
     let row = |p: &str, s: &str| {
         rows.iter()
             .find(|r| r["precision"] == p && r["sparsity"] == s)

@@ -4,19 +4,11 @@
 // the bits of its mask not yet used; every group has NM_N bits, so all rows step to the
 // next group at the same kept value and the control flow stays uniform.
 
+#import sparse_mask
+
 struct Walker {
     g: u32,
     bits: u32,
-}
-
-// Group g's mask in the row whose mask words start at `mrow0`. Past the row's last group
-// (the zero padding of the last kept block) the first NM_N columns, read as zeros by `xat`.
-fn group_mask(mrow0: u32, g: u32) -> u32 {
-    if g >= p.groups {
-        return (1u << NM_N) - 1u;
-    }
-    let word = masks[mrow0 + g / FIELDS];
-    return (word >> ((g % FIELDS) * FIELD_BITS)) & ((1u << FIELD_BITS) - 1u);
 }
 
 // A walker at kept value `first` of the row.
@@ -39,11 +31,6 @@ fn walk_next(wk: ptr<function, Walker>, mrow0: u32) -> u32 {
         (*wk).bits = group_mask(mrow0, (*wk).g);
     }
     return col;
-}
-
-// A[row0 + col] for a column of the row (0 past the row's end: the padding's columns).
-fn xat(row0: u32, col: u32) -> f32 {
-    return select(0.0, a[row0 + min(col, p.k - 1u)], col < p.k);
 }
 
 // The next 4 kept values' dense columns.

@@ -63,10 +63,7 @@ fn dense_at(w: &BertWeights, format: WeightFormat) -> Result<(BertWeights, u64)>
         for lin in [&mut l.qkv, &mut l.out, &mut l.up, &mut l.down] {
             let d = Weights::encode(format, lin.n, lin.k, &lin.w)?;
             bytes += d.bytes.len() as u64;
-            let v = d.dequantize();
-            lin.w = (0..lin.n)
-                .flat_map(|r| v[r * d.k..r * d.k + lin.k].to_vec())
-                .collect();
+            lin.w = d.dequantize_cols(lin.k);
         }
     }
     Ok((out, bytes))
@@ -132,42 +129,4 @@ pub fn run(
         }
     }
     Ok(rows)
-}
-
-/// The rows as a table.
-pub fn table(rows: &[EncoderPruneRow]) -> String {
-    let header = [
-        "precision",
-        "sparsity",
-        "prune",
-        "min cos",
-        "mean cos",
-        "linear MiB",
-        "prune s",
-    ];
-    let f = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
-    let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for r in rows {
-        let lead = vec![
-            r.precision.clone(),
-            r.sparsity.clone(),
-            r.prune.clone().unwrap_or_else(|| "-".into()),
-        ];
-        if let Some(why) = &r.skipped {
-            cells.push(crate::bench::table::note_row(
-                lead,
-                &format!("skipped: {why}"),
-            ));
-            continue;
-        }
-        let mut row = lead;
-        row.extend([
-            f(r.min_cosine, 5),
-            f(r.mean_cosine, 5),
-            f(r.weight_bytes.map(|b| b as f64 / (1 << 20) as f64), 2),
-            f(r.prune_s, 1),
-        ]);
-        cells.push(row);
-    }
-    crate::bench::table::render(&cells)
 }

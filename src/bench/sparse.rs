@@ -207,7 +207,6 @@ fn sparse_row(
                 &ErrorStats::compare(&c, &reference),
                 TOL_WQ_KERNEL_REL_FROBENIUS,
             );
-            row.pipeline_ms = op.pipeline_ms;
             row.weight_bytes = Some(op.weight_bytes);
             Ok((row, c))
         }

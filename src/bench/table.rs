@@ -377,6 +377,93 @@ pub fn profile_table(profile: &crate::model::llama::profile::Profile) -> String 
     render(&cells)
 }
 
+/// One row of a pruning table: precision, sparsity, method (None on dense rows), why it
+/// was skipped, and its own cells.
+type PruningRow<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Vec<String>,
+);
+
+/// Renders a pruning table: precision, sparsity and method lead each row, then the
+/// `columns`, or a note saying why the row was skipped.
+fn pruning_table<'a>(columns: &[&str], rows: impl Iterator<Item = PruningRow<'a>>) -> String {
+    let header = ["precision", "sparsity", "prune"].iter().chain(columns);
+    let mut cells: Vec<Vec<String>> = vec![header.map(|s| s.to_string()).collect()];
+    for (precision, sparsity, prune, skipped, rest) in rows {
+        let lead = vec![
+            precision.to_string(),
+            sparsity.to_string(),
+            prune.unwrap_or("-").to_string(),
+        ];
+        cells.push(match skipped {
+            Some(why) => note_row(lead, &format!("skipped: {why}")),
+            None => lead.into_iter().chain(rest).collect(),
+        });
+    }
+    render(&cells)
+}
+
+fn opt_fixed(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn mib(bytes: Option<u64>) -> Option<f64> {
+    bytes.map(|b| b as f64 / (1 << 20) as f64)
+}
+
+/// Renders `llm-bench --sparsity`: the pruned decoder's accuracy per precision x pattern
+/// x method.
+pub fn llm_prune_table(rows: &[crate::bench::llm_prune::PruneRow]) -> String {
+    let columns = [
+        "perplexity",
+        "vs dense",
+        "KLD",
+        "top-1",
+        "linear MiB",
+        "bits/w",
+        "prune s",
+    ];
+    pruning_table(
+        &columns,
+        rows.iter().map(|r| {
+            let cells = vec![
+                opt_fixed(r.perplexity, 3),
+                r.perplexity_ratio
+                    .map_or("-".into(), |v| format!("{v:.3}x")),
+                opt_fixed(r.kld_mean, 4),
+                opt_fixed(r.top1_agreement, 3),
+                opt_fixed(mib(r.weight_bytes), 1),
+                opt_fixed(r.bits_per_weight, 2),
+                opt_fixed(r.prune_s, 1),
+            ];
+            let (p, s) = (r.precision.as_str(), r.sparsity.as_str());
+            (p, s, r.prune.as_deref(), r.skipped.as_deref(), cells)
+        }),
+    )
+}
+
+/// Renders `infer --sparsity`: the pruned encoder's cosines per precision x pattern x
+/// method.
+pub fn infer_prune_table(rows: &[crate::bench::infer_prune::EncoderPruneRow]) -> String {
+    let columns = ["min cos", "mean cos", "linear MiB", "prune s"];
+    pruning_table(
+        &columns,
+        rows.iter().map(|r| {
+            let cells = vec![
+                opt_fixed(r.min_cosine, 5),
+                opt_fixed(r.mean_cosine, 5),
+                opt_fixed(mib(r.weight_bytes), 2),
+                opt_fixed(r.prune_s, 1),
+            ];
+            let (p, s) = (r.precision.as_str(), r.sparsity.as_str());
+            (p, s, r.prune.as_deref(), r.skipped.as_deref(), cells)
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

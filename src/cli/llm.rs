@@ -430,7 +430,7 @@ fn llm_prune(
             req.text.len(),
             req.calibration.len()
         );
-        print!("{}", llm_prune::table(&rows));
+        print!("{}", wgpu_lab::bench::table::llm_prune_table(&rows));
     }
     Ok(ExitCode::SUCCESS)
 }

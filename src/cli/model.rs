@@ -270,7 +270,7 @@ fn infer_prune(
             model.display(),
             wgpu_lab::bench::infer::SENTENCES.len()
         );
-        print!("{}", infer_prune::table(&rows));
+        print!("{}", table::infer_prune_table(&rows));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -423,6 +423,15 @@ impl Weights {
         decode_bytes(self.format, &self.bytes)
     }
 
+    /// The first `k` decoded values of each row (n x k): the matrix as given to
+    /// [`Weights::encode`], without the zero padding to whole blocks.
+    pub fn dequantize_cols(&self, k: usize) -> Vec<f32> {
+        let full = self.dequantize();
+        (0..self.n)
+            .flat_map(|r| full[r * self.k..r * self.k + k.min(self.k)].iter().copied())
+            .collect()
+    }
+
     /// The GPU packing: (`w` words, `s` words), see the module table. `w` is padded with
     /// zeros to whole 16 bytes (kernels may also bind it as vec4s).
     pub fn gpu_words(&self) -> (Vec<u32>, Vec<u32>) {

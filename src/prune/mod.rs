@@ -18,7 +18,8 @@ use faer::Mat;
 use serde::Serialize;
 
 use crate::error::{LabError, Result};
-use crate::formats::sparse::Sparsity;
+use crate::formats::sparse::{SparseWeights, Sparsity};
+use crate::formats::weights::{WeightFormat, Weights};
 
 /// How weights are scored for pruning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -201,6 +202,62 @@ pub fn prune(
             apply(w, mask::keep_mask(&scores, n, k, sparsity)?)
         }
         Method::Sparsegpt => sparsegpt::prune(sparsity, w, n, k, stats.expect("checked above")),
+    }
+}
+
+/// A pruned matrix as a sparse run stores it at a format.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// N:M: compressed (kept values quantized over themselves, plus the masks).
+    Sparse(SparseWeights),
+    /// Unstructured: dense with zeros (rows padded to whole blocks; `k` values each
+    /// before the padding).
+    Dense {
+        /// The encoded matrix.
+        weights: Weights,
+        /// Values per row as given.
+        k: usize,
+    },
+}
+
+impl Pruned {
+    /// This n x k matrix stored at `format` under `sparsity`: N:M compressed, else masked
+    /// dense.
+    pub fn store(
+        &self,
+        sparsity: Sparsity,
+        format: WeightFormat,
+        n: usize,
+        k: usize,
+    ) -> Result<Stored> {
+        Ok(match sparsity {
+            Sparsity::Nm(pattern) => Stored::Sparse(SparseWeights::compress(
+                format, pattern, n, k, &self.w, &self.keep,
+            )?),
+            _ => Stored::Dense {
+                weights: Weights::encode(format, n, k, &self.w)?,
+                k,
+            },
+        })
+    }
+}
+
+impl Stored {
+    /// Bytes as stored.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Stored::Sparse(s) => s.bytes(),
+            Stored::Dense { weights, .. } => weights.bytes.len(),
+        }
+    }
+
+    /// The n x k values it decodes to: what a kernel multiplies, and what a CPU twin
+    /// holding the pruned model computes with.
+    pub fn values(&self) -> Vec<f32> {
+        match self {
+            Stored::Sparse(s) => s.densify(),
+            Stored::Dense { weights, k } => weights.dequantize_cols(*k),
+        }
     }
 }
 

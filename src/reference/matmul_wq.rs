@@ -17,10 +17,6 @@ pub fn matmul_wq_f64(a: &[f32], m: usize, k: usize, weights: &Weights) -> Result
             weights.k
         )));
     }
-    let full = weights.dequantize();
-    let mut w = Vec::with_capacity(weights.n * k);
-    for r in 0..weights.n {
-        w.extend_from_slice(&full[r * weights.k..r * weights.k + k]);
-    }
+    let w = weights.dequantize_cols(k);
     matmul_f64(Layout::Nt, Shape::new(m, weights.n, k)?, a, &w)
 }

@@ -12,8 +12,8 @@ use std::time::Instant;
 use crate::error::{LabError, Result};
 use crate::formats::bert::weights::Linear;
 use crate::formats::bert::{Batch, BertWeights};
-use crate::formats::sparse::{SparseWeights, Sparsity};
-use crate::formats::weights::{WeightFormat, Weights};
+use crate::formats::sparse::Sparsity;
+use crate::formats::weights::WeightFormat;
 use crate::prune::{self, InputStats, Method, Pruned};
 use crate::reference::bert::{self, LinearSite};
 
@@ -111,23 +111,9 @@ impl PrunedBert {
             .into_iter()
             .enumerate()
             {
-                let p = &self.layers[li][i];
-                let (n, k) = (lin.n, lin.k);
-                lin.w = match self.sparsity {
-                    Sparsity::Nm(pattern) => {
-                        let s = SparseWeights::compress(format, pattern, n, k, &p.w, &p.keep)?;
-                        bytes += s.bytes() as u64;
-                        s.densify()
-                    }
-                    _ => {
-                        let d = Weights::encode(format, n, k, &p.w)?;
-                        bytes += d.bytes.len() as u64;
-                        let v = d.dequantize();
-                        (0..n)
-                            .flat_map(|r| v[r * d.k..r * d.k + k].to_vec())
-                            .collect()
-                    }
-                };
+                let stored = self.layers[li][i].store(self.sparsity, format, lin.n, lin.k)?;
+                bytes += stored.bytes() as u64;
+                lin.w = stored.values();
             }
         }
         Ok((w, bytes))

@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use crate::error::{LabError, Result};
 use crate::formats::llama::{LlamaLayer, LlamaWeights, LlmPrecision, MatrixRole};
-use crate::formats::sparse::{SparseWeights, Sparsity};
+use crate::formats::sparse::Sparsity;
 use crate::formats::weights::{WeightFormat, Weights};
 use crate::model::llama::calibrate::CHUNK;
-use crate::prune::{self, InputStats, Method, Pruned};
+use crate::prune::{self, InputStats, Method, Pruned, Stored};
 use crate::reference::llama::LlamaCpu;
 
 /// The matrices pruned in each layer, in this order.
@@ -123,34 +123,11 @@ pub fn prune_llama(
 }
 
 impl PrunedLlama {
-    /// Layer `li`'s matrix `role` stored at `format` the way a sparse run stores it: N:M
-    /// compressed (kept values quantized over themselves), else masked dense.
-    pub fn stored(
-        &self,
-        li: usize,
-        role: MatrixRole,
-        format: WeightFormat,
-        n: usize,
-        k: usize,
-    ) -> Result<Stored> {
-        let i = PRUNED_ROLES
-            .iter()
-            .position(|&r| r == role)
-            .ok_or_else(|| LabError::InvalidArgument(format!("{role:?} is never pruned")))?;
-        let p = &self.layers[li][i];
-        Ok(match self.sparsity {
-            Sparsity::Nm(pattern) => Stored::Sparse(SparseWeights::compress(
-                format, pattern, n, k, &p.w, &p.keep,
-            )?),
-            _ => Stored::Dense(Weights::encode(format, n, k, &p.w)?),
-        })
-    }
-
     /// The model at `format` with its decoder linears pruned: the other tensors re-encoded
-    /// as [`LlamaWeights::at_precision`] does; each pruned linear as the values its stored
-    /// form ([`PrunedLlama::stored`]) decodes to, held in f32 so the CPU twin computes with
-    /// exactly those (the accuracy of the sparse layout, apart from any kernel). Also
-    /// returns the bytes of the pruned linears as stored.
+    /// as [`LlamaWeights::at_precision`] does; each pruned linear stored as a sparse run
+    /// stores it ([`Pruned::store`]) and held as the f32 values that decodes to, so the CPU
+    /// twin computes with exactly those (the accuracy of the sparse layout, apart from any
+    /// kernel). Also returns the bytes of the pruned linears as stored.
     pub fn weights(
         &self,
         base: &LlamaWeights,
@@ -159,49 +136,19 @@ impl PrunedLlama {
         let mut w = base.at_precision(LlmPrecision::Format(format))?;
         let mut bytes = 0u64;
         for (li, layer) in w.layers.iter_mut().enumerate() {
-            for role in PRUNED_ROLES {
+            for (i, role) in PRUNED_ROLES.into_iter().enumerate() {
                 let m = matrix_mut(layer, role);
                 let (n, k) = (m.n, m.k);
-                let stored = self.stored(li, role, format.for_row_len(k), n, k)?;
+                let stored =
+                    self.layers[li][i].store(self.sparsity, format.for_row_len(k), n, k)?;
                 bytes += stored.bytes() as u64;
                 *m = match stored {
-                    Stored::Sparse(s) => Weights::encode(WeightFormat::F32, n, k, &s.densify())?,
-                    Stored::Dense(d) => d,
+                    Stored::Dense { weights, .. } => weights,
+                    sparse => Weights::encode(WeightFormat::F32, n, k, &sparse.values())?,
                 };
             }
         }
         Ok((w, bytes))
-    }
-
-    /// Fraction of the pruned matrices' weights that are zero (a check on the pattern).
-    pub fn zero_fraction(&self) -> f64 {
-        let (z, n) = self
-            .layers
-            .iter()
-            .flatten()
-            .fold((0usize, 0usize), |(z, n), p| {
-                (z + p.keep.iter().filter(|&&k| !k).count(), n + p.keep.len())
-            });
-        z as f64 / n.max(1) as f64
-    }
-}
-
-/// A pruned matrix as stored.
-#[derive(Debug, Clone)]
-pub enum Stored {
-    /// N:M compressed.
-    Sparse(SparseWeights),
-    /// Dense with zeros (unstructured sparsity).
-    Dense(Weights),
-}
-
-impl Stored {
-    /// Bytes as stored.
-    pub fn bytes(&self) -> usize {
-        match self {
-            Stored::Sparse(s) => s.bytes(),
-            Stored::Dense(d) => d.bytes.len(),
-        }
     }
 }
 
