@@ -118,6 +118,16 @@ pub enum LabError {
         message: String,
     },
 
+    /// A user's kernel file (the kernel lab) that does not parse, does not validate, or
+    /// breaks its op's contract; `message` names the line or the binding.
+    #[error("{path}: {message}")]
+    Kernel {
+        /// The file.
+        path: String,
+        /// What is wrong, with the line or binding.
+        message: String,
+    },
+
     /// A `.npy` file is unreadable or of an unsupported kind.
     #[error("{path}: {message}")]
     Npy {

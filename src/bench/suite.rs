@@ -233,9 +233,10 @@ fn compulsory_bytes(r: &MatmulRow) -> f64 {
         + r.m as f64 * r.n as f64 * 4.0
 }
 
-/// Fills a row's memory level, roofline and fraction of it from `c`.
+/// Fills a row's memory level, roofline and fraction of it from `c` (nothing when `c` was
+/// never measured: no levels).
 fn place(r: &mut SuiteRow, c: &Ceilings) {
-    if r.skipped.is_some() || !r.intensity.is_finite() {
+    if r.skipped.is_some() || !r.intensity.is_finite() || c.levels.is_empty() {
         return;
     }
     let (roof, level) = c.roofline(
@@ -249,7 +250,8 @@ fn place(r: &mut SuiteRow, c: &Ceilings) {
     r.fraction_of_roofline = r.gflops / roof;
 }
 
-fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
+/// A GPU row of the sweep from a benchmark row, placed on `c`'s roofline.
+pub(crate) fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
     let bytes = compulsory_bytes(r);
     let intensity = 2.0 * r.m as f64 * r.n as f64 * r.k as f64 / bytes;
     let mut row = SuiteRow {
@@ -281,7 +283,7 @@ fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
 
 /// The CPU baseline of a row's precision as a row on the CPU's roofline (the gemm crate for
 /// f32, the fast CPU path on the stored weights otherwise).
-fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
+pub(crate) fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
     let ms = r.cpu_ms?;
     let flops = 2.0 * r.m as f64 * r.n as f64 * r.k as f64;
     let bytes = compulsory_bytes(r);

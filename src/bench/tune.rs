@@ -40,7 +40,8 @@ impl ShapeClass {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// `gemm` or `gemv`, as cache keys name it.
+    pub fn name(self) -> &'static str {
         match self {
             ShapeClass::Gemm => "gemm",
             ShapeClass::Gemv => "gemv",
@@ -168,7 +169,14 @@ pub struct TuneCache {
     /// search) rather than `tune`; tables label their rows `(autotuned)`.
     #[serde(default)]
     pub autotuned: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Per adapter, the `override` constants `tune --kernel` chose for a user's kernel
+    /// (`lab::tune::cache_key`: op, shape class and a hash of the file) -> name -> value.
+    #[serde(default)]
+    pub kernels: BTreeMap<String, BTreeMap<String, Constants>>,
 }
+
+/// A user kernel's `override` constants, name -> value.
+pub type Constants = BTreeMap<String, f64>;
 
 /// The cache key of an adapter.
 pub fn adapter_key(ctx: &Context) -> String {
@@ -507,6 +515,51 @@ impl TuneCache {
     /// a first-use autotune) each keep their entries; written atomically (`crate::atomic`),
     /// so a run killed mid-write leaves the previous file whole.
     pub fn update(path: &Path, adapter: &str, entries: &Tuned, autotuned: bool) -> Result<Self> {
+        Self::locked_update(path, |cache| {
+            let marks = cache.autotuned.entry(adapter.to_string()).or_default();
+            for key in entries.keys() {
+                if autotuned {
+                    marks.insert(key.clone());
+                } else {
+                    marks.remove(key);
+                }
+            }
+            if marks.is_empty() {
+                cache.autotuned.remove(adapter);
+            }
+            cache
+                .adapters
+                .entry(adapter.to_string())
+                .or_default()
+                .extend(entries.iter().map(|(k, v)| (k.clone(), *v)));
+        })
+    }
+
+    /// Sets a user kernel's tuned constants (`key` from `lab::tune::cache_key`) for
+    /// `adapter` in the cache at `path`, as [`Self::update`] does (locked, merged, atomic).
+    pub fn update_kernel(
+        path: &Path,
+        adapter: &str,
+        key: &str,
+        constants: &Constants,
+    ) -> Result<Self> {
+        Self::locked_update(path, |cache| {
+            cache
+                .kernels
+                .entry(adapter.to_string())
+                .or_default()
+                .insert(key.to_string(), constants.clone());
+        })
+    }
+
+    /// This adapter's tuned constants of a user kernel, if `tune --kernel` stored some.
+    pub fn kernel_constants(&self, ctx: &Context, key: &str) -> Option<&Constants> {
+        self.kernels.get(&adapter_key(ctx))?.get(key)
+    }
+
+    /// Applies `change` to the cache at `path` as it is on disk now, under an exclusive
+    /// lock on `<path>.lock`, and writes it back atomically.
+    fn locked_update(path: &Path, change: impl FnOnce(&mut Self)) -> Result<Self> {
         let io = |p: &Path| {
             let p = p.to_path_buf();
             move |source| LabError::Io { path: p, source }
@@ -527,22 +580,7 @@ impl TuneCache {
             .map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
         let mut cache = Self::load(path);
-        let marks = cache.autotuned.entry(adapter.to_string()).or_default();
-        for key in entries.keys() {
-            if autotuned {
-                marks.insert(key.clone());
-            } else {
-                marks.remove(key);
-            }
-        }
-        if marks.is_empty() {
-            cache.autotuned.remove(adapter);
-        }
-        cache
-            .adapters
-            .entry(adapter.to_string())
-            .or_default()
-            .extend(entries.iter().map(|(k, v)| (k.clone(), *v)));
+        change(&mut cache);
         let text = serde_json::to_string_pretty(&cache).expect("serialises");
         crate::atomic::write(path, text).map_err(io(path))?;
         Ok(cache)

@@ -133,10 +133,10 @@ pub fn read<T: bytemuck::Pod>(ctx: &Context, buffer: &wgpu::Buffer, len: usize) 
         if let Some(r) = slot.lock().ok().and_then(|mut s| s.take()) {
             break r;
         }
-        if start.elapsed() > ctx.wait_timeout {
+        if start.elapsed() > ctx.wait_timeout() {
             return Err(LabError::Timeout {
                 during: "read-back mapping".into(),
-                seconds: ctx.wait_timeout.as_secs(),
+                seconds: ctx.wait_timeout().as_secs(),
             });
         }
         std::thread::yield_now();

@@ -1,6 +1,7 @@
 //! The one `Context`: instance, adapter, device, queue, pipeline cache, error handling.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +28,8 @@ pub struct Context {
     pub queue: wgpu::Queue,
     /// What the adapter is and can do.
     pub summary: AdapterSummary,
-    /// How long to wait for one submission before giving up.
-    pub wait_timeout: Duration,
+    /// How long to wait for one submission before giving up, ms ([`Context::wait_timeout`]).
+    wait_ms: AtomicU64,
     lost: Arc<Mutex<Option<String>>>,
     pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
 }
@@ -79,10 +80,21 @@ impl Context {
             device,
             queue,
             summary,
-            wait_timeout: DEFAULT_WAIT,
+            wait_ms: AtomicU64::new(DEFAULT_WAIT.as_millis() as u64),
             lost,
             pipelines: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// How long [`Context::wait`] waits for one submission before declaring it hung.
+    pub fn wait_timeout(&self) -> Duration {
+        Duration::from_millis(self.wait_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets [`Context::wait_timeout`] (the kernel lab bounds a user's kernel by it).
+    pub fn set_wait_timeout(&self, d: Duration) {
+        self.wait_ms
+            .store(d.as_millis().max(1) as u64, Ordering::Relaxed);
     }
 
     /// Whether the device has a feature (requested at creation when the adapter had it).
@@ -137,14 +149,14 @@ impl Context {
         self.check_lost()?;
         let r = self.device.poll(wgpu::PollType::Wait {
             submission_index: None,
-            timeout: Some(self.wait_timeout),
+            timeout: Some(self.wait_timeout()),
         });
         self.check_lost()?;
         match r {
             Ok(_) => Ok(()),
             Err(wgpu::PollError::Timeout) => Err(LabError::Timeout {
                 during: during.to_string(),
-                seconds: self.wait_timeout.as_secs(),
+                seconds: self.wait_timeout().as_secs(),
             }),
             Err(e) => Err(LabError::Readback(e.to_string())),
         }

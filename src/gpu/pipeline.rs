@@ -54,66 +54,83 @@ pub fn build(
     let p = ctx.pipeline(&spec.key(), || {
         let src = shaders::assemble(spec.stem, &spec.defines)?;
         let start = Instant::now();
-        let p = ctx.scoped(&format!("compiling {}", spec.stem), || {
-            let module = ctx
-                .device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(spec.stem),
-                    source: wgpu::ShaderSource::Wgsl(src.into()),
-                });
-            let entries: Vec<wgpu::BindGroupLayoutEntry> = spec
-                .bindings
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupLayoutEntry {
-                    binding: i as u32,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: match b {
-                            Binding::Uniform => wgpu::BufferBindingType::Uniform,
-                            Binding::ReadOnly => {
-                                wgpu::BufferBindingType::Storage { read_only: true }
-                            }
-                            Binding::ReadWrite => {
-                                wgpu::BufferBindingType::Storage { read_only: false }
-                            }
-                        },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                })
-                .collect();
-            let bgl = ctx
-                .device
-                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some(spec.stem),
-                    entries: &entries,
-                });
-            let layout = ctx
-                .device
-                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(spec.stem),
-                    bind_group_layouts: &[Some(&bgl)],
-                    immediate_size: 0,
-                });
-            ctx.device
-                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(spec.stem),
-                    layout: Some(&layout),
-                    module: &module,
-                    entry_point: Some(spec.entry),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &spec.constants,
-                        zero_initialize_workgroup_memory: false,
-                    },
-                    cache: None,
-                })
-        })?;
+        let p = compile(
+            ctx,
+            spec.stem,
+            &src,
+            spec.entry,
+            &spec.constants,
+            &spec.bindings,
+        )?;
         built_ms = Some(start.elapsed().as_secs_f64() * 1e3);
         Ok(p)
     })?;
     Ok((p, built_ms))
+}
+
+/// Compiles WGSL `src` (already assembled) into a pipeline with group 0 laid out as
+/// `bindings`, uncached: the kernel lab compiles a user's file through it. Shader, layout
+/// and pipeline errors (naga's or the driver's) come back as [`crate::LabError::Wgpu`]
+/// naming `label`.
+pub fn compile(
+    ctx: &Context,
+    label: &str,
+    src: &str,
+    entry: &str,
+    constants: &[(&str, f64)],
+    bindings: &[Binding],
+) -> Result<wgpu::ComputePipeline> {
+    ctx.scoped(&format!("compiling {label}"), || {
+        let module = ctx
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match b {
+                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                        Binding::ReadOnly => wgpu::BufferBindingType::Storage { read_only: true },
+                        Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let bgl = ctx
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries: &entries,
+            });
+        let layout = ctx
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+        ctx.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: Some(&layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+    })
 }
 
 /// Binds `buffers` (whole) to bindings 0, 1, 2... of the pipeline's group 0.
