@@ -2,7 +2,8 @@
 //!
 //! Layout: [`gpu`] is the plumbing (adapters, context, buffers, timing), [`kernels`] the GPU
 //! kernels, [`reference`] their CPU twins, [`compare`] the error metrics and tolerances,
-//! [`bench`] the timed runs and their tables, [`npy`] file I/O.
+//! [`bench`] the timed runs and their tables, [`lab`] a user's own kernels validated and
+//! timed, [`npy`] file I/O.
 
 pub mod atomic;
 pub mod bench;
@@ -13,6 +14,7 @@ pub mod formats;
 pub mod fuzzing;
 pub mod gpu;
 pub mod kernels;
+pub mod lab;
 pub mod model;
 pub mod npy;
 pub mod prune;

@@ -33,6 +33,9 @@ enum Command {
     GgufInfo(cli::gguf::GgufInfoArgs),
     /// Sentence embeddings with all-MiniLM-L6-v2 on the GPU, and their cosine similarities.
     Embed(cli::model::EmbedArgs),
+    /// Your own WGSL kernel: validate it against the float64 twin on the shape battery,
+    /// then time it next to the tuned built-in kernel and the CPU library, on the roofline.
+    Kernel(cli::kernel::KernelArgs),
     /// Search kernel configurations per precision and shape class on this adapter; keep the
     /// fastest that validates, in the tune cache that other commands read.
     Tune(cli::bench::TuneArgs),
@@ -74,6 +77,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dequantize(a) => cli::gguf::dequantize(a),
         Command::GgufInfo(a) => cli::gguf::info(a),
         Command::Embed(a) => cli::model::embed(&cli.select, a),
+        Command::Kernel(a) => cli::kernel::run(&cli.select, a),
         Command::Tune(a) => cli::bench::tune(&cli.select, a),
         Command::Bench(a) => cli::bench::bench(&cli.select, a),
         Command::Ceilings(a) => cli::bench::ceilings(&cli.select, a),

@@ -251,3 +251,44 @@ fn gl_refuses_the_subgroup_gemv_naming_the_feature_and_runs_the_tiled_gemm() {
         "{got:?} vs {row_sum}"
     );
 }
+
+/// The kernel lab on GL: an example kernel validates; one whose code uses f16 (which GL's
+/// llvmpipe lacks) is skipped with the reason, exit 0.
+#[test]
+fn gl_kernel_lab_skips_a_kernel_that_needs_f16() {
+    if !gl_available() {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = root.join("examples/kernels/matmul_f16_nt.wgsl");
+    let out = run_ok(
+        bin()
+            .args(["--backend", "gl", "kernel", "--quick", "--no-time"])
+            .arg(&example),
+    );
+    assert!(stdout(&out).contains("1x1000x1000  ok"), "{}", stdout(&out));
+    let src = std::fs::read_to_string(&example).unwrap();
+    let f16 = common::tmp("gl_f16_math.wgsl");
+    std::fs::write(
+        &f16,
+        format!(
+            "enable f16;\n{}",
+            src.replacen(
+                "let v = unpack2x16float(w[w0 + i]);",
+                "let v = vec2<f32>(vec2<f16>(unpack2x16float(w[w0 + i])));",
+                1
+            )
+        ),
+    )
+    .unwrap();
+    let out = run_ok(
+        bin()
+            .args(["--backend", "gl", "kernel", "--no-time"])
+            .arg(&f16),
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("skipped:") && text.contains("SHADER_F16") && text.contains("f16"),
+        "{text}"
+    );
+}

@@ -13,7 +13,7 @@ fn layer(module: &str) -> Option<u32> {
         "gpu" | "formats" | "convert" | "Context" | "AdapterSelector" => 1,
         "kernels" | "reference" | "compare" | "prune" => 2,
         "model" => 3,
-        "bench" => 4,
+        "bench" | "lab" => 4,
         // Fuzz entry points: every parser of outside data, from formats up to bench.
         "fuzzing" => 5,
         _ => return None,

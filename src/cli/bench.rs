@@ -84,6 +84,18 @@ pub struct TuneArgs {
     /// each precision that has them, both shape classes.
     #[arg(long)]
     pub sparsity: Option<String>,
+    /// Tune a user's kernel instead: search the `override` constants its header declares
+    /// (`// lab: tune NAME = v1, v2, ...`) on --gemm-problem (or --gemv-problem when given),
+    /// validated as the built-in search is; the winner goes in the tune cache, where
+    /// `wgpu-lab kernel FILE` finds it.
+    #[arg(long, value_name = "FILE.wgsl")]
+    pub kernel: Option<PathBuf>,
+    /// The op of --kernel (default: the file's `// lab: op` line).
+    #[arg(long, requires = "kernel")]
+    pub op: Option<String>,
+    /// Seconds the --kernel search may take (default: every candidate).
+    #[arg(long, requires = "kernel")]
+    pub budget: Option<f64>,
 }
 
 fn parse_triple(s: &str) -> std::result::Result<(usize, usize, usize), String> {
@@ -280,7 +292,30 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
         gemm_problem,
         gemv_problem,
         sparsity,
+        kernel,
+        op,
+        budget,
     } = args;
+    if let Some(file) = &kernel {
+        let problem = match (gemv_problem, gemm_problem) {
+            (Some((n, k)), _) => (1, n, k),
+            (None, Some(p)) => p,
+            (None, None) => tune::ShapeClass::Gemm.problem(),
+        };
+        return super::kernel::tune(
+            select,
+            super::kernel::TuneKernelArgs {
+                file,
+                op: op.as_deref(),
+                precision: (precision != "all").then_some(precision.as_str()),
+                problem,
+                repeat,
+                budget,
+                trials: show_trials,
+                tune_cache: &path,
+            },
+        );
+    }
     let patterns = match &sparsity {
         Some(s) => wgpu_lab::formats::sparse::Sparsity::parse_list(s)?
             .into_iter()

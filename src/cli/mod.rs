@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod bench;
 pub mod gguf;
+pub mod kernel;
 pub mod llm;
 pub mod matmul;
 pub mod model;

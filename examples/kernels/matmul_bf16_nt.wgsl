@@ -1,0 +1,56 @@
+// matmul_bf16_nt: C = A * W^T, W n x k in bfloat16 (the top half of an f32). One output
+// per invocation, a block at a time: the minimal correct kernel of its op. docs/kernel-
+// lab.md has the contract.
+//
+// lab: op = matmul_nt
+// lab: precision = bf16
+// lab: tile = WG_Y x WG_X
+// lab: tune WG_X = 4, 8, 16, 32, 64
+// lab: tune WG_Y = 1, 2, 4, 8
+
+// The contract of matmul_nt with a weight format (the built-ins' WqParams).
+struct Params {
+    m: u32,       // rows of A and C
+    n: u32,       // rows of W, columns of C
+    kp: u32,      // k padded with zeros to whole blocks (A's row stride)
+    nblk: u32,    // blocks of 32 per row of W: kp / 32
+    tiles_n: u32, // workgroup tiles along n: ceil(n / tile columns)
+    tiles: u32,   // workgroup tiles in all
+    ldc: u32,     // row stride of C (n)
+    col0: u32,    // first column of C to write (0)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;       // m rows of kp
+// Row r is words r * kp / 2 ..: two values per word, the first in the low half.
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> s: array<u32>;       // unused (one zero word)
+@group(0) @binding(4) var<storage, read_write> c: array<f32>; // m rows of ldc
+
+override WG_X: u32 = 8u;
+override WG_Y: u32 = 8u;
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let tile = wid.x + wid.y * nwg.x;
+    if tile >= p.tiles {
+        return;
+    }
+    let row = (tile / p.tiles_n) * WG_Y + lid.y;
+    let col = (tile % p.tiles_n) * WG_X + lid.x;
+    if row >= p.m || col >= p.n {
+        return;
+    }
+    var acc = 0.0;
+    let w0 = col * (p.kp / 2u);
+    for (var i = 0u; i < p.kp / 2u; i++) {
+        let v = w[w0 + i];
+        acc = fma(a[row * p.kp + 2u * i], bitcast<f32>(v << 16u), acc);
+        acc = fma(a[row * p.kp + 2u * i + 1u], bitcast<f32>(v & 0xffff0000u), acc);
+    }
+    c[row * p.ldc + p.col0 + col] = acc;
+}
