@@ -275,12 +275,12 @@ fn matmul_cli_sparsity_rows() {
 #[test]
 fn the_readme_bits_table_is_the_real_buffers() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md")).unwrap();
     let table = readme
         .split("<!-- sparse-bits -->")
         .nth(1)
         .and_then(|t| t.split("<!-- /sparse-bits -->").next())
-        .expect("README has the sparse-bits table");
+        .expect("docs/reference.md has the sparse-bits table");
     let mut rows = 0;
     for line in table
         .lines()
