@@ -546,6 +546,20 @@ fn accuracy_rows(
     Some(report.rows)
 }
 
+/// Every precision's rows with ggml's reference quantizer, computed once for the two tests
+/// that read them (each precision re-encodes the model and runs the passage on the GPU).
+fn reference_rows() -> Option<&'static [wgpu_lab::bench::llm::LlmRow]> {
+    static ROWS: std::sync::OnceLock<Option<Vec<wgpu_lab::bench::llm::LlmRow>>> =
+        std::sync::OnceLock::new();
+    ROWS.get_or_init(|| {
+        accuracy_rows(
+            wgpu_lab::formats::llama::LlmPrecision::all(),
+            wgpu_lab::formats::quant_search::Quantizer::Reference,
+        )
+    })
+    .as_deref()
+}
+
 fn assert_bound(r: &wgpu_lab::bench::llm::LlmRow, kld: f64, top1: f64) {
     let (k, t) = (r.kld_mean.unwrap(), r.top1_agreement.unwrap());
     assert!(
@@ -578,14 +592,10 @@ fn assert_bound(r: &wgpu_lab::bench::llm::LlmRow, kld: f64, top1: f64) {
 ///   The bounds are regression guards at about twice the KLD; they are not llama.cpp's.
 #[test]
 fn every_precision_keeps_its_accuracy_bound() {
-    use wgpu_lab::formats::llama::LlmPrecision;
-    let Some(rows) = accuracy_rows(
-        LlmPrecision::all(),
-        wgpu_lab::formats::quant_search::Quantizer::Reference,
-    ) else {
+    let Some(rows) = reference_rows() else {
         return;
     };
-    for r in &rows {
+    for r in rows {
         let (kld, top1) = match r.precision.as_str() {
             "native" | "f32" | "f16" | "bf16" => (1e-3, 0.98),
             "q8_0" | "llama.cpp:Q8_0" => (0.0037, 0.962),
@@ -632,9 +642,13 @@ fn the_imatrix_quantizer_beats_llama_cpp_and_the_reference_rule() {
         LlmPrecision::Format(WeightFormat::Q4_0),
         LlmPrecision::Format(WeightFormat::Q4_1),
     ];
-    let Some(reference) = accuracy_rows(precisions.clone(), Quantizer::Reference) else {
+    let Some(all) = reference_rows() else {
         return;
     };
+    let reference: Vec<_> = precisions
+        .iter()
+        .map(|p| all.iter().find(|r| r.precision == p.name()).unwrap())
+        .collect();
     let imatrix = accuracy_rows(precisions, Quantizer::Imatrix).unwrap();
     assert_bound(&imatrix[0], 0.31, 0.66);
     assert_eq!(

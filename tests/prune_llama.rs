@@ -3,8 +3,8 @@
 //! against the dense f32 twin. The published ordering must hold on this model, with named
 //! bounds (the full grid is in docs/results/sparsity-lavapipe.md):
 //!
-//! - Wanda and SparseGPT well below magnitude at 2:4 (magnitude collapses: perplexity in
-//!   the thousands against ~44 dense on this prefix);
+//! - Wanda and SparseGPT well below magnitude at 2:4, by 4x or more (magnitude collapses:
+//!   perplexity in the thousands against ~44 dense on this prefix);
 //! - 6:8 < 4:8 < 2:4 for Wanda;
 //! - Wanda keeps 2:4 within one order of magnitude of dense, and 6:8 within 1.5x.
 
@@ -33,17 +33,23 @@ fn pruned_smollm2_keeps_the_published_ordering() {
     let tok = LlamaTokenizer::new(&file.vocab).unwrap();
     let mut text = tok.encode(DEFAULT_TEXT).unwrap();
     text.truncate(256);
+    // SparseGPT gets the commands' 766 calibration tokens (with 256 its 2:4 ratio rose from
+    // ~8 to 10.3, too near magnitude's 39 on this prefix); Wanda's three patterns get 256,
+    // which keeps its ordering and bounds (5.8x, 3.5x, 1.29x) and saves ~30 s of CI.
     let calibration = tok.encode(CALIBRATION_TEXT).unwrap();
+    let short = calibration[..256.min(calibration.len())].to_vec();
     let pattern = |s: &str| Sparsity::parse(s).unwrap();
     let mut rows = Vec::new();
-    for (methods, patterns) in [
+    for (methods, patterns, calibration) in [
         (
             vec![Method::Magnitude, Method::Sparsegpt],
             vec![pattern("2:4")],
+            &calibration,
         ),
         (
             vec![Method::Wanda],
             vec![pattern("2:4"), pattern("4:8"), pattern("6:8")],
+            &short,
         ),
     ] {
         let req = PruneRequest {
@@ -64,8 +70,11 @@ fn pruned_smollm2_keeps_the_published_ordering() {
         mag > 20.0,
         "magnitude 2:4 should collapse on a 135M model: {mag}"
     );
+    // Measured on this prefix: magnitude 39x, SparseGPT 7.7x, Wanda 5.8x. A factor of 4
+    // below magnitude is "well below" with room for another CPU's rounding (at 5,
+    // SparseGPT passed by 2%).
     assert!(
-        wanda < mag / 5.0 && sgpt < mag / 5.0,
+        wanda < mag / 4.0 && sgpt < mag / 4.0,
         "wanda {wanda} sparsegpt {sgpt} magnitude {mag}"
     );
     assert!(wanda < 10.0, "wanda 2:4: {wanda}x dense");
