@@ -177,8 +177,10 @@ pub fn run(select: &SelectArgs, args: KernelArgs) -> Result<ExitCode> {
             t.rows[0].timing.name()
         );
         print!("{}", table::matmul_table(&t.rows));
-        println!("on the roofline:");
-        print!("{}", report::rows_table(&t.roofline));
+        if !args.no_roofline {
+            println!("on the roofline:");
+            print!("{}", report::rows_table(&t.roofline));
+        }
         if let Some(v) = t.vs_builtin {
             println!(
                 "yours runs at {v:.2}x the best built-in kernel ({}).",
