@@ -267,20 +267,7 @@ fn gl_kernel_lab_skips_a_kernel_that_needs_f16() {
             .arg(&example),
     );
     assert!(stdout(&out).contains("1x1000x1000  ok"), "{}", stdout(&out));
-    let src = std::fs::read_to_string(&example).unwrap();
-    let f16 = common::tmp("gl_f16_math.wgsl");
-    std::fs::write(
-        &f16,
-        format!(
-            "enable f16;\n{}",
-            src.replacen(
-                "let v = unpack2x16float(w[w0 + i]);",
-                "let v = vec2<f32>(vec2<f16>(unpack2x16float(w[w0 + i])));",
-                1
-            )
-        ),
-    )
-    .unwrap();
+    let f16 = common::f16_math_kernel();
     let out = run_ok(
         bin()
             .args(["--backend", "gl", "kernel", "--no-time"])

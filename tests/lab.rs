@@ -254,22 +254,6 @@ fn headers_and_constants_are_checked() {
     assert_eq!(k.op(Some("matmul_nn"), None).unwrap(), Op::MatmulNn);
 }
 
-/// An f16-using copy of the f16 example: it needs SHADER_F16.
-fn f16_math_kernel() -> PathBuf {
-    let s = source("matmul_f16_nt.wgsl");
-    let s = format!(
-        "enable f16;\n{}",
-        s.replacen(
-            "let v = unpack2x16float(w[w0 + i]);",
-            "let v = vec2<f32>(vec2<f16>(unpack2x16float(w[w0 + i])));",
-            1
-        )
-    );
-    let p = common::tmp("f16_math.wgsl");
-    std::fs::write(&p, s).unwrap();
-    p
-}
-
 #[test]
 fn the_cli_validates_times_and_exits_non_zero_on_a_wrong_kernel() {
     if common::ctx().is_none() {
@@ -295,7 +279,7 @@ fn the_cli_validates_times_and_exits_non_zero_on_a_wrong_kernel() {
     assert!(text.contains("built-in"), "{text}");
     assert!(text.contains("the best built-in kernel"), "{text}");
     // An f16-using kernel runs where the adapter has f16.
-    let f16 = f16_math_kernel();
+    let f16 = common::f16_math_kernel();
     if wgpu_lab::lab::Kernel::from_file(&f16)
         .unwrap()
         .unsupported(common::ctx().unwrap())

@@ -14,9 +14,7 @@ use wgpu_lab::bench::report;
 use wgpu_lab::bench::table;
 use wgpu_lab::bench::tune;
 use wgpu_lab::formats::precision::Precision;
-use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::gpu::measure::Runs;
-use wgpu_lab::kernels::matmul::Layout;
 use wgpu_lab::kernels::matmul_wq::is_gemv_name;
 use wgpu_lab::lab::{self, Kernel, Op, Shapes};
 use wgpu_lab::{Context, LabError};
@@ -207,13 +205,12 @@ fn time(
     limit: Duration,
 ) -> Result<lab::time::Timing> {
     let mut auto = super::autotuner(&args.tune_cache, args.autotune_budget, args.no_autotune)?;
-    match op {
-        Op::MatmulNn => auto.ensure_f32(ctx, Layout::Nn)?,
-        Op::MatmulNt {
-            precision: WeightFormat::F32,
-        } => auto.ensure_f32(ctx, Layout::Nt)?,
-        Op::MatmulNt { precision } => auto.ensure(ctx, Precision::Weights(precision), args.m)?,
-        Op::MatmulI8 => auto.ensure(ctx, Precision::Int8, args.m)?,
+    match (op, op.f32_layout()) {
+        (_, Some(layout)) => auto.ensure_f32(ctx, layout)?,
+        (Op::MatmulNt { precision }, None) => {
+            auto.ensure(ctx, Precision::Weights(precision), args.m)?
+        }
+        (_, None) => auto.ensure(ctx, Precision::Int8, args.m)?,
     }
     for s in &auto.searches {
         eprintln!("{}", s.describe());
@@ -246,12 +243,9 @@ fn time(
         if r.skipped.is_some() {
             continue;
         }
-        let key = match op {
-            Op::MatmulNn => tune::f32_key(Layout::Nn).to_string(),
-            Op::MatmulNt {
-                precision: WeightFormat::F32,
-            } => tune::f32_key(Layout::Nt).to_string(),
-            _ => {
+        let key = match op.f32_layout() {
+            Some(layout) => tune::f32_key(layout).to_string(),
+            None => {
                 let p = match op {
                     Op::MatmulNt { precision } => Precision::Weights(precision),
                     _ => Precision::Int8,

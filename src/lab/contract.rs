@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::{LabError, Result};
 use crate::formats::weights::WeightFormat;
+use crate::kernels::matmul::Layout;
 
 /// An operation a user's kernel implements. Every op is a matmul C (m x n) = A (m x k) x B;
 /// m = 1 is the GEMV of the same op.
@@ -136,6 +137,18 @@ impl Op {
     /// `op/precision`, as tables and the tune cache name it.
     pub fn label(&self) -> String {
         format!("{}/{}", self.name(), self.precision())
+    }
+
+    /// The layout of B for the f32 ops (the f32 bindings, and the built-in f32 GEMM they are
+    /// compared with); None for the weight formats and int8.
+    pub fn f32_layout(&self) -> Option<Layout> {
+        match self {
+            Op::MatmulNn => Some(Layout::Nn),
+            Op::MatmulNt {
+                precision: WeightFormat::F32,
+            } => Some(Layout::Nt),
+            _ => None,
+        }
     }
 
     /// Whether the op uses the weight formats' bindings (W in blocks of 32 words + scales).

@@ -50,16 +50,19 @@ impl Kernel {
             message,
         };
         let header = header::parse(source).map_err(|m| err(format!("header {m}")))?;
-        let module = naga::front::wgsl::parse_str(source).map_err(|e| {
-            let at = e
-                .location(source)
+        // naga's message after `path:line:column: `, then its full report.
+        let naga_err = |at: Option<naga::SourceLocation>, message: String, report: String| {
+            let at = at
                 .map(|l| format!("{path}:{}:{}: ", l.line_number, l.line_position))
                 .unwrap_or_default();
-            err(format!(
-                "{at}{}\n{}",
-                e.message(),
-                e.emit_to_string_with_path(source, path)
-            ))
+            err(format!("{at}{message}\n{report}"))
+        };
+        let module = naga::front::wgsl::parse_str(source).map_err(|e| {
+            naga_err(
+                e.location(source),
+                e.message().to_string(),
+                e.emit_to_string_with_path(source, path),
+            )
         })?;
         naga::valid::Validator::new(
             naga::valid::ValidationFlags::all(),
@@ -67,15 +70,11 @@ impl Kernel {
         )
         .validate(&module)
         .map_err(|e| {
-            let at = e
-                .location(source)
-                .map(|l| format!("{path}:{}:{}: ", l.line_number, l.line_position))
-                .unwrap_or_default();
-            err(format!(
-                "{at}{}\n{}",
-                e.as_inner(),
-                e.emit_to_string_with_path(source, path)
-            ))
+            naga_err(
+                e.location(source),
+                e.as_inner().to_string(),
+                e.emit_to_string_with_path(source, path),
+            )
         })?;
         let overrides = module
             .overrides

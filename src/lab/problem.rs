@@ -65,16 +65,8 @@ impl Problem {
         let a = rng.vec_f32(m * k);
         let b = rng.vec_f32(n * k);
         let kp = k.div_ceil(op.k_align()) * op.k_align();
-        let mut p = match op {
-            Op::MatmulNn
-            | Op::MatmulNt {
-                precision: WeightFormat::F32,
-            } => {
-                let layout = if op == Op::MatmulNn {
-                    Layout::Nn
-                } else {
-                    Layout::Nt
-                };
+        let mut p = match (op, op.f32_layout()) {
+            (_, Some(layout)) => {
                 let want = matmul_f64(layout, shape, &a, &b)?;
                 let ap = pad_rows(&a, m, k, kp);
                 let bp = match layout {
@@ -96,7 +88,7 @@ impl Problem {
                     tolerance: TOL_F32_REL_FROBENIUS,
                 }
             }
-            Op::MatmulNt { precision } => {
+            (Op::MatmulNt { precision }, None) => {
                 let wp = pad_rows(&b, n, k, kp);
                 let weights = Weights::encode(precision, n, kp, &wp)?;
                 let ap = pad_rows(&a, m, k, kp);
@@ -117,7 +109,7 @@ impl Problem {
                     tolerance: TOL_WQ_KERNEL_REL_FROBENIUS,
                 }
             }
-            Op::MatmulI8 => {
+            (_, None) => {
                 let aq = quantize_rows_with(&a, m, k, Int8Scheme::PerRow)?;
                 let wq = quantize_rows_with(&b, n, k, Int8Scheme::PerRow)?;
                 if aq.kp != kp || wq.kp != kp {

@@ -12,7 +12,6 @@ use crate::bench::tune::{self, Tuned};
 use crate::compare::ErrorStats;
 use crate::error::Result;
 use crate::formats::precision::Precision;
-use crate::formats::weights::WeightFormat;
 use crate::gpu::measure::{measure, Runs};
 use crate::gpu::Context;
 use crate::kernels::matmul::{Kernel as BuiltinF32, Layout, Shape};
@@ -54,16 +53,8 @@ pub struct Timing {
 fn builtin_rows(ctx: &Context, op: Op, p: &Problem, req: &TimeRequest) -> Result<Vec<MatmulRow>> {
     let shape = Shape::new(p.m, p.n, p.k)?;
     let (a, b) = (&p.a, &p.b);
-    match op {
-        Op::MatmulNn
-        | Op::MatmulNt {
-            precision: WeightFormat::F32,
-        } => {
-            let layout = if op == Op::MatmulNn {
-                Layout::Nn
-            } else {
-                Layout::Nt
-            };
+    match (op, op.f32_layout()) {
+        (_, Some(layout)) => {
             let tuned = tune::tuned_f32(&req.tuned, layout);
             let kernel = match tuned {
                 Some(k) => k,
@@ -85,8 +76,10 @@ fn builtin_rows(ctx: &Context, op: Op, p: &Problem, req: &TimeRequest) -> Result
             }
             Ok(rows)
         }
-        Op::MatmulNt { precision } => precision_rows(ctx, Precision::Weights(precision), p, req),
-        Op::MatmulI8 => precision_rows(ctx, Precision::Int8, p, req),
+        (Op::MatmulNt { precision }, None) => {
+            precision_rows(ctx, Precision::Weights(precision), p, req)
+        }
+        (_, None) => precision_rows(ctx, Precision::Int8, p, req),
     }
 }
 
@@ -142,11 +135,7 @@ pub fn time(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     let shape = Shape::new(req.m, req.n, req.k)?;
-    let layout = if op == Op::MatmulNn {
-        Layout::Nn
-    } else {
-        Layout::Nt
-    };
+    let layout = op.f32_layout().unwrap_or(Layout::Nt);
     let mut yours = MatmulRow::new(
         ctx,
         &format!("{name} (yours)"),

@@ -84,3 +84,25 @@ pub fn smollm2_path() -> std::path::PathBuf {
     );
     p
 }
+
+/// A copy of examples/kernels/matmul_f16_nt.wgsl whose code uses f16 (`enable f16;`, a
+/// conversion through vec2<f16>), written to a temporary file: a kernel that needs
+/// SHADER_F16, which the GL adapter lacks.
+pub fn f16_math_kernel() -> std::path::PathBuf {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/kernels/matmul_f16_nt.wgsl");
+    let src = std::fs::read_to_string(example).expect("the f16 example kernel");
+    let from = "let v = unpack2x16float(w[w0 + i]);";
+    assert!(
+        src.contains(from),
+        "the f16 example changed: update f16_math_kernel"
+    );
+    let p = tmp("f16_math.wgsl");
+    let text = src.replacen(
+        from,
+        "let v = vec2<f32>(vec2<f16>(unpack2x16float(w[w0 + i])));",
+        1,
+    );
+    std::fs::write(&p, format!("enable f16;\n{text}")).expect("temp dir is writable");
+    p
+}
