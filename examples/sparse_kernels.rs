@@ -50,6 +50,11 @@ fn main() -> Result<()> {
     let mut dense_variants = vec![WqVariant::Regblock(WqKernel::default_for(m))];
     if m == 1 {
         dense_variants.push(WqVariant::GEMV);
+        // The decoder's default at m = 1 on CPU adapters.
+        dense_variants.push(WqVariant::Broadcast {
+            lanes: 16,
+            quads: 2,
+        });
     }
     for v in dense_variants {
         let op = PreparedMatmulWq::with_variant(&ctx, v, &a, m, k, &dense)?;

@@ -8,6 +8,7 @@
 // once: d (x . q) + m (sum x). A tree reduction in workgroup memory sums the invocations.
 #import dispatch
 #import sparse_params
+#import sparse_in_storage
 #import sparse_walk
 #import hsum
 

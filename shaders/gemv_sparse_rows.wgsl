@@ -9,6 +9,7 @@
 // own columns (on a CPU adapter a per-lane gather costs several times a select).
 #import dispatch
 #import sparse_params
+#import sparse_in_storage
 #import hsum
 #import sparse_mask
 

@@ -6,6 +6,7 @@
 // the dense columns it finds serve all TM rows, whose A values are gathered at them.
 #import dispatch
 #import sparse_params
+#import sparse_in_storage
 #import sparse_walk
 #import hsum
 

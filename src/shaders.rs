@@ -29,6 +29,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/gemv_sparse_rows.wgsl"),
     ),
     (
+        "gemv_sparse_bcast",
+        include_str!("../shaders/gemv_sparse_bcast.wgsl"),
+    ),
+    (
         "matmul_sparse",
         include_str!("../shaders/matmul_sparse.wgsl"),
     ),
@@ -125,6 +129,14 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "sparse_params",
         include_str!("../shaders/shared/sparse_params.wgsl"),
+    ),
+    (
+        "sparse_in_storage",
+        include_str!("../shaders/shared/sparse_in_storage.wgsl"),
+    ),
+    (
+        "sparse_in_uniform",
+        include_str!("../shaders/shared/sparse_in_uniform.wgsl"),
     ),
     (
         "sparse_mask",

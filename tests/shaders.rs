@@ -253,11 +253,14 @@ fn every_kernel_file_is_reachable() {
                     .spec(WeightFormat::Q4_1, pattern)
                     .defines
             }
-            "gemv_sparse" | "matmul_sparse" => {
+            "gemv_sparse" | "gemv_sparse_bcast" | "matmul_sparse" => {
+                use wgpu_lab::kernels::sparse::SparseKernel;
                 let pattern = wgpu_lab::formats::sparse::NmPattern::new(2, 4).unwrap();
-                let k = wgpu_lab::kernels::sparse::SparseKernel::default_for(
-                    if *stem == "gemv_sparse" { 1 } else { 4 },
-                );
+                let k = match *stem {
+                    "gemv_sparse" => SparseKernel::Gemv { wg: 32 },
+                    "gemv_sparse_bcast" => SparseKernel::Bcast { wg: 16, quads: 2 },
+                    _ => SparseKernel::Matmul { wg_x: 64, tm: 4 },
+                };
                 k.spec(WeightFormat::Q4_0, pattern).defines
             }
             "bert_attention" => vec![Define::U32("HD4", 8)],

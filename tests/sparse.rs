@@ -83,6 +83,7 @@ fn sparse_gemv_every_format_and_pattern() {
                 SparseKernel::Gemv { wg: 32 },
                 SparseKernel::Gemv { wg: 8 },
                 SparseKernel::Rows { wg_x: 16 },
+                SparseKernel::Bcast { wg: 8, quads: 1 },
             ] {
                 check(format, p, kernel, (1, 13, k));
             }
@@ -92,12 +93,22 @@ fn sparse_gemv_every_format_and_pattern() {
                 SparseKernel::Matmul { wg_x: 16, tm: 1 },
                 (1, 67, k),
             );
+            // Two quads of rows per invocation, a partial last tile.
+            check(
+                format,
+                p,
+                SparseKernel::Bcast { wg: 4, quads: 2 },
+                (1, 67, k),
+            );
         }
     }
 }
 
 #[test]
 fn sparse_matmul_odd_shapes() {
+    let Some(ctx) = common::ctx() else {
+        return;
+    };
     for format in [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::Q4_0] {
         for (shape, p) in [
             ((1, 1, 4), pattern(2, 4)),
@@ -107,7 +118,7 @@ fn sparse_matmul_odd_shapes() {
             ((64, 129, 512), pattern(2, 4)),
         ] {
             for kernel in [
-                SparseKernel::default_for(shape.0),
+                SparseKernel::default_for(ctx, shape.0),
                 SparseKernel::Matmul { wg_x: 16, tm: 3 },
             ] {
                 check(format, p, kernel, shape);

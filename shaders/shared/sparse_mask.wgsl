@@ -10,8 +10,3 @@ fn group_mask(mrow0: u32, g: u32) -> u32 {
     let word = masks[mrow0 + g / FIELDS];
     return (word >> ((g % FIELDS) * FIELD_BITS)) & ((1u << FIELD_BITS) - 1u);
 }
-
-// A[row0 + col] for a column of the row (0 past the row's end: the padding's columns).
-fn xat(row0: u32, col: u32) -> f32 {
-    return select(0.0, a[row0 + min(col, p.k - 1u)], col < p.k);
-}

@@ -1,4 +1,5 @@
-// The bindings of the N:M-sparse kernels (gemv_sparse, matmul_sparse).
+// The bindings of the N:M-sparse kernels (gemv_sparse, gemv_sparse_rows, gemv_sparse_bcast,
+// matmul_sparse).
 // Keep in sync with `SparseParams` in src/kernels/sparse.rs; the layout is documented in
 // src/formats/sparse.rs. The prefix defines NM_N, NM_M (the pattern), FIELD_BITS and FIELDS
 // (mask fields of FIELD_BITS bits, FIELDS per word).
@@ -20,15 +21,10 @@ struct SparseParams {
     tiles: u32,
 }
 
+// Binding 1 (the activations) and `wquad` come from `sparse_in_storage` or
+// `sparse_in_uniform`.
 @group(0) @binding(0) var<uniform> p: SparseParams;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> s: array<u32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read> masks: array<u32>;
-
-// Words 4q .. 4q + 3 of the kept values (the weights modules' quad reader).
-fn wquad(q: u32) -> vec4<u32> {
-    let o = q * 4u;
-    return vec4(w[o], w[o + 1u], w[o + 2u], w[o + 3u]);
-}

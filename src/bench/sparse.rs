@@ -43,6 +43,7 @@ pub struct SparseRequest {
 /// The sparse kernel for a format and pattern at `m` activation rows: the tuned one
 /// (`tune --sparsity`), else the default; and whether it came from the cache.
 pub fn kernel_for(
+    ctx: &Context,
     tuned: &tune::Tuned,
     format: crate::formats::weights::WeightFormat,
     pattern: crate::formats::sparse::NmPattern,
@@ -50,7 +51,7 @@ pub fn kernel_for(
 ) -> (SparseKernel, bool) {
     match tune::tuned_sparse(tuned, format, pattern, m) {
         Some(k) => (k, true),
-        None => (SparseKernel::default_for(m), false),
+        None => (SparseKernel::default_for(ctx, m), false),
     }
 }
 
@@ -186,7 +187,7 @@ fn sparse_row(
                 )));
             }
             let sw = SparseWeights::compress(format, p, n, k, &pruned.w, &pruned.keep)?;
-            let (kernel, from_cache) = kernel_for(&req.tuned, format, p, m);
+            let (kernel, from_cache) = kernel_for(ctx, &req.tuned, format, p, m);
             let op = PreparedSparse::new(ctx, kernel, a, m, k, &sw)?;
             let reference = matmul_sparse_f64(a, m, k, &sw)?;
             let (t, c) = measure(ctx, &op, req.runs)?;

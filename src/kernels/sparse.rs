@@ -15,7 +15,7 @@ use crate::formats::weights::WeightFormat;
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
-use crate::kernels::matmul_wq::{WqKernel, WqVariant};
+use crate::kernels::matmul_wq::{WqKernel, WqVariant, BROADCAST_A_BYTES};
 use crate::shaders::Define;
 
 /// A sparse kernel and its tuning.
@@ -32,6 +32,15 @@ pub enum SparseKernel {
         /// Invocations per workgroup.
         wg_x: u32,
     },
+    /// `gemv_sparse_bcast`: 4 x `quads` weight rows per invocation, `wg` per workgroup, x
+    /// read once per group for all of them from a uniform view (m = 1 only; rows of at
+    /// most [`BROADCAST_A_BYTES`] / 4 values).
+    Bcast {
+        /// Invocations per workgroup.
+        wg: u32,
+        /// Quads of weight rows per invocation (1 or 2).
+        quads: u32,
+    },
     /// `matmul_sparse`: `wg_x` weight rows per workgroup, `tm` activation rows each.
     Matmul {
         /// Invocations per workgroup, along n.
@@ -42,9 +51,14 @@ pub enum SparseKernel {
 }
 
 impl SparseKernel {
-    /// The default for `m` activation rows: the GEMV for one, else 64 x 4.
-    pub fn default_for(m: usize) -> Self {
-        if m == 1 {
+    /// The default for `m` activation rows on this adapter: for one row the broadcast GEMV
+    /// on CPU adapters (measured fastest on lavapipe, see docs/results/sparsity-lavapipe.md)
+    /// and the workgroup GEMV on GPUs, else 64 x 4.
+    pub fn default_for(ctx: &Context, m: usize) -> Self {
+        let uniform_ok = ctx.limits().max_uniform_buffer_binding_size >= BROADCAST_A_BYTES;
+        if m == 1 && ctx.summary.device_type == "cpu" && uniform_ok {
+            SparseKernel::Bcast { wg: 16, quads: 1 }
+        } else if m == 1 {
             SparseKernel::Gemv { wg: 32 }
         } else {
             SparseKernel::Matmul { wg_x: 64, tm: 4 }
@@ -55,6 +69,9 @@ impl SparseKernel {
     pub fn candidates(m: usize) -> Vec<Self> {
         let mut v: Vec<Self> = Vec::new();
         if m == 1 {
+            for quads in [1, 2] {
+                v.extend([8, 16, 32].map(|wg| SparseKernel::Bcast { wg, quads }));
+            }
             v.extend([16, 32, 64].map(|wg_x| SparseKernel::Rows { wg_x }));
             v.extend([8, 16, 32, 64, 128].map(|wg| SparseKernel::Gemv { wg }));
         }
@@ -68,7 +85,8 @@ impl SparseKernel {
 
     /// The kernel as a tune-cache entry, which holds [`WqVariant`]s: the GEMV as a
     /// one-row `Gemv`, `matmul-sparse` as a one-column register block (`tn` = 1), the
-    /// rows kernel as a block of no columns (`tn` = 0). Only
+    /// rows kernel as a block of no columns (`tn` = 0), the broadcast GEMV as the dense
+    /// broadcast GEMV's entry. Only
     /// the `sparse/...` keys hold these ([`SparseKernel::from_entry`] reads them back).
     pub fn as_entry(&self) -> WqVariant {
         match *self {
@@ -80,6 +98,7 @@ impl SparseKernel {
             SparseKernel::Matmul { wg_x, tm } => WqVariant::Regblock(WqKernel { wg_x, tm, tn: 1 }),
             // tn = 0 marks it (no register block has it).
             SparseKernel::Rows { wg_x } => WqVariant::Regblock(WqKernel { wg_x, tm: 1, tn: 0 }),
+            SparseKernel::Bcast { wg, quads } => WqVariant::Broadcast { lanes: wg, quads },
         }
     }
 
@@ -97,6 +116,7 @@ impl SparseKernel {
             WqVariant::Regblock(WqKernel { wg_x, tm: 1, tn: 0 }) => {
                 Some(SparseKernel::Rows { wg_x })
             }
+            WqVariant::Broadcast { lanes, quads } => Some(SparseKernel::Bcast { wg: lanes, quads }),
             _ => None,
         }
     }
@@ -106,6 +126,7 @@ impl SparseKernel {
         match self {
             SparseKernel::Gemv { .. } => "gemv-sparse",
             SparseKernel::Rows { .. } => "gemv-sparse-rows",
+            SparseKernel::Bcast { .. } => "gemv-sparse-bcast",
             SparseKernel::Matmul { .. } => "matmul-sparse",
         }
     }
@@ -115,6 +136,7 @@ impl SparseKernel {
         match *self {
             SparseKernel::Gemv { wg } => format!("gemv-sparse {wg}"),
             SparseKernel::Rows { wg_x } => format!("gemv-sparse-rows {wg_x}"),
+            SparseKernel::Bcast { wg, quads } => format!("gemv-sparse-bcast {wg}x{}", 4 * quads),
             SparseKernel::Matmul { wg_x, tm } => format!("matmul-sparse {wg_x}x{tm}"),
         }
     }
@@ -122,7 +144,7 @@ impl SparseKernel {
     /// Invocations per workgroup.
     pub fn invocations(&self) -> u32 {
         match *self {
-            SparseKernel::Gemv { wg } => wg,
+            SparseKernel::Gemv { wg } | SparseKernel::Bcast { wg, .. } => wg,
             SparseKernel::Rows { wg_x } | SparseKernel::Matmul { wg_x, .. } => wg_x,
         }
     }
@@ -133,6 +155,10 @@ impl SparseKernel {
             SparseKernel::Gemv { .. } => (n, n),
             SparseKernel::Rows { wg_x } => {
                 let t = n.div_ceil(wg_x as usize);
+                (t, t)
+            }
+            SparseKernel::Bcast { wg, quads } => {
+                let t = n.div_ceil((4 * quads * wg) as usize);
                 (t, t)
             }
             SparseKernel::Matmul { wg_x, tm } => {
@@ -171,6 +197,18 @@ impl SparseKernel {
                     bindings: BINDINGS.to_vec(),
                 }
             }
+            SparseKernel::Bcast { wg, quads } => {
+                defines.push(Define::U32("QUADS", quads));
+                defines.push(Define::U32("A_VEC4S", (BROADCAST_A_BYTES / 16) as u32));
+                defines.push(Define::Import(format!("weights_{}", format.name())));
+                PipelineSpec {
+                    stem: "gemv_sparse_bcast",
+                    defines,
+                    entry: "main",
+                    constants: vec![("WG", wg as f64)],
+                    bindings: BCAST_BINDINGS.to_vec(),
+                }
+            }
             SparseKernel::Matmul { wg_x, tm } => {
                 defines.push(Define::U32("TM", tm));
                 defines.push(Define::Import(format!("weights_{}", format.name())));
@@ -195,6 +233,56 @@ pub const BINDINGS: [Binding; 6] = [
     Binding::ReadWrite,
     Binding::ReadOnly,
 ];
+
+/// Bindings of `gemv_sparse_bcast`: params, A as a uniform view, kept words, kept scales,
+/// C, masks, and the kept words again as vec4s.
+pub const BCAST_BINDINGS: [Binding; 7] = [
+    Binding::Uniform,
+    Binding::Uniform,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+    Binding::ReadWrite,
+    Binding::ReadOnly,
+    Binding::ReadOnly,
+];
+
+impl SparseKernel {
+    /// Whether the kernel takes one activation row only.
+    pub fn one_row(&self) -> bool {
+        !matches!(self, SparseKernel::Matmul { .. })
+    }
+
+    /// Bytes of the uniform view the kernel binds its activation row as, if it does.
+    pub fn uniform_input_bytes(&self) -> Option<u64> {
+        matches!(self, SparseKernel::Bcast { .. }).then_some(BROADCAST_A_BYTES)
+    }
+
+    /// Checks that the kernel takes rows of `k` values on this adapter (the broadcast
+    /// GEMV's uniform view holds [`BROADCAST_A_BYTES`] / 4).
+    pub fn check_row_width(&self, ctx: &Context, k: usize) -> Result<()> {
+        let Some(bytes) = self.uniform_input_bytes() else {
+            return Ok(());
+        };
+        let limit = ctx.limits().max_uniform_buffer_binding_size;
+        if limit < bytes {
+            return Err(LabError::OverLimit {
+                what: format!("{}'s uniform activation row", self.describe()),
+                asked: bytes,
+                limit_name: "max_uniform_buffer_binding_size",
+                limit,
+            });
+        }
+        if k as u64 * 4 > bytes {
+            return Err(LabError::OverLimit {
+                what: format!("an activation row of {k} values in {}", self.describe()),
+                asked: k as u64 * 4,
+                limit_name: "gemv_sparse_bcast's uniform row (BROADCAST_A_BYTES)",
+                limit: bytes,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// Parameter block of the sparse kernels.
 /// Keep in sync with `SparseParams` in shaders/shared/sparse_params.wgsl.
@@ -248,6 +336,11 @@ pub fn pipeline(
                 "{kernel:?}: the GEMV's workgroup must be a power of two"
             )))
         }
+        SparseKernel::Bcast { quads, .. } if !(1..=2).contains(&quads) => {
+            return Err(LabError::InvalidArgument(format!(
+                "{kernel:?}: quads must be 1 or 2"
+            )))
+        }
         SparseKernel::Matmul { tm, .. } if !(1..=16).contains(&tm) => {
             return Err(LabError::InvalidArgument(format!(
                 "{kernel:?}: tm must be 1..=16"
@@ -292,13 +385,10 @@ impl PreparedSparse {
         k: usize,
         weights: &SparseWeights,
     ) -> Result<Self> {
-        if matches!(
-            kernel,
-            SparseKernel::Gemv { .. } | SparseKernel::Rows { .. }
-        ) && m != 1
-        {
+        if kernel.one_row() && m != 1 {
             return Err(LabError::Shape(format!(
-                "gemv-sparse takes one activation row, got m = {m}"
+                "{} takes one activation row, got m = {m}",
+                kernel.name()
             )));
         }
         if m == 0 || k == 0 || a.len() != m * k {
@@ -313,11 +403,16 @@ impl PreparedSparse {
                 weights.k
             )));
         }
+        kernel.check_row_width(ctx, k)?;
         let (pipeline, pipeline_ms) = pipeline(ctx, &kernel, weights.kept.format, weights.pattern)?;
         let (w_words, s_words) = weights.kept.gpu_words();
         // Empty scale buffers (float formats) still need a binding.
         let s_words = if s_words.is_empty() { vec![0] } else { s_words };
-        let a_buf = buffers::upload(ctx, "sparse.a", a)?;
+        // A uniform view needs the buffer at least as long as the view.
+        let view = kernel.uniform_input_bytes();
+        let mut ap = a.to_vec();
+        ap.resize(ap.len().max(view.unwrap_or(0) as usize / 4), 0.0);
+        let a_buf = buffers::upload(ctx, "sparse.a", &ap)?;
         let w_buf = buffers::upload(ctx, "sparse.w", &w_words)?;
         let s_buf = buffers::upload(ctx, "sparse.s", &s_words)?;
         let m_buf = buffers::upload(ctx, "sparse.masks", &weights.masks)?;
@@ -338,12 +433,18 @@ impl PreparedSparse {
             ctx.limits().max_compute_workgroups_per_dimension,
         )?;
         let u = buffers::uniform(ctx, "sparse.params", &params)?;
-        let bind_group = gpu_pipeline::bind_group(
-            ctx,
-            &pipeline,
-            "sparse",
-            &[&u, &a_buf, &w_buf, &s_buf, &c, &m_buf],
-        )?;
+        let mut parts = vec![
+            (&u, None),
+            (&a_buf, view),
+            (&w_buf, None),
+            (&s_buf, None),
+            (&c, None),
+            (&m_buf, None),
+        ];
+        if view.is_some() {
+            parts.push((&w_buf, None));
+        }
+        let bind_group = gpu_pipeline::bind_group_parts(ctx, &pipeline, "sparse", &parts)?;
         Ok(Self {
             kernel,
             format: weights.kept.format,
