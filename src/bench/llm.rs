@@ -185,10 +185,10 @@ fn windows(text: &[u32], context: usize) -> Vec<&[u32]> {
 }
 
 /// Accuracy of `student` logits against the teacher's log-probabilities.
-struct Accuracy {
-    perplexity: f64,
-    kld_mean: f64,
-    top1: f64,
+pub(crate) struct Accuracy {
+    pub perplexity: f64,
+    pub kld_mean: f64,
+    pub top1: f64,
 }
 
 fn accuracy(teacher: &[Vec<f64>], student: &[Vec<f64>], next: &[u32]) -> Accuracy {
@@ -259,6 +259,88 @@ fn read_bandwidth(
     req.ceiling
         .then(|| crate::bench::ceilings::gpu::gpu_read_bandwidth(ctx, file.bytes()))
         .transpose()
+}
+
+/// What a GPU row measures of a decoder: its accuracy teacher-forced over the text, and
+/// pp / tg as llama-bench runs them (on `prompt`, random ids).
+pub(crate) struct GpuFigures {
+    pub acc: Accuracy,
+    pub pp: Summary,
+    pub tg: Summary,
+    pub prompt: Vec<u32>,
+}
+
+/// How many tokens the speed tests run, and how often.
+#[derive(Debug, Clone, Copy)]
+pub struct SpeedRuns {
+    /// Prompt tokens of the prompt-processing test.
+    pub pp: usize,
+    /// Generated tokens of the generation test.
+    pub tg: usize,
+    /// Timed repetitions.
+    pub repeat: usize,
+}
+
+/// Runs `gpu` teacher-forced over `text`'s windows (its logits against `teacher`), then
+/// pp (`runs.pp` random ids in one pass from an empty cache) and tg (`runs.tg` greedy
+/// steps from an empty cache), `runs.repeat` timed runs after one untimed.
+pub(crate) fn gpu_figures(
+    ctx: &Context,
+    gpu: &mut GpuLlama,
+    text: &[u32],
+    runs: SpeedRuns,
+    teacher: &[Vec<f64>],
+) -> Result<GpuFigures> {
+    let req = runs;
+    let c = gpu.config.clone();
+    // Accuracy: teacher-forced over the text, window by window.
+    let mut student = Vec::new();
+    let mut next = Vec::new();
+    for win in windows(text, c.context) {
+        gpu.reset();
+        let out = gpu.forward(ctx, &win[..win.len() - 1], Want::AllLogits, None)?;
+        student.extend(log_softmax(&out.logits, c.vocab));
+        next.extend_from_slice(&win[1..]);
+    }
+    let acc = accuracy(teacher, &student, &next);
+    drop(student);
+    // Speed: pp on random ids, tg greedy from an empty context.
+    let mut rng = Rng::new(7);
+    let prompt: Vec<u32> = (0..req.pp)
+        .map(|_| (rng.next_u64() % c.vocab as u64) as u32)
+        .collect();
+    let pp = tok_s(req.repeat, || {
+        gpu.reset();
+        gpu.forward(ctx, &prompt, Want::LastLogits, None)?;
+        Ok(prompt.len())
+    })?;
+    let tg = tok_s(req.repeat, || {
+        gpu.reset();
+        let mut t = prompt[0];
+        for _ in 0..req.tg {
+            t = gpu
+                .forward(ctx, &[t], Want::Argmax, None)?
+                .token
+                .expect("argmax asked");
+        }
+        Ok(req.tg)
+    })?;
+    Ok(GpuFigures {
+        acc,
+        pp,
+        tg,
+        prompt,
+    })
+}
+
+/// The capacity a GPU row's KV cache needs: the speed runs and the longest text window.
+pub(crate) fn capacity(text: &[u32], runs: SpeedRuns, context: usize) -> usize {
+    let eval_len = windows(text, context)
+        .iter()
+        .map(|w| w.len())
+        .max()
+        .unwrap_or(1);
+    (runs.pp + runs.tg).max(eval_len).min(context)
 }
 
 /// Tokens/s of `run` (which returns the tokens it processed), `repeat` times after one
@@ -361,46 +443,16 @@ fn one(
             decode_kernel = format!("{k} (autotuned)");
         }
     }
-    let eval_len = windows(&req.text, c.context)
-        .iter()
-        .map(|w| w.len())
-        .max()
-        .unwrap_or(1);
-    let capacity = (req.pp + req.tg).max(eval_len).min(c.context);
+    let runs = SpeedRuns {
+        pp: req.pp,
+        tg: req.tg,
+        repeat: req.repeat,
+    };
+    let capacity = capacity(&req.text, runs, c.context);
     let mut gpu = GpuLlama::new(ctx, &w, capacity, kernels)?;
-    // Accuracy: teacher-forced over the text, window by window.
-    let mut student = Vec::new();
-    let mut next = Vec::new();
-    for win in windows(&req.text, c.context) {
-        gpu.reset();
-        let out = gpu.forward(ctx, &win[..win.len() - 1], Want::AllLogits, None)?;
-        student.extend(log_softmax(&out.logits, c.vocab));
-        next.extend_from_slice(&win[1..]);
-    }
-    let acc = accuracy(teacher, &student, &next);
-    drop(student);
-    // Speed: pp on random ids, tg greedy from an empty context.
-    let mut rng = Rng::new(7);
-    let prompt: Vec<u32> = (0..req.pp)
-        .map(|_| (rng.next_u64() % c.vocab as u64) as u32)
-        .collect();
-    let pp = tok_s(req.repeat, || {
-        gpu.reset();
-        gpu.forward(ctx, &prompt, Want::LastLogits, None)?;
-        Ok(prompt.len())
-    })?;
+    let figures = gpu_figures(ctx, &mut gpu, &req.text, runs, teacher)?;
+    let (acc, pp, tg, prompt) = (figures.acc, figures.pp, figures.tg, figures.prompt);
     let read_gbps = read_bandwidth(ctx, file, req)?;
-    let tg = tok_s(req.repeat, || {
-        gpu.reset();
-        let mut t = prompt[0];
-        for _ in 0..req.tg {
-            t = gpu
-                .forward(ctx, &[t], Want::Argmax, None)?
-                .token
-                .expect("argmax asked");
-        }
-        Ok(req.tg)
-    })?;
     // The CPU columns: llama.cpp on the same tensors (W8A8's counterpart is llama.cpp at
     // Q8_0: int8 weights and int8 activations per 32-value block, no rotation). Whatever
     // llama.cpp cannot run becomes an empty CPU cell with the reason.

@@ -425,6 +425,11 @@ pub fn llm_prune_table(rows: &[crate::bench::llm_prune::PruneRow]) -> String {
         "linear MiB",
         "bits/w",
         "prune s",
+        "GPU ppl",
+        "pp tok/s",
+        "tg tok/s",
+        "tg vs dense",
+        "GPU decode",
     ];
     pruning_table(
         &columns,
@@ -438,6 +443,15 @@ pub fn llm_prune_table(rows: &[crate::bench::llm_prune::PruneRow]) -> String {
                 opt_fixed(mib(r.weight_bytes), 1),
                 opt_fixed(r.bits_per_weight, 2),
                 opt_fixed(r.prune_s, 1),
+                opt_fixed(r.gpu_perplexity, 3),
+                opt_fixed(r.pp_tok_s, 1),
+                opt_fixed(r.tg_tok_s, 1),
+                r.tg_vs_dense.map_or("-".into(), |v| format!("{v:.2}x")),
+                match (&r.gpu_skipped, &r.decode_kernel) {
+                    (Some(why), _) => format!("skipped: {why}"),
+                    (None, Some(k)) => k.clone(),
+                    (None, None) => "-".into(),
+                },
             ];
             let (p, s) = (r.precision.as_str(), r.sparsity.as_str());
             (p, s, r.prune.as_deref(), r.skipped.as_deref(), cells)

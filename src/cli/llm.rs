@@ -81,6 +81,15 @@ pub struct GenerateArgs {
     /// and the bandwidth of the weights it reads. Needs timestamp queries.
     #[arg(long)]
     pub profile: bool,
+    /// Prune the decoder's linears (Q, K, V, O, gate, up, down of every layer) to this
+    /// pattern before generating: N:M (2:4, 4:8, 6:8...: stored compressed and run through
+    /// the sparse kernels) or u<percent> (masked dense). Needs a plain format --precision.
+    #[arg(long)]
+    pub sparsity: Option<String>,
+    /// How --sparsity prunes: magnitude, wanda or sparsegpt (the last two calibrate on a
+    /// committed calibration text, a layer at a time).
+    #[arg(long, default_value = "wanda")]
+    pub prune: String,
     /// The prompt.
     pub prompt: String,
 }
@@ -125,11 +134,22 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
-    let weights = file.at_precision_with(precision, quantizer, importance.as_ref())?;
+    let pruned = match &args.sparsity {
+        None => None,
+        Some(s) => Some(prune_for_generate(&file, &tok, precision, s, &args.prune)?),
+    };
+    let weights = match &pruned {
+        Some(p) => p.weights.clone(),
+        None => file.at_precision_with(precision, quantizer, importance.as_ref())?,
+    };
     let ctx = Context::new(&select.selector()?)?;
     let kv = wgpu_lab::formats::llama::KvPrecision::parse(&args.kv)?;
     let mut auto = super::autotuner(&args.tune_cache, args.autotune_budget, args.no_autotune)?;
-    if let (Some((main, _)), None) = (weights.format_counts().first(), precision.w8a8()) {
+    // A pruned N:M decoder holds its linears as f32 copies for the twin; its GEMV is the
+    // sparse kernel's (from the tune cache), so no dense one is searched for it.
+    let nm = pruned.as_ref().is_some_and(|p| p.sparse.is_some());
+    if let (Some((main, _)), None, false) = (weights.format_counts().first(), precision.w8a8(), nm)
+    {
         auto.ensure_gemv_kernel(
             &ctx,
             wgpu_lab::formats::precision::Precision::Weights(*main),
@@ -140,7 +160,22 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     }
     let tuned = auto.cache.for_adapter(&ctx);
     let (kernels, _) = wgpu_lab::bench::llm::kernels_for(&ctx, &weights, &tuned, kv, precision);
-    let mut model = GpuLlama::new(&ctx, &weights, prompt.len() + args.n, kernels)?;
+    let capacity = prompt.len() + args.n;
+    let mut model = match pruned.as_ref().and_then(|p| p.sparse.clone()) {
+        None => GpuLlama::new(&ctx, &weights, capacity, kernels)?,
+        Some(layers) => {
+            let (format, pattern) = (layers[0][0].kept.format, layers[0][0].pattern);
+            let tuned = super::tune_cache(&args.tune_cache).for_adapter(&ctx);
+            let kernel =
+                |m| wgpu_lab::bench::sparse::kernel_for(&ctx, &tuned, format, pattern, m).0;
+            let sparse = wgpu_lab::model::llama::gpu::SparseLinears {
+                layers,
+                decode: kernel(1),
+                prefill: kernel(prompt.len().max(2)),
+            };
+            GpuLlama::new_sparse(&ctx, &weights, &sparse, capacity, kernels)?
+        }
+    };
     if args.profile {
         if !ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
             bail!(
@@ -176,7 +211,9 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
             "text": g.text,
             "prefill_tok_s": g.prefill_tok_s,
             "decode_tok_s": g.decode_tok_s,
-            "decode_kernel": model.kernels.decode_name(),
+            "decode_kernel": model.decode_name(),
+            "sparsity": args.sparsity,
+            "prune": args.sparsity.as_ref().map(|_| args.prune.clone()),
         });
         let mut v = v;
         if let Some(p) = &model.profile {
@@ -209,12 +246,39 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
             eprintln!(
                 "\nprofile of {} decode steps ({}; each dispatch timed on its own):\n{}",
                 p.steps(),
-                model.kernels.decode_name(),
+                model.decode_name(),
                 wgpu_lab::bench::table::profile_table(p)
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `generate --sparsity`: the file's decoder pruned by `method` to `sparsity` and stored at
+/// `precision` (a plain format).
+fn prune_for_generate(
+    file: &LlamaWeights,
+    tok: &LlamaTokenizer,
+    precision: LlmPrecision,
+    sparsity: &str,
+    method: &str,
+) -> Result<wgpu_lab::model::llama::prune::PrunedWeights> {
+    use wgpu_lab::formats::sparse::Sparsity;
+    let LlmPrecision::Format(format) = precision else {
+        bail!(
+            "--sparsity needs a plain format --precision (f32, f16, q8_0, q4_0...), not {}",
+            precision.name()
+        );
+    };
+    let sparsity = Sparsity::parse(sparsity)?;
+    let method = wgpu_lab::prune::Method::parse(method)?;
+    let calibration = tok.encode(wgpu_lab::model::llama::calibrate::CALIBRATION_TEXT)?;
+    let pruned = wgpu_lab::model::llama::prune::prune_llama(file, method, sparsity, &calibration)?;
+    eprintln!(
+        "pruned the decoder linears to {sparsity} by {method} in {:.1} s ({} calibration tokens)",
+        pruned.seconds, pruned.calibration_tokens
+    );
+    Ok(pruned.weights(file, format)?)
 }
 
 /// Options of `llm-bench`.
@@ -280,11 +344,19 @@ pub struct LlmBenchArgs {
     pub csv: bool,
     /// Prune the decoder's linears (Q, K, V, O, gate, up, down of every layer) to these
     /// patterns: N:M (2:4, 4:8, 6:8...) or u<percent>, a comma list; rows per precision x
-    /// pattern x method, scored by the CPU twin on the values each precision stores
-    /// (accuracy only: the GPU decoder has no sparse path yet). Precisions: plain formats
+    /// pattern x method, scored by the CPU twin on the values each precision stores, then
+    /// run on the GPU decoder as stored (N:M through the sparse kernels, u<percent> as
+    /// masked dense): its perplexity, pp and tg tokens/s. Precisions: plain formats
     /// (default f32,q8_0,q4_0).
     #[arg(long)]
     pub sparsity: Option<String>,
+    /// With --sparsity: the CPU twin's accuracy only, no GPU columns.
+    #[arg(long)]
+    pub no_gpu: bool,
+    /// With --sparsity: the GPU columns' speed only, without the GPU perplexity (which
+    /// prefills the whole passage per row: minutes per row on a CPU adapter).
+    #[arg(long)]
+    pub no_gpu_accuracy: bool,
     /// Pruning methods of the --sparsity rows (comma list): magnitude, wanda, sparsegpt
     /// (the last two calibrate on a committed calibration text, a layer at a time).
     #[arg(long, default_value = "magnitude,wanda,sparsegpt")]
@@ -306,7 +378,7 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
         ids.truncate(n);
     }
     if let Some(sparsity) = &args.sparsity {
-        return llm_prune(&args, &file, &tok, sparsity, ids);
+        return llm_prune(select, &args, &file, &tok, sparsity, ids);
     }
     let precisions = LlmPrecision::parse_list(&args.precision)?;
     let ctx = Context::new(&select.selector()?)?;
@@ -369,6 +441,7 @@ pub fn llm_bench(select: &SelectArgs, args: LlmBenchArgs) -> Result<ExitCode> {
 
 /// `llm-bench --sparsity`: the pruned decoder's accuracy per precision x pattern x method.
 fn llm_prune(
+    select: &SelectArgs,
     args: &LlmBenchArgs,
     file: &LlamaWeights,
     tok: &LlamaTokenizer,
@@ -398,15 +471,28 @@ fn llm_prune(
         .split(',')
         .map(Method::parse)
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    let ctx = match args.no_gpu {
+        true => None,
+        false => Some(Context::new(&select.selector()?)?),
+    };
     let req = PruneRequest {
         precisions,
         sparsity: Sparsity::parse_list(sparsity)?,
         methods,
         calibration: tok.encode(wgpu_lab::model::llama::calibrate::CALIBRATION_TEXT)?,
         text,
+        gpu: ctx.as_ref().map(|ctx| llm_prune::PruneGpu {
+            runs: wgpu_lab::bench::llm::SpeedRuns {
+                pp: args.pp,
+                tg: args.tg,
+                repeat: args.repeat,
+            },
+            tuned: super::tune_cache(&args.tune_cache).for_adapter(ctx),
+            accuracy: !args.no_gpu_accuracy,
+        }),
     };
     let quiet = args.json || args.csv;
-    let rows = llm_prune::run(file, &req, &mut |r| {
+    let rows = llm_prune::run(ctx.as_ref(), file, &req, &mut |r| {
         if !quiet {
             eprintln!(
                 "{} {} {}: {}",
@@ -414,8 +500,17 @@ fn llm_prune(
                 r.sparsity,
                 r.prune.as_deref().unwrap_or("-"),
                 r.skipped.clone().unwrap_or_else(|| format!(
-                    "perplexity {:.3}",
-                    r.perplexity.unwrap_or(f64::NAN)
+                    "perplexity {:.3}{}",
+                    r.perplexity.unwrap_or(f64::NAN),
+                    match (&r.gpu_skipped, r.tg_tok_s) {
+                        (Some(why), _) => format!("; GPU skipped: {why}"),
+                        (None, Some(tg)) => format!(
+                            "; GPU perplexity {}, tg {tg:.1} tok/s ({})",
+                            r.gpu_perplexity.map_or("-".into(), |p| format!("{p:.3}")),
+                            r.decode_kernel.as_deref().unwrap_or("-")
+                        ),
+                        _ => String::new(),
+                    }
                 ))
             );
         }
@@ -423,6 +518,9 @@ fn llm_prune(
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
+        if let Some(ctx) = &ctx {
+            super::print_adapter(ctx);
+        }
         println!(
             "model {}; pruned decoder linears, scored by the CPU twin over {} text tokens \
              against the dense f32 twin; calibration {} tokens",

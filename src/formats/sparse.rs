@@ -262,6 +262,37 @@ impl SparseWeights {
         })
     }
 
+    /// The rows of `parts` one after another, as one matrix (matrices that read the same
+    /// input, e.g. Q|K|V, run as one product). They must share the pattern, the width and
+    /// the kept values' format.
+    pub fn stack(parts: &[&SparseWeights]) -> Result<Self> {
+        let Some(first) = parts.first() else {
+            return Err(LabError::Shape("no sparse matrices to stack".into()));
+        };
+        if parts.iter().any(|p| {
+            p.pattern != first.pattern || p.k != first.k || p.kept.format != first.kept.format
+        }) {
+            return Err(LabError::Shape(
+                "stacked sparse matrices differ in pattern, width or format".into(),
+            ));
+        }
+        Ok(SparseWeights {
+            pattern: first.pattern,
+            n: parts.iter().map(|p| p.n).sum(),
+            k: first.k,
+            kept: Weights {
+                format: first.kept.format,
+                n: parts.iter().map(|p| p.kept.n).sum(),
+                k: first.kept.k,
+                bytes: parts
+                    .iter()
+                    .flat_map(|p| p.kept.bytes.iter().copied())
+                    .collect(),
+            },
+            masks: parts.iter().flat_map(|p| p.masks.iter().copied()).collect(),
+        })
+    }
+
     /// Groups per row.
     pub fn groups(&self) -> usize {
         self.k / self.pattern.m as usize

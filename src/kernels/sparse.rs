@@ -307,6 +307,23 @@ pub struct SparseParams {
     pub tiles: u32,
 }
 
+impl SparseParams {
+    /// The block for `kernel` at `m` activation rows times `weights`.
+    pub fn new(kernel: &SparseKernel, m: usize, weights: &SparseWeights) -> Self {
+        let (tiles_n, tiles) = kernel.tiles(m, weights.n);
+        SparseParams {
+            m: m as u32,
+            n: weights.n as u32,
+            k: weights.k as u32,
+            groups: weights.groups() as u32,
+            nblk: weights.kept.blocks_per_row() as u32,
+            mwords: weights.mask_words_per_row() as u32,
+            tiles_n: tiles_n as u32,
+            tiles: tiles as u32,
+        }
+    }
+}
+
 /// Compiles (or fetches) the pipeline; checks the kernel against the adapter's limits.
 pub fn pipeline(
     ctx: &Context,
@@ -417,19 +434,9 @@ impl PreparedSparse {
         let s_buf = buffers::upload(ctx, "sparse.s", &s_words)?;
         let m_buf = buffers::upload(ctx, "sparse.masks", &weights.masks)?;
         let c = buffers::storage(ctx, "sparse.c", (m * weights.n * 4) as u64)?;
-        let (tiles_n, tiles) = kernel.tiles(m, weights.n);
-        let params = SparseParams {
-            m: m as u32,
-            n: weights.n as u32,
-            k: k as u32,
-            groups: weights.groups() as u32,
-            nblk: weights.kept.blocks_per_row() as u32,
-            mwords: weights.mask_words_per_row() as u32,
-            tiles_n: tiles_n as u32,
-            tiles: tiles as u32,
-        };
+        let params = SparseParams::new(&kernel, m, weights);
         let grid = dispatch::grid(
-            tiles as u64,
+            params.tiles as u64,
             ctx.limits().max_compute_workgroups_per_dimension,
         )?;
         let u = buffers::uniform(ctx, "sparse.params", &params)?;

@@ -10,6 +10,10 @@
 //! every decode step does RoPE and the cache store inside attention. The token embedding is gathered on the
 //! host from the same encoded weights (a row per token: no read-back is needed for it).
 //! Same steps, same order as `reference::llama`.
+//!
+//! A pruned decoder ([`GpuLlama::new_sparse`]) holds its seven linears per layer in the
+//! N:M-compressed layout and runs them through the sparse kernels (`matmul_sparse` for
+//! prefill, a sparse GEMV for decode steps), read directly; its decode steps fuse nothing.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +21,7 @@ use std::time::Instant;
 use crate::error::{LabError, Result};
 use crate::formats::int8::{self, Int8Scheme};
 use crate::formats::llama::{KvPrecision, LlamaConfig, LlamaWeights};
+use crate::formats::sparse::{NmPattern, SparseWeights};
 use crate::formats::weights::{decode_bytes, WeightFormat, Weights};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
@@ -24,6 +29,7 @@ use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_i8::{self, Dot4, I8Params};
 use crate::kernels::matmul_wq::{self, Fused, WqKernel, WqParams, WqVariant, BROADCAST_A_BYTES};
+use crate::kernels::sparse::{self, SparseKernel, SparseParams};
 use crate::model::llama::profile::{Profile, Stage};
 use crate::shaders::Define;
 
@@ -168,6 +174,18 @@ pub enum Want {
     Argmax,
 }
 
+/// A pruned decoder's N:M-sparse linears and the kernels that run them.
+#[derive(Debug, Clone)]
+pub struct SparseLinears {
+    /// Per layer, Q, K, V, O, gate, up and down in this order
+    /// (`model::llama::prune::PRUNED_ROLES`).
+    pub layers: Vec<Vec<SparseWeights>>,
+    /// The kernel of decode steps (one row).
+    pub decode: SparseKernel,
+    /// The kernel of prefill (more rows).
+    pub prefill: SparseKernel,
+}
+
 /// A linear layer's grid for one pass, and its activation quantizer's (W8A8).
 struct LinGrid {
     grid: (u32, u32),
@@ -251,10 +269,64 @@ struct Linear {
     /// W8A8: `w` holds int8 (4 per word) and `s` f32 scales in this scheme; `format` is
     /// the f32 they were quantized from.
     w8a8: Option<Int8Scheme>,
+    /// N:M-sparse: `w` and `s` hold the kept values in `format`, and these their masks.
+    sparse: Option<SparseLinear>,
     w: wgpu::Buffer,
     s: wgpu::Buffer,
     params: wgpu::Buffer,
     bytes: u64,
+}
+
+/// What a sparse linear holds besides its kept values: the pattern, the masks and the
+/// layout's sizes (the parameter block of any number of rows).
+struct SparseLinear {
+    pattern: NmPattern,
+    masks: wgpu::Buffer,
+    /// The matrix without its values, for [`SparseParams::new`].
+    shape: SparseWeights,
+}
+
+/// Uploads sparse matrices that read the same input (Q|K|V, gate|up; or one) stacked into
+/// one linear writing whole output rows.
+fn upload_sparse(ctx: &Context, parts: &[&SparseWeights]) -> Result<Linear> {
+    let sw = SparseWeights::stack(parts)?;
+    let (words, scales) = sw.kept.gpu_words();
+    // Float formats have no scales; the binding still needs a buffer.
+    let scales = if scales.is_empty() { vec![0] } else { scales };
+    let bytes = sw.bytes() as u64;
+    let shape = SparseWeights {
+        pattern: sw.pattern,
+        n: sw.n,
+        k: sw.k,
+        kept: Weights {
+            format: sw.kept.format,
+            n: sw.kept.n,
+            k: sw.kept.k,
+            bytes: Vec::new(),
+        },
+        masks: Vec::new(),
+    };
+    Ok(Linear {
+        n: sw.n,
+        k: sw.k,
+        ldc: sw.n,
+        col0: 0,
+        format: sw.kept.format,
+        w8a8: None,
+        w: buffers::upload(ctx, "llama.sparse.w", &words)?,
+        s: buffers::upload(ctx, "llama.sparse.s", &scales)?,
+        params: buffers::uniform(
+            ctx,
+            "llama.sparse.params",
+            &<SparseParams as bytemuck::Zeroable>::zeroed(),
+        )?,
+        bytes,
+        sparse: Some(SparseLinear {
+            pattern: sw.pattern,
+            masks: buffers::upload(ctx, "llama.sparse.masks", &sw.masks)?,
+            shape,
+        }),
+    })
 }
 
 /// Matrices that read the same input and write side by side into one output (Q|K|V,
@@ -302,6 +374,7 @@ fn upload_linear(
     };
     Ok(Linear {
         w8a8,
+        sparse: None,
         n: w.n,
         k: w.k,
         ldc,
@@ -401,6 +474,8 @@ struct Pipes {
     linear: std::collections::HashMap<(WeightFormat, Step), Arc<wgpu::ComputePipeline>>,
     /// W8A8: the activation quantizer and matmul_i8 for prefill and for decode.
     i8: Option<I8Pipes>,
+    /// The sparse kernels per (kept values' format, pattern, decode step or not).
+    sparse: std::collections::HashMap<(WeightFormat, NmPattern, bool), Arc<wgpu::ComputePipeline>>,
 }
 
 struct I8Pipes {
@@ -412,6 +487,9 @@ struct I8Pipes {
 impl Pipes {
     /// The product kernel of a linear layer at `step`.
     fn linear(&self, l: &Linear, step: Step) -> &wgpu::ComputePipeline {
+        if let Some(sp) = &l.sparse {
+            return &self.sparse[&(l.format, sp.pattern, step != Step::Prefill)];
+        }
         match (&self.i8, l.w8a8) {
             (Some(p), Some(_)) if step == Step::Prefill => &p.prefill,
             (Some(p), Some(_)) => &p.decode,
@@ -494,6 +572,8 @@ pub struct GpuLlama {
     fused: Fusion,
     /// The first block's norm weights (the host applies them to the embedding when fused).
     first_norm: Vec<f32>,
+    /// A pruned decoder's sparse kernels (decode, prefill).
+    sparse_kernels: Option<(SparseKernel, SparseKernel)>,
 }
 
 fn row_spec(stem: &'static str, bindings: Vec<Binding>) -> PipelineSpec<'static> {
@@ -607,6 +687,49 @@ impl GpuLlama {
         capacity: usize,
         kernels: LlamaKernels,
     ) -> Result<Self> {
+        Self::build(ctx, w, None, capacity, kernels)
+    }
+
+    /// A pruned decoder: `w`'s embedding, norms and output projection, and `sparse`'s
+    /// linears in place of `w`'s (which are not uploaded), run by `sparse`'s kernels. W8A8
+    /// is refused (its kernels have no sparse form).
+    pub fn new_sparse(
+        ctx: &Context,
+        w: &LlamaWeights,
+        sparse: &SparseLinears,
+        capacity: usize,
+        kernels: LlamaKernels,
+    ) -> Result<Self> {
+        if kernels.w8a8.is_some() {
+            return Err(LabError::InvalidArgument(
+                "W8A8 has no sparse kernels: a pruned decoder runs its kept values' format".into(),
+            ));
+        }
+        if sparse.layers.len() != w.layers.len() || sparse.layers.iter().any(|l| l.len() != 7) {
+            return Err(LabError::Shape(format!(
+                "sparse linears for {} layers (7 each) given to a model of {}",
+                sparse.layers.len(),
+                w.layers.len()
+            )));
+        }
+        if sparse.decode.one_row() && !sparse.prefill.one_row() {
+            Self::build(ctx, w, Some(sparse), capacity, kernels)
+        } else {
+            Err(LabError::InvalidArgument(format!(
+                "sparse kernels: decode {} must be a GEMV and prefill {} a matmul",
+                sparse.decode.describe(),
+                sparse.prefill.describe()
+            )))
+        }
+    }
+
+    fn build(
+        ctx: &Context,
+        w: &LlamaWeights,
+        sparse: Option<&SparseLinears>,
+        capacity: usize,
+        kernels: LlamaKernels,
+    ) -> Result<Self> {
         let c = w.config.clone();
         if capacity == 0 || capacity > c.context {
             return Err(LabError::InvalidArgument(format!(
@@ -646,6 +769,7 @@ impl GpuLlama {
         // padding), and the residual adds into the products before them: 61 dispatches
         // less per token for SmolLM2.
         let norms = kernels.w8a8.is_none()
+            && sparse.is_none()
             && matches!(kernels.decode, WqVariant::Broadcast { .. })
             && c.dim.is_multiple_of(32);
         // SiLU * up fuses into gate|up where its two halves are one matrix (one format)
@@ -658,7 +782,28 @@ impl GpuLlama {
         };
         let start = Instant::now();
         let mut linear = std::collections::HashMap::new();
-        for l in w.layers.iter().filter(|_| kernels.w8a8.is_none()) {
+        let mut sparse_pipes = std::collections::HashMap::new();
+        if let Some(sp) = sparse {
+            for m in sp.layers.iter().flatten() {
+                sp.decode.check_row_width(ctx, m.k)?;
+                for (decode, kernel) in [(true, sp.decode), (false, sp.prefill)] {
+                    let key = (m.kept.format, m.pattern, decode);
+                    if let std::collections::hash_map::Entry::Vacant(e) = sparse_pipes.entry(key) {
+                        e.insert(sparse::pipeline(ctx, &kernel, m.kept.format, m.pattern)?.0);
+                    }
+                }
+            }
+            // The output projection stays dense.
+            for step in [Step::Prefill, Step::Decode] {
+                let f = w.output().format;
+                linear.insert((f, step), linear_pipe(ctx, &kernels, &c, f, step)?);
+            }
+        }
+        for l in w
+            .layers
+            .iter()
+            .filter(|_| kernels.w8a8.is_none() && sparse.is_none())
+        {
             let (normed, added) = (Place::AfterNorm, Place::BeforeAdd);
             for (f, place) in [
                 (l.q.format, normed),
@@ -689,6 +834,7 @@ impl GpuLlama {
             silu: silu_pipe(ctx)?,
             argmax: argmax_pipe(ctx)?,
             linear,
+            sparse: sparse_pipes,
             i8: match kernels.w8a8 {
                 Some(scheme) => {
                     let dot4 = Dot4::best(ctx);
@@ -720,14 +866,38 @@ impl GpuLlama {
         let layers = w
             .layers
             .iter()
-            .map(|l| {
+            .enumerate()
+            .map(|(i, l)| {
+                let (qkv, o, gu, down) = match sparse.map(|s| &s.layers[i]) {
+                    Some(m) => (
+                        vec![upload_sparse(ctx, &[&m[0], &m[1], &m[2]])?],
+                        upload_sparse(ctx, &[&m[3]])?,
+                        vec![upload_sparse(ctx, &[&m[4], &m[5]])?],
+                        upload_sparse(ctx, &[&m[6]])?,
+                    ),
+                    None => (
+                        fuse(ctx, &[&l.q, &l.k, &l.v], i8)?,
+                        upload_linear(ctx, &l.o, l.o.n, 0, i8)?,
+                        fuse(ctx, &[&l.gate, &l.up], i8)?,
+                        upload_linear(ctx, &l.down, l.down.n, 0, i8)?,
+                    ),
+                };
+                let (d, f) = (c.dim, c.ffn_dim);
+                let want = [(d + 2 * c.kv_dim(), d), (d, d), (2 * f, d), (d, f)];
+                let got = [&qkv[0], &o, &gu[0], &down].map(|l| (l.n, l.k));
+                if sparse.is_some() && got != want {
+                    return Err(LabError::Shape(format!(
+                        "layer {i}: sparse linears of {got:?} (n x k: Q|K|V, O, gate|up, \
+                         down), the model needs {want:?}"
+                    )));
+                }
                 Ok(Layer {
                     attn_norm: buffers::upload(ctx, "llama.attn_norm", &l.attn_norm)?,
-                    qkv: fuse(ctx, &[&l.q, &l.k, &l.v], i8)?,
-                    o: upload_linear(ctx, &l.o, l.o.n, 0, i8)?,
+                    qkv,
+                    o,
                     ffn_norm: buffers::upload(ctx, "llama.ffn_norm", &l.ffn_norm)?,
-                    gu: fuse(ctx, &[&l.gate, &l.up], i8)?,
-                    down: upload_linear(ctx, &l.down, l.down.n, 0, i8)?,
+                    gu,
+                    down,
                     k_cache: buffers::storage(ctx, "llama.k_cache", kv_cache_bytes)?,
                     v_cache: buffers::storage(ctx, "llama.v_cache", kv_cache_bytes)?,
                 })
@@ -769,6 +939,7 @@ impl GpuLlama {
             params_rows: None,
             fused,
             first_norm: w.layers.first().map_or(Vec::new(), |l| l.attn_norm.clone()),
+            sparse_kernels: sparse.map(|s| (s.decode, s.prefill)),
             weight_bytes,
             config: c,
         })
@@ -785,6 +956,15 @@ impl GpuLlama {
     /// invocation, gate and up in one format): 6 dispatches per layer.
     pub fn fuses_silu(&self) -> bool {
         self.fused.silu
+    }
+
+    /// The decode steps' kernel for the linears in a few characters: the sparse GEMV of a
+    /// pruned decoder, else [`LlamaKernels::decode_name`].
+    pub fn decode_name(&self) -> String {
+        match self.sparse_kernels {
+            Some((decode, _)) => decode.describe(),
+            None => self.kernels.decode_name(),
+        }
     }
 
     /// Empties the KV cache (a new sequence).
@@ -805,8 +985,12 @@ impl GpuLlama {
         let st = |label: &str, floats: usize| buffers::storage(ctx, label, (floats * 4) as u64);
         // Inputs of the linear layers: at least the uniform view a decode kernel may bind.
         let a_view = self.kernels.decode.uniform_input_bytes();
+        let sparse_view = self
+            .sparse_kernels
+            .and_then(|(decode, _)| decode.uniform_input_bytes());
         let input = |label: &str, floats: usize| {
-            let bytes = ((floats * 4) as u64).max(a_view.unwrap_or(0));
+            let view = a_view.unwrap_or(0).max(sparse_view.unwrap_or(0));
+            let bytes = ((floats * 4) as u64).max(view);
             buffers::storage(ctx, label, bytes)
         };
         let zero = <LlamaParams as bytemuck::Zeroable>::zeroed();
@@ -852,6 +1036,25 @@ impl GpuLlama {
                    place: Place,
                    next: &wgpu::Buffer|
          -> Result<LinGroups> {
+            if let Some(sp) = &l.sparse {
+                // Sparse: the same bindings for prefill and decode, the decode kernel
+                // maybe reading the input as a uniform view and the kept words as vec4s.
+                let group = |step: Step, view: Option<u64>| {
+                    let mut parts = vec![(&l.params, None), (input, view), (&l.w, None)];
+                    parts.extend([(&l.s, None), (output, None), (&sp.masks, None)]);
+                    if view.is_some() {
+                        parts.push((&l.w, None));
+                    }
+                    let p = pp.linear(l, step);
+                    gpu_pipeline::bind_group_parts(ctx, p, "llama.sparse", &parts)
+                };
+                return Ok(LinGroups {
+                    prefill: group(Step::Prefill, None)?,
+                    decode: group(Step::Decode, sparse_view)?,
+                    fused: None,
+                    quantize: None,
+                });
+            }
             if let (Some(p8), Some(_)) = (&pp.i8, l.w8a8) {
                 // The quantizer reads the input, matmul_i8 its output (both layouts alike
                 // for prefill and decode).
@@ -1107,7 +1310,19 @@ impl GpuLlama {
         } else {
             Fusion::default()
         };
+        let sparse_kernels = self.sparse_kernels;
         let grid_of = |l: &Linear, rows: usize, place: Place| -> Result<LinGrid> {
+            if let (Some(sp), Some((decode, prefill))) = (&l.sparse, sparse_kernels) {
+                let kernel = if rows == 1 { decode } else { prefill };
+                let p = SparseParams::new(&kernel, rows, &sp.shape);
+                if write_params {
+                    q.write_buffer(&l.params, 0, bytemuck::bytes_of(&p));
+                }
+                return Ok(LinGrid {
+                    grid: dispatch::grid(p.tiles as u64, max)?,
+                    quantize: None,
+                });
+            }
             if let Some(scheme) = l.w8a8 {
                 let kp = l.k.div_ceil(32) * 32;
                 let (tiles_n, tiles) = kernels.i8_variant(rows).tiles(rows, l.n);

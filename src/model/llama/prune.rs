@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::error::{LabError, Result};
 use crate::formats::llama::{LlamaLayer, LlamaWeights, LlmPrecision, MatrixRole};
-use crate::formats::sparse::Sparsity;
+use crate::formats::sparse::{SparseWeights, Sparsity};
 use crate::formats::weights::{WeightFormat, Weights};
 use crate::model::llama::calibrate::CHUNK;
 use crate::prune::{self, InputStats, Method, Pruned, Stored};
@@ -127,15 +127,15 @@ impl PrunedLlama {
     /// as [`LlamaWeights::at_precision`] does; each pruned linear stored as a sparse run
     /// stores it ([`Pruned::store`]) and held as the f32 values that decodes to, so the CPU
     /// twin computes with exactly those (the accuracy of the sparse layout, apart from any
-    /// kernel). Also returns the bytes of the pruned linears as stored.
-    pub fn weights(
-        &self,
-        base: &LlamaWeights,
-        format: WeightFormat,
-    ) -> Result<(LlamaWeights, u64)> {
+    /// kernel); under N:M also the compressed matrices themselves, which the GPU decoder
+    /// runs ([`crate::model::llama::gpu::GpuLlama::new_sparse`]).
+    pub fn weights(&self, base: &LlamaWeights, format: WeightFormat) -> Result<PrunedWeights> {
         let mut w = base.at_precision(LlmPrecision::Format(format))?;
         let mut bytes = 0u64;
+        let nm = matches!(self.sparsity, Sparsity::Nm(_));
+        let mut sparse = Vec::with_capacity(if nm { w.layers.len() } else { 0 });
         for (li, layer) in w.layers.iter_mut().enumerate() {
+            let mut kept = Vec::with_capacity(PRUNED_ROLES.len());
             for (i, role) in PRUNED_ROLES.into_iter().enumerate() {
                 let m = matrix_mut(layer, role);
                 let (n, k) = (m.n, m.k);
@@ -144,12 +144,35 @@ impl PrunedLlama {
                 bytes += stored.bytes() as u64;
                 *m = match stored {
                     Stored::Dense { weights, .. } => weights,
-                    sparse => Weights::encode(WeightFormat::F32, n, k, &sparse.values())?,
+                    Stored::Sparse(sw) => {
+                        let values = sw.densify();
+                        kept.push(sw);
+                        Weights::encode(WeightFormat::F32, n, k, &values)?
+                    }
                 };
             }
+            if nm {
+                sparse.push(kept);
+            }
         }
-        Ok((w, bytes))
+        Ok(PrunedWeights {
+            weights: w,
+            sparse: nm.then_some(sparse),
+            bytes,
+        })
     }
+}
+
+/// A pruned decoder as one precision stores it.
+#[derive(Debug, Clone)]
+pub struct PrunedWeights {
+    /// The model, its pruned linears as the f32 values the stored form decodes to.
+    pub weights: LlamaWeights,
+    /// N:M: per layer the seven compressed linears of [`PRUNED_ROLES`] (None: unstructured,
+    /// stored as masked dense).
+    pub sparse: Option<Vec<Vec<SparseWeights>>>,
+    /// Bytes of the pruned linears as stored.
+    pub bytes: u64,
 }
 
 fn matrix_mut(l: &mut LlamaLayer, role: MatrixRole) -> &mut Weights {
