@@ -4,6 +4,8 @@
 // A workgroup is WG_X invocations along n; each invocation owns one weight row and TM
 // activation rows. Per kept block it decodes the block once and walks its masks once;
 // the dense columns it finds serve all TM rows, whose A values are gathered at them.
+// The prefix imports an output epilogue (`epilogue_none`, or a linear layer's bias and
+// GELU, whose bias binds at 6).
 #import dispatch
 #import sparse_params
 #import sparse_in_storage
@@ -55,7 +57,7 @@ fn main(
     if col < p.n {
         for (var i = 0u; i < TM; i++) {
             if arow0 + i < p.m {
-                c[(arow0 + i) * p.n + col] = acc[i];
+                c[(arow0 + i) * p.n + col] = epilogue(acc[i], col);
             }
         }
     }

@@ -462,7 +462,15 @@ pub fn llm_prune_table(rows: &[crate::bench::llm_prune::PruneRow]) -> String {
 /// Renders `infer --sparsity`: the pruned encoder's cosines per precision x pattern x
 /// method.
 pub fn infer_prune_table(rows: &[crate::bench::infer_prune::EncoderPruneRow]) -> String {
-    let columns = ["min cos", "mean cos", "linear MiB", "prune s"];
+    let columns = [
+        "min cos",
+        "mean cos",
+        "linear MiB",
+        "prune s",
+        "GPU min cos",
+        "GPU sent/s",
+        "GPU kernel",
+    ];
     pruning_table(
         &columns,
         rows.iter().map(|r| {
@@ -471,6 +479,13 @@ pub fn infer_prune_table(rows: &[crate::bench::infer_prune::EncoderPruneRow]) ->
                 opt_fixed(r.mean_cosine, 5),
                 opt_fixed(mib(r.weight_bytes), 2),
                 opt_fixed(r.prune_s, 1),
+                opt_fixed(r.gpu_min_cosine, 5),
+                opt_fixed(r.gpu_sentences_per_s, 1),
+                match (&r.gpu_skipped, &r.gpu_kernel) {
+                    (Some(why), _) => format!("skipped: {why}"),
+                    (None, Some(k)) => k.clone(),
+                    (None, None) => "-".into(),
+                },
             ];
             let (p, s) = (r.precision.as_str(), r.sparsity.as_str());
             (p, s, r.prune.as_deref(), r.skipped.as_deref(), cells)

@@ -37,9 +37,64 @@ pub struct EmbedArgs {
     /// Print JSON: {"adapter", "precision", "embeddings", "tokens"}.
     #[arg(long)]
     pub json: bool,
+    /// Prune the encoder's linears to this pattern first: N:M (stored compressed, run
+    /// through matmul_sparse) or u<percent> (masked dense). Needs a plain format
+    /// --precision (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0).
+    #[arg(long)]
+    pub sparsity: Option<String>,
+    /// How --sparsity prunes: magnitude, wanda or sparsegpt (calibrated on the committed
+    /// calibration sentences).
+    #[arg(long, default_value = "wanda")]
+    pub prune: String,
     /// The texts.
     #[arg(required = true)]
     pub texts: Vec<String>,
+}
+
+/// `embed --sparsity`: the encoder pruned by `method` to `sparsity`, stored at `precision`
+/// (a plain format), on the GPU.
+fn pruned_encoder(
+    ctx: &Context,
+    w: &BertWeights,
+    tok: &Tokenizer,
+    precision: Precision,
+    sparsity: &str,
+    method: &str,
+) -> Result<GpuBert> {
+    use wgpu_lab::formats::sparse::Sparsity;
+    let Precision::Weights(format) = precision else {
+        bail!(
+            "--sparsity needs a plain format --precision (f32, f16, q8_0, q4_0...), not {}",
+            precision.name()
+        );
+    };
+    let sparsity = Sparsity::parse(sparsity)?;
+    let method = wgpu_lab::prune::Method::parse(method)?;
+    let calibration = tok
+        .encode_batch(&wgpu_lab::model::bert::calibrate::CALIBRATION)?
+        .batch;
+    let p = wgpu_lab::model::bert::prune::prune_bert(w, method, sparsity, &calibration)?;
+    eprintln!(
+        "pruned the encoder linears to {sparsity} by {method} in {:.1} s",
+        p.seconds
+    );
+    let pe = p.weights(w, format)?;
+    Ok(match &pe.sparse {
+        None => GpuBert::new(ctx, &pe.weights, precision)?,
+        Some(layers) => {
+            let tuned = super::tune_cache(&None).for_adapter(ctx);
+            let first = &layers[0][0];
+            // Sized for a batch of a few sentences.
+            let (kernel, _) = wgpu_lab::bench::sparse::kernel_for(
+                ctx,
+                &tuned,
+                first.kept.format,
+                first.pattern,
+                64,
+            );
+            GpuBert::with_sparse(ctx, &pe.weights, layers, kernel)?
+        }
+    })
 }
 
 /// Options of `infer`.
@@ -72,13 +127,17 @@ pub struct InferArgs {
     pub json: bool,
     /// Prune the encoder's linears to these patterns (N:M or u<percent>, a comma list) and
     /// print each precision x pattern x method's cosine to the dense f32 twin, scored by
-    /// the CPU twin on the values each precision stores (accuracy only: the GPU encoder
-    /// has no sparse path yet). Precisions: plain formats (default f32,q8_0,q4_0).
+    /// the CPU twin on the values each precision stores, then on the GPU encoder as stored
+    /// (N:M through matmul_sparse, u<percent> as masked dense): its cosine and
+    /// sentences/s. Precisions: plain formats (default f32,q8_0,q4_0).
     #[arg(long)]
     pub sparsity: Option<String>,
     /// Pruning methods of the --sparsity rows (comma list): magnitude, wanda, sparsegpt.
     #[arg(long, default_value = "magnitude,wanda,sparsegpt")]
     pub prune: String,
+    /// With --sparsity: the CPU twin's cosines only, no GPU columns.
+    #[arg(long)]
+    pub no_gpu: bool,
 }
 
 /// Embeds the texts on the GPU and prints the embeddings and their cosine matrix.
@@ -88,6 +147,8 @@ pub fn embed(select: &SelectArgs, args: EmbedArgs) -> Result<ExitCode> {
         precision,
         quantizer,
         json,
+        sparsity,
+        prune,
         texts,
     } = args;
     let quantizer = Quantizer::parse(&quantizer)?;
@@ -123,8 +184,10 @@ pub fn embed(select: &SelectArgs, args: EmbedArgs) -> Result<ExitCode> {
     } else {
         quantizer
     };
-    let mut gpu =
-        GpuBert::with_quantizer(&ctx, &weights, precision, quantizer, importance.as_ref())?;
+    let mut gpu = match &sparsity {
+        None => GpuBert::with_quantizer(&ctx, &weights, precision, quantizer, importance.as_ref())?,
+        Some(s) => pruned_encoder(&ctx, &weights, &tok, precision, s, &prune)?,
+    };
     let emb = gpu.embed(&ctx, &enc.batch)?;
     let tokens: Vec<Vec<u32>> = (0..enc.batch.b)
         .map(|s| enc.batch.ids[s * enc.batch.t..][..enc.batch.lens[s] as usize].to_vec())
@@ -133,6 +196,9 @@ pub fn embed(select: &SelectArgs, args: EmbedArgs) -> Result<ExitCode> {
         let v = serde_json::json!({
             "adapter": ctx.summary.name,
             "precision": precision.name(),
+            "sparsity": sparsity,
+            "prune": sparsity.as_ref().map(|_| prune.clone()),
+            "kernel": gpu.sparse_kernel.map(|k| k.describe()),
             "embeddings": emb,
             "tokens": tokens,
         });
@@ -183,9 +249,21 @@ pub fn infer(select: &SelectArgs, args: InferArgs) -> Result<ExitCode> {
         json,
         sparsity,
         prune,
+        no_gpu,
     } = args;
     if let Some(sparsity) = sparsity {
-        return infer_prune(&model, &precision, &sparsity, &prune, json);
+        let ctx = match no_gpu {
+            true => None,
+            false => Some(Context::new(&select.selector()?)?),
+        };
+        let a = PruneArgs {
+            precision: &precision,
+            sparsity: &sparsity,
+            prune: &prune,
+            repeat,
+            json,
+        };
+        return infer_prune(ctx.as_ref(), &model, a);
     }
     let quantizers = if quantizer == "all" {
         Quantizer::ALL.to_vec()
@@ -232,14 +310,24 @@ pub fn infer(select: &SelectArgs, args: InferArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `infer --sparsity`: the pruned encoder's cosine per precision x pattern x method.
-fn infer_prune(
-    model: &std::path::Path,
-    precision: &str,
-    sparsity: &str,
-    prune: &str,
+/// What `infer --sparsity` was asked for.
+struct PruneArgs<'a> {
+    precision: &'a str,
+    sparsity: &'a str,
+    prune: &'a str,
+    repeat: usize,
     json: bool,
-) -> Result<ExitCode> {
+}
+
+/// `infer --sparsity`: the pruned encoder's cosine per precision x pattern x method.
+fn infer_prune(ctx: Option<&Context>, model: &std::path::Path, a: PruneArgs) -> Result<ExitCode> {
+    let PruneArgs {
+        precision,
+        sparsity,
+        prune,
+        repeat,
+        json,
+    } = a;
     use wgpu_lab::bench::infer_prune;
     use wgpu_lab::formats::sparse::Sparsity;
     use wgpu_lab::prune::Method;
@@ -260,10 +348,17 @@ fn infer_prune(
     bench_infer::check_model_dir(model)?;
     let w = BertWeights::load(model)?;
     let tok = Tokenizer::from_dir(model, w.config.max_position_embeddings)?;
-    let rows = infer_prune::run(&w, &tok, &formats, &patterns, &methods)?;
+    let tuned = ctx.map(|c| super::tune_cache(&None).for_adapter(c));
+    let gpu = ctx
+        .zip(tuned.as_ref())
+        .map(|(ctx, tuned)| infer_prune::EncoderGpu { ctx, tuned, repeat });
+    let rows = infer_prune::run(gpu.as_ref(), &w, &tok, &formats, &patterns, &methods)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
+        if let Some(ctx) = ctx {
+            print_adapter(ctx);
+        }
         println!(
             "model {}; encoder linears pruned, the CPU twin's embeddings of the {} accuracy \
              sentences against the dense f32 twin's",

@@ -15,6 +15,7 @@ use crate::formats::weights::WeightFormat;
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
+use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_wq::{WqKernel, WqVariant, BROADCAST_A_BYTES};
 use crate::shaders::Define;
 
@@ -170,6 +171,17 @@ impl SparseKernel {
 
     /// The pipeline for a format and pattern.
     pub fn spec(&self, format: WeightFormat, pattern: NmPattern) -> PipelineSpec<'static> {
+        self.spec_with(format, pattern, Epilogue::None)
+    }
+
+    /// The pipeline with an output epilogue (`matmul_sparse` only: a linear layer's bias,
+    /// or bias and GELU, bound after the kernel's bindings). The GEMVs take `None` only.
+    pub fn spec_with(
+        &self,
+        format: WeightFormat,
+        pattern: NmPattern,
+        epilogue: Epilogue,
+    ) -> PipelineSpec<'static> {
         let mut defines = vec![
             Define::U32("NM_N", pattern.n),
             Define::U32("NM_M", pattern.m),
@@ -212,12 +224,13 @@ impl SparseKernel {
             SparseKernel::Matmul { wg_x, tm } => {
                 defines.push(Define::U32("TM", tm));
                 defines.push(Define::Import(format!("weights_{}", format.name())));
+                defines.extend(epilogue.defines(BINDINGS.len() as u32));
                 PipelineSpec {
                     stem: "matmul_sparse",
                     defines,
                     entry: "main",
                     constants: vec![("WG_X", wg_x as f64)],
-                    bindings: BINDINGS.to_vec(),
+                    bindings: epilogue.bindings(&BINDINGS),
                 }
             }
         }
@@ -331,6 +344,23 @@ pub fn pipeline(
     format: WeightFormat,
     pattern: NmPattern,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
+    pipeline_with(ctx, kernel, format, pattern, Epilogue::None)
+}
+
+/// [`pipeline`] with an output epilogue (`matmul_sparse` only).
+pub fn pipeline_with(
+    ctx: &Context,
+    kernel: &SparseKernel,
+    format: WeightFormat,
+    pattern: NmPattern,
+    epilogue: Epilogue,
+) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
+    if epilogue != Epilogue::None && kernel.one_row() {
+        return Err(LabError::InvalidArgument(format!(
+            "{}: the sparse GEMVs store the product only (no {epilogue:?} epilogue)",
+            kernel.describe()
+        )));
+    }
     if !has_sparse_kernel(format) {
         return Err(LabError::InvalidArgument(format!(
             "{}: no sparse kernel (the N:M layout takes formats with blocks of 32)",
@@ -365,7 +395,7 @@ pub fn pipeline(
         }
         _ => {}
     }
-    gpu_pipeline::build(ctx, &kernel.spec(format, pattern))
+    gpu_pipeline::build(ctx, &kernel.spec_with(format, pattern, epilogue))
 }
 
 /// A sparse product with activations and weights on the GPU, ready to run.

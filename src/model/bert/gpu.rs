@@ -15,6 +15,7 @@ use crate::formats::bert::{Batch, BertConfig, BertWeights};
 use crate::formats::int8::{quantize_rows_with, Int8Scheme};
 use crate::formats::precision::Precision;
 use crate::formats::quant_search::Quantizer;
+use crate::formats::sparse::{NmPattern, SparseWeights};
 use crate::formats::weights::{WeightFormat, Weights};
 use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
@@ -22,6 +23,7 @@ use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
 use crate::kernels::matmul_i8::{self, Dot4, I8Params};
 use crate::kernels::matmul_wq::{WqKernel, WqParams, WqVariant};
+use crate::kernels::sparse::{self, SparseKernel, SparseParams};
 use crate::model::bert::calibrate::Importance;
 use crate::shaders::Define;
 
@@ -69,6 +71,15 @@ enum LinearWeights {
     },
     /// int8 weights with their scales (per channel or per block) for `matmul_i8`.
     Int8 { w: wgpu::Buffer, s: wgpu::Buffer },
+    /// N:M-compressed: the kept values in `format` and their masks, for `matmul_sparse`.
+    Sparse {
+        w: wgpu::Buffer,
+        s: wgpu::Buffer,
+        masks: wgpu::Buffer,
+        format: WeightFormat,
+        /// The matrix without its values (for `SparseParams::new`).
+        shape: Box<SparseWeights>,
+    },
 }
 
 struct GpuLinear {
@@ -81,6 +92,67 @@ struct GpuLinear {
     bytes: u64,
 }
 
+impl GpuLinear {
+    fn key(&self) -> LinearKey {
+        match &self.weights {
+            LinearWeights::Formatted { format, .. } => (Some(*format), None, self.epilogue),
+            LinearWeights::Int8 { .. } => (None, None, self.epilogue),
+            LinearWeights::Sparse { format, shape, .. } => {
+                (Some(*format), Some(shape.pattern), self.epilogue)
+            }
+        }
+    }
+}
+
+/// Uploads a pruned linear in the N:M-compressed layout, with `l`'s bias.
+fn upload_sparse(
+    ctx: &Context,
+    l: &Linear,
+    sw: &SparseWeights,
+    epilogue: Epilogue,
+) -> Result<GpuLinear> {
+    if (sw.n, sw.k) != (l.n, l.k) {
+        return Err(LabError::Shape(format!(
+            "a sparse linear of {}x{} in place of {}x{}",
+            sw.n, sw.k, l.n, l.k
+        )));
+    }
+    let (w, s) = sw.kept.gpu_words();
+    // Float formats have no scales; the binding still needs a buffer.
+    let s = if s.is_empty() { vec![0] } else { s };
+    let shape = SparseWeights {
+        pattern: sw.pattern,
+        n: sw.n,
+        k: sw.k,
+        kept: Weights {
+            format: sw.kept.format,
+            n: sw.kept.n,
+            k: sw.kept.k,
+            bytes: Vec::new(),
+        },
+        masks: Vec::new(),
+    };
+    Ok(GpuLinear {
+        n: l.n,
+        k: l.k,
+        epilogue,
+        weights: LinearWeights::Sparse {
+            w: buffers::upload(ctx, "bert.sparse.w", &w)?,
+            s: buffers::upload(ctx, "bert.sparse.s", &s)?,
+            masks: buffers::upload(ctx, "bert.sparse.masks", &sw.masks)?,
+            format: sw.kept.format,
+            shape: Box::new(shape),
+        },
+        bias: buffers::upload(ctx, "bert.bias", &l.b)?,
+        params: buffers::uniform(
+            ctx,
+            "bert.sparse.params",
+            &<SparseParams as bytemuck::Zeroable>::zeroed(),
+        )?,
+        bytes: sw.bytes() as u64,
+    })
+}
+
 struct GpuLayer {
     qkv: GpuLinear,
     out: GpuLinear,
@@ -90,8 +162,9 @@ struct GpuLayer {
     ln2: (wgpu::Buffer, wgpu::Buffer),
 }
 
-/// A linear pipeline's key: the weight format (`None`: int8) and the epilogue.
-type LinearKey = (Option<WeightFormat>, Epilogue);
+/// A linear pipeline's key: the weight format (`None`: int8), the N:M pattern of sparse
+/// weights, and the epilogue.
+type LinearKey = (Option<WeightFormat>, Option<NmPattern>, Epilogue);
 
 struct Pipelines {
     embed: Arc<wgpu::ComputePipeline>,
@@ -106,14 +179,11 @@ struct Pipelines {
 
 impl Pipelines {
     fn linear(&self, l: &GpuLinear) -> &wgpu::ComputePipeline {
-        let format = match &l.weights {
-            LinearWeights::Formatted { format, .. } => Some(*format),
-            LinearWeights::Int8 { .. } => None,
-        };
+        let key = l.key();
         &self
             .linear
             .iter()
-            .find(|(key, _)| *key == (format, l.epilogue))
+            .find(|(k, _)| *k == key)
             .expect("a pipeline per linear's format and epilogue")
             .1
     }
@@ -172,6 +242,8 @@ pub struct GpuBert {
     pub pipeline_ms: f64,
     /// Most token rows (b * t) one forward pass holds; larger batches are split.
     pub max_rows: usize,
+    /// A pruned encoder's kernel for its N:M-sparse linears.
+    pub sparse_kernel: Option<SparseKernel>,
     word: wgpu::Buffer,
     position: wgpu::Buffer,
     token_type: wgpu::Buffer,
@@ -276,6 +348,51 @@ impl GpuBert {
         quantizer: Quantizer,
         importance: Option<&Importance>,
     ) -> Result<Self> {
+        Self::build(ctx, w, precision, quantizer, importance, None)
+    }
+
+    /// A pruned encoder: `w`'s embeddings, norms and biases, and `sparse`'s linears (per
+    /// layer Q/K/V, out, up, down, N:M-compressed) in place of `w`'s, run by `kernel`
+    /// (`matmul_sparse`, with the bias and GELU epilogues).
+    pub fn with_sparse(
+        ctx: &Context,
+        w: &BertWeights,
+        sparse: &[Vec<SparseWeights>],
+        kernel: SparseKernel,
+    ) -> Result<Self> {
+        if sparse.len() != w.layers.len() || sparse.iter().any(|l| l.len() != 4) {
+            return Err(LabError::Shape(format!(
+                "sparse linears for {} layers (4 each) given to an encoder of {}",
+                sparse.len(),
+                w.layers.len()
+            )));
+        }
+        if kernel.one_row() {
+            return Err(LabError::InvalidArgument(format!(
+                "{}: the encoder runs whole batches through matmul_sparse",
+                kernel.describe()
+            )));
+        }
+        let format = sparse[0][0].kept.format;
+        let precision = Precision::Weights(format);
+        Self::build(
+            ctx,
+            w,
+            precision,
+            Quantizer::Reference,
+            None,
+            Some((sparse, kernel)),
+        )
+    }
+
+    fn build(
+        ctx: &Context,
+        w: &BertWeights,
+        precision: Precision,
+        quantizer: Quantizer,
+        importance: Option<&Importance>,
+        sparse: Option<(&[Vec<SparseWeights>], SparseKernel)>,
+    ) -> Result<Self> {
         let c = w.config.clone();
         if quantizer == Quantizer::Imatrix
             && importance.is_none_or(|i| i.layers.len() != w.layers.len())
@@ -314,9 +431,25 @@ impl GpuBert {
             }
         }
         let mut linear = Vec::new();
-        for &f in &formats {
-            for e in [Epilogue::Bias, Epilogue::BiasGelu] {
-                linear.push(((f, e), build(linear_spec(f, e))?));
+        match sparse {
+            None => {
+                for &f in &formats {
+                    for e in [Epilogue::Bias, Epilogue::BiasGelu] {
+                        linear.push(((f, None, e), build(linear_spec(f, e))?));
+                    }
+                }
+            }
+            Some((layers, kernel)) => {
+                for sw in layers.iter().flatten() {
+                    for e in [Epilogue::Bias, Epilogue::BiasGelu] {
+                        let key = (Some(sw.kept.format), Some(sw.pattern), e);
+                        if !linear.iter().any(|(k, _)| *k == key) {
+                            let p =
+                                sparse::pipeline_with(ctx, &kernel, sw.kept.format, sw.pattern, e)?;
+                            linear.push((key, p.0));
+                        }
+                    }
+                }
             }
         }
         let pipes = Pipelines {
@@ -337,15 +470,17 @@ impl GpuBert {
         let mut layers = Vec::with_capacity(w.layers.len());
         for (i, l) in w.layers.iter().enumerate() {
             let imp = importance.map(|imp| &imp.layers[i]);
-            let up_linear = |lin: &Linear, e: Epilogue, imp: Option<&Vec<f32>>| {
-                upload_linear(ctx, lin, precision, e, quantizer, imp.map(|v| v.as_slice()))
+            let sp = sparse.map(|(s, _)| &s[i]);
+            let up_linear = |lin: &Linear, e: Epilogue, imp: Option<&Vec<f32>>, j: usize| match sp {
+                Some(m) => upload_sparse(ctx, lin, &m[j], e),
+                None => upload_linear(ctx, lin, precision, e, quantizer, imp.map(|v| v.as_slice())),
             };
             layers.push(GpuLayer {
-                qkv: up_linear(&l.qkv, Epilogue::Bias, imp.map(|i| &i.qkv))?,
-                out: up_linear(&l.out, Epilogue::Bias, imp.map(|i| &i.out))?,
+                qkv: up_linear(&l.qkv, Epilogue::Bias, imp.map(|i| &i.qkv), 0)?,
+                out: up_linear(&l.out, Epilogue::Bias, imp.map(|i| &i.out), 1)?,
                 ln1: norm_buffers(ctx, &l.ln1)?,
-                up: up_linear(&l.up, Epilogue::BiasGelu, imp.map(|i| &i.up))?,
-                down: up_linear(&l.down, Epilogue::Bias, imp.map(|i| &i.down))?,
+                up: up_linear(&l.up, Epilogue::BiasGelu, imp.map(|i| &i.up), 2)?,
+                down: up_linear(&l.down, Epilogue::Bias, imp.map(|i| &i.down), 3)?,
                 ln2: norm_buffers(ctx, &l.ln2)?,
             });
         }
@@ -375,6 +510,7 @@ impl GpuBert {
             weight_bytes: linear_bytes + other as u64,
             pipeline_ms,
             max_rows,
+            sparse_kernel: sparse.map(|(_, k)| k),
             precision,
             quantizer,
             config: c,
@@ -495,6 +631,14 @@ impl GpuBert {
                         &[&l.params, xq, xs, w, s, output, &l.bias],
                     )?,
                 }),
+                (LinearWeights::Sparse { w, s, masks, .. }, _, _) => Ok(LinearGroups {
+                    quantize: None,
+                    matmul: bg(
+                        pipe,
+                        "bert.sparse",
+                        &[&l.params, input, w, s, output, masks, &l.bias],
+                    )?,
+                }),
                 (LinearWeights::Formatted { w, s, .. }, _, _) => Ok(LinearGroups {
                     quantize: None,
                     matmul: bg(
@@ -595,6 +739,14 @@ impl GpuBert {
         let mut quantize_grids = Vec::new();
         for l in &self.layers {
             for lin in [&l.qkv, &l.out, &l.up, &l.down] {
+                if let (LinearWeights::Sparse { shape, .. }, Some(k)) =
+                    (&lin.weights, &self.sparse_kernel)
+                {
+                    let p = SparseParams::new(k, rows, shape);
+                    q.write_buffer(&lin.params, 0, bytemuck::bytes_of(&p));
+                    grids.push(dispatch::grid(p.tiles as u64, max)?);
+                    continue;
+                }
                 let (tiles_n, tiles) = WqVariant::Regblock(LINEAR_KERNEL).tiles(rows, lin.n);
                 if let Some(scheme) = int8 {
                     let wgs = matmul_i8::quantize_workgroups(scheme, rows, lin.k);

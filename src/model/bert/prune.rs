@@ -12,9 +12,9 @@ use std::time::Instant;
 use crate::error::{LabError, Result};
 use crate::formats::bert::weights::Linear;
 use crate::formats::bert::{Batch, BertWeights};
-use crate::formats::sparse::Sparsity;
+use crate::formats::sparse::{SparseWeights, Sparsity};
 use crate::formats::weights::WeightFormat;
-use crate::prune::{self, InputStats, Method, Pruned};
+use crate::prune::{self, InputStats, Method, Pruned, Stored};
 use crate::reference::bert::{self, LinearSite};
 
 /// A pruned encoder's linears, per layer in the order Q/K/V, out, up, down.
@@ -97,11 +97,16 @@ pub fn prune_bert(
 impl PrunedBert {
     /// The encoder with its linears as `format` stores the pruned weights (N:M compressed,
     /// kept values quantized over themselves; unstructured: masked dense), decoded back to
-    /// f32 for the CPU twin; and the bytes of those linears as stored.
-    pub fn weights(&self, base: &BertWeights, format: WeightFormat) -> Result<(BertWeights, u64)> {
+    /// f32 for the CPU twin; under N:M also the compressed linears themselves, which the GPU
+    /// encoder runs ([`crate::model::bert::gpu::GpuBert::with_sparse`]); and the bytes of
+    /// the linears as stored.
+    pub fn weights(&self, base: &BertWeights, format: WeightFormat) -> Result<PrunedEncoder> {
         let mut w = base.clone();
         let mut bytes = 0u64;
+        let nm = matches!(self.sparsity, Sparsity::Nm(_));
+        let mut sparse = Vec::new();
         for (li, layer) in w.layers.iter_mut().enumerate() {
+            let mut kept = Vec::new();
             for (i, lin) in [
                 &mut layer.qkv,
                 &mut layer.out,
@@ -114,8 +119,29 @@ impl PrunedBert {
                 let stored = self.layers[li][i].store(self.sparsity, format, lin.n, lin.k)?;
                 bytes += stored.bytes() as u64;
                 lin.w = stored.values();
+                if let Stored::Sparse(sw) = stored {
+                    kept.push(sw);
+                }
+            }
+            if nm {
+                sparse.push(kept);
             }
         }
-        Ok((w, bytes))
+        Ok(PrunedEncoder {
+            weights: w,
+            sparse: nm.then_some(sparse),
+            bytes,
+        })
     }
+}
+
+/// A pruned encoder as one precision stores it.
+#[derive(Debug, Clone)]
+pub struct PrunedEncoder {
+    /// The encoder, its linears as the f32 values the stored form decodes to.
+    pub weights: BertWeights,
+    /// N:M: per layer the compressed Q/K/V, out, up and down (None: unstructured).
+    pub sparse: Option<Vec<Vec<SparseWeights>>>,
+    /// Bytes of the linears as stored.
+    pub bytes: u64,
 }
