@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo run --release --example sparse_kernels -- [FORMAT] [N:M] [M] [N] [K]`
 //! (default: q4_0 2:4 1 4096 4096). Every result is validated against the CPU twin.
+//! `WGPU_LAB_SPARSE_KERNELS=NAME` runs only the sparse candidates whose name contains NAME
+//! (e.g. `bcast`).
 
 use anyhow::{ensure, Result};
 use wgpu_lab::compare::{ErrorStats, TOL_WQ_KERNEL_REL_FROBENIUS};
@@ -70,7 +72,11 @@ fn main() -> Result<()> {
     let pr = prune(Method::Magnitude, Sparsity::Nm(pattern), &w, n, k, None)?;
     let sw = SparseWeights::compress(format, pattern, n, k, &pr.w, &pr.keep)?;
     let reference = matmul_sparse_f64(&a, m, k, &sw)?;
-    for kernel in SparseKernel::candidates(m) {
+    let only = std::env::var("WGPU_LAB_SPARSE_KERNELS").ok();
+    let candidates = SparseKernel::candidates(m)
+        .into_iter()
+        .filter(|k| only.as_ref().is_none_or(|o| k.name().contains(o.as_str())));
+    for kernel in candidates {
         let op = PreparedSparse::new(&ctx, kernel, &a, m, k, &sw)?;
         let (t, c) = measure(&ctx, &op, runs)?;
         let e = ErrorStats::compare(&c, &reference);
