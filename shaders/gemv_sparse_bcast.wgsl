@@ -5,7 +5,10 @@
 // them walk their rows' kept values in the same order, so the kept index, its group and the
 // moment a new group starts are the same in every lane: at each group's start the lane
 // reads the group's M values of x once (from a uniform view) for all its rows, and each
-// row picks its kept positions out of them with selects. Per kept value a row pays a
+// row picks its kept positions out of them with selects. The host writes the kept values
+// of a superblock (lcm(N, 32) of them, whole groups) out, so where a group starts and a
+// kept value's place in it are known at compile time for any N (a run-time `kj % N` cost
+// 3x at 6:8, where N is not a power of two). Per kept value a row pays a
 // `firstTrailingBit`, a bit clear and log2(M) selects; the x reads, the loop control and the
 // group bookkeeping are paid once per lane for its 4 x QUADS rows (gemv_sparse_rows paid
 // them per row, and gathered x from storage). The four rows of a quad are the components
@@ -68,17 +71,10 @@ fn mask_words(m0: vec4<u32>, g: u32) -> vec4<u32> {
     return vec4(masks[m0.x + o], masks[m0.y + o], masks[m0.z + o], masks[m0.w + o]);
 }
 
-// Steps to kept value kj (the same in every lane): at a group's start reads its x and the
-// rows' masks (a new mask word every FIELDS groups). Where N is a power of two, kj % N is
-// known at compile time for each of the written-out kept values, so the branch goes away
-// (a group counter instead measured 1.5-2x slower at 2:4 and 4:8; at 6:8 it did not help:
-// 6:8 runs ~3x slower than 4:8 on lavapipe).
-fn enter(wk: ptr<function, Walk>, kj: u32, m0: vec4<u32>, m1: vec4<u32>) {
-    if kj % NM_N != 0u {
-        return;
-    }
-    let g = kj / NM_N;
-    if g % FIELDS == 0u {
+// Enters group g (the same in every lane): reads its x and the rows' masks (`reload`: a
+// new mask word, every FIELDS groups).
+fn enter(wk: ptr<function, Walk>, g: u32, reload: bool, m0: vec4<u32>, m1: vec4<u32>) {
+    if reload {
         (*wk).word0 = mask_words(m0, g);
         if QUADS > 1u {
             (*wk).word1 = mask_words(m1, g);
@@ -115,17 +111,17 @@ fn xq(wk: Walk, q: u32) -> vec4<f32> {
     return vec4(wk.xhi[q - 4u]);
 }
 
-// The x under each row's next kept value (kj, the same in every lane), `bits` the mask
-// bits each row has not used yet. Two kept per group (2:4, 2:8, ...): the first is at the
+// The x under each row's next kept value (the q-th of its group, the same in every
+// lane), `bits` the mask bits each row has not used yet. Two kept per group (2:4, 2:8, ...): the first is at the
 // lowest set bit and the second at the highest, each found by a chain of selects from its
 // end of the group (no bit count, no pick tree, no bit to clear); other patterns take the
 // lowest bit left (the caller clears it). (A chain written for any M, with a loop over the
 // positions, measured 1.25x slower than the pick tree on lavapipe; this one for 2:4 ~1.05x
 // faster.)
-fn next_x(wk: Walk, bits: vec4<u32>, kj: u32) -> vec4<f32> {
+fn next_x(wk: Walk, bits: vec4<u32>, q: u32) -> vec4<f32> {
     if NM_N == 2u && NM_M == 4u {
         let x = wk.xlo;
-        if kj % 2u == 0u {
+        if q == 0u {
             return select(select(vec4(x.z), vec4(x.y), has(bits, 1u)), vec4(x.x), has(bits, 0u));
         }
         return select(select(vec4(x.y), vec4(x.z), has(bits, 2u)), vec4(x.w), has(bits, 3u));
@@ -141,26 +137,23 @@ struct Sums {
     xs1: vec4<f32>,
 }
 
-// Kept value kj (the same in every lane) of every row: its weights we0, we1 (a component
-// per row of each quad) times the x under it; uses up its mask bit.
+// The q-th kept value of the current group in every row: its weights we0, we1 (a
+// component per row of each quad) times the x under it; uses up its mask bit.
 fn kept(
     wk: ptr<function, Walk>,
-    kj: u32,
-    m0: vec4<u32>,
-    m1: vec4<u32>,
+    q: u32,
     we0: vec4<f32>,
     we1: vec4<f32>,
     s: ptr<function, Sums>,
 ) {
-    enter(wk, kj, m0, m1);
-    let x0 = next_x(*wk, (*wk).bits0, kj);
+    let x0 = next_x(*wk, (*wk).bits0, q);
     if NM_N != 2u {
         (*wk).bits0 &= (*wk).bits0 - vec4(1u);
     }
     (*s).dot0 = fma(x0, we0, (*s).dot0);
     (*s).xs0 += x0;
     if QUADS > 1u {
-        let x1 = next_x(*wk, (*wk).bits1, kj);
+        let x1 = next_x(*wk, (*wk).bits1, q);
         if NM_N != 2u {
             (*wk).bits1 &= (*wk).bits1 - vec4(1u);
         }
@@ -226,33 +219,11 @@ fn main(
     var wk: Walk;
     var acc0 = vec4(0.0);
     var acc1 = vec4(0.0);
-    for (var blk = 0u; blk < p.nblk; blk++) {
-        let gb0 = g0 + vec4(blk);
-        let gb1 = g1 + vec4(blk);
-        let b0 = array(load_block(gb0.x), load_block(gb0.y), load_block(gb0.z), load_block(gb0.w));
-        var b1: array<Block, 4>;
-        if QUADS > 1u {
-            b1 = array(load_block(gb1.x), load_block(gb1.y), load_block(gb1.z), load_block(gb1.w));
-        }
-        var sums: Sums;
-        for (var j = 0u; j < 8u; j++) {
-            let kj = blk * 32u + j * 4u;
-            let w0 = quad_values(b0, j);
-            var w1: Quad4;
-            if QUADS > 1u {
-                w1 = quad_values(b1, j);
-            }
-            kept(&wk, kj, m0, m1, w0.e0, w1.e0, &sums);
-            kept(&wk, kj + 1u, m0, m1, w0.e1, w1.e1, &sums);
-            kept(&wk, kj + 2u, m0, m1, w0.e2, w1.e2, &sums);
-            kept(&wk, kj + 3u, m0, m1, w0.e3, w1.e3, &sums);
-        }
-        let sc0 = quad_scales(gb0);
-        acc0 += sc0[0] * sums.dot0 + sc0[1] * sums.xs0;
-        if QUADS > 1u {
-            let sc1 = quad_scales(gb1);
-            acc1 += sc1[0] * sums.dot1 + sc1[1] * sums.xs1;
-        }
+    // Superblocks of SB kept blocks: lcm(N, 32) kept values, whole groups, so the host
+    // writes each kept value out knowing its place in its group (#splice superblock: per
+    // block, its loads, then per kept value `enter` where a group starts and `kept`).
+    for (var sb = 0u; sb * SB < p.nblk; sb++) {
+#splice superblock
     }
     for (var i = 0u; i < 4u; i++) {
         let r = r0 + i * WG;

@@ -83,7 +83,6 @@ fn sparse_gemv_every_format_and_pattern() {
                 SparseKernel::Gemv { wg: 32 },
                 SparseKernel::Gemv { wg: 8 },
                 SparseKernel::Rows { wg_x: 16 },
-                SparseKernel::Bcast { wg: 8, quads: 1 },
             ] {
                 check(format, p, kernel, (1, 13, k));
             }
@@ -93,13 +92,30 @@ fn sparse_gemv_every_format_and_pattern() {
                 SparseKernel::Matmul { wg_x: 16, tm: 1 },
                 (1, 67, k),
             );
-            // Two quads of rows per invocation, a partial last tile.
-            check(
-                format,
-                p,
-                SparseKernel::Bcast { wg: 4, quads: 2 },
-                (1, 67, k),
-            );
+            // The broadcast GEMV: the host writes out a superblock of lcm(N, 32) kept
+            // values, which lavapipe compiles in ~0.4 s where N is a power of two and in
+            // 2.5-6 s at N = 3, 5, 6 (3-5 blocks of code, cold cache; this test's share of
+            // CI). Every format runs 2:4; the other patterns run in one float and one
+            // nibble format, two quads of rows per invocation (with a partial last tile) in
+            // the nibble one; 6:8 and 3:5 stand for every N that is not a power of two.
+            let cheap = p.n.is_power_of_two();
+            let nibbles = format == WeightFormat::Q4_0;
+            if p == pattern(2, 4) || (cheap && (nibbles || format == WeightFormat::F16)) {
+                check(
+                    format,
+                    p,
+                    SparseKernel::Bcast { wg: 8, quads: 1 },
+                    (1, 13, k),
+                );
+            }
+            if nibbles && p.n != 5 {
+                check(
+                    format,
+                    p,
+                    SparseKernel::Bcast { wg: 4, quads: 2 },
+                    (1, 67, k),
+                );
+            }
         }
     }
 }

@@ -293,6 +293,23 @@ impl SparseWeights {
         })
     }
 
+    /// The matrix's pattern and sizes without its values or masks (what a kernel's
+    /// parameter block needs, kept after the values went to the GPU).
+    pub fn shape(&self) -> SparseWeights {
+        SparseWeights {
+            pattern: self.pattern,
+            n: self.n,
+            k: self.k,
+            kept: Weights {
+                format: self.kept.format,
+                n: self.kept.n,
+                k: self.kept.k,
+                bytes: Vec::new(),
+            },
+            masks: Vec::new(),
+        }
+    }
+
     /// Groups per row.
     pub fn groups(&self) -> usize {
         self.k / self.pattern.m as usize

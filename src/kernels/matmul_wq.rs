@@ -580,24 +580,31 @@ pub const BROADCAST_BINDINGS: [Binding; 6] = [
 /// Checks that `variant` can take activation rows of `kp` values on this adapter (the
 /// uniform view of `gemv_wq_broadcast` holds 16384).
 pub fn check_row_width(ctx: &Context, variant: &WqVariant, kp: usize) -> Result<()> {
-    if let Some(bytes) = variant.uniform_input_bytes() {
-        let limit = ctx.limits().max_uniform_buffer_binding_size;
-        if limit < bytes {
-            return Err(LabError::OverLimit {
-                what: format!("{variant:?}'s uniform activation row"),
-                asked: bytes,
-                limit_name: "max_uniform_buffer_binding_size",
-                limit,
-            });
-        }
-        if kp as u64 * 4 > bytes {
-            return Err(LabError::OverLimit {
-                what: format!("an activation row of {kp} values in {variant:?}"),
-                asked: kp as u64 * 4,
-                limit_name: "gemv_wq_broadcast's uniform row (BROADCAST_A_BYTES)",
-                limit: bytes,
-            });
-        }
+    match variant.uniform_input_bytes() {
+        Some(bytes) => check_uniform_row(ctx, &format!("{variant:?}"), bytes, kp),
+        None => Ok(()),
+    }
+}
+
+/// Checks that a kernel (`what`) binding its activation row as a uniform view of `bytes`
+/// can bind it here and that a row of `kp` values fits it. Shared by the broadcast GEMVs.
+pub fn check_uniform_row(ctx: &Context, what: &str, bytes: u64, kp: usize) -> Result<()> {
+    let limit = ctx.limits().max_uniform_buffer_binding_size;
+    if limit < bytes {
+        return Err(LabError::OverLimit {
+            what: format!("{what}'s uniform activation row"),
+            asked: bytes,
+            limit_name: "max_uniform_buffer_binding_size",
+            limit,
+        });
+    }
+    if kp as u64 * 4 > bytes {
+        return Err(LabError::OverLimit {
+            what: format!("an activation row of {kp} values in {what}"),
+            asked: kp as u64 * 4,
+            limit_name: "the broadcast GEMVs' uniform row (BROADCAST_A_BYTES)",
+            limit: bytes,
+        });
     }
     Ok(())
 }

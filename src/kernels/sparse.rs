@@ -58,7 +58,7 @@ impl SparseKernel {
     pub fn default_for(ctx: &Context, m: usize) -> Self {
         let uniform_ok = ctx.limits().max_uniform_buffer_binding_size >= BROADCAST_A_BYTES;
         if m == 1 && ctx.summary.device_type == "cpu" && uniform_ok {
-            SparseKernel::Bcast { wg: 16, quads: 1 }
+            SparseKernel::Bcast { wg: 16, quads: 2 }
         } else if m == 1 {
             SparseKernel::Gemv { wg: 32 }
         } else {
@@ -210,6 +210,9 @@ impl SparseKernel {
                 }
             }
             SparseKernel::Bcast { wg, quads } => {
+                let (sb, body) = bcast_superblock(pattern);
+                defines.push(Define::U32("SB", sb));
+                defines.push(Define::Splice("superblock", body));
                 defines.push(Define::U32("QUADS", quads));
                 defines.push(Define::U32("A_VEC4S", (BROADCAST_A_BYTES / 16) as u32));
                 defines.push(Define::Import(format!("weights_{}", format.name())));
@@ -235,6 +238,79 @@ impl SparseKernel {
             }
         }
     }
+}
+
+/// `gemv_sparse_bcast`'s superblock, written out: its blocks (lcm(N, 32) / 32 of them) and
+/// per kept value the group it starts (if it does) and its place in its group, all known
+/// here, so the driver compiles no `kj % N`. Returns the blocks per superblock and the code.
+fn bcast_superblock(pattern: NmPattern) -> (u32, String) {
+    use std::fmt::Write;
+    let n = pattern.n;
+    let gcd = (1..=n)
+        .rev()
+        .find(|d| n.is_multiple_of(*d) && 32u32.is_multiple_of(*d))
+        .unwrap_or(1);
+    let sb = n / gcd; // lcm(n, 32) / 32
+    let groups = 32 / gcd; // groups per superblock: a multiple of FIELDS
+    let fields = pattern.fields_per_word();
+    let mut c = String::new();
+    for bi in 0..sb {
+        let _ = writeln!(
+            c,
+            "        {{
+            let blk = sb * SB + {bi}u;"
+        );
+        c.push_str(
+            "            if blk < p.nblk {
+                let gb0 = g0 + vec4(blk);
+                let gb1 = g1 + vec4(blk);
+                let b0 = array(load_block(gb0.x), load_block(gb0.y), load_block(gb0.z), load_block(gb0.w));
+                var b1: array<Block, 4>;
+                if QUADS > 1u {
+                    b1 = array(load_block(gb1.x), load_block(gb1.y), load_block(gb1.z), load_block(gb1.w));
+                }
+                var sums: Sums;
+",
+        );
+        for j in 0..8 {
+            let _ = writeln!(
+                c,
+                "                let w0_{j} = quad_values(b0, {j}u);
+                var w1_{j}: Quad4;
+                if QUADS > 1u {{
+                    w1_{j} = quad_values(b1, {j}u);
+                }}"
+            );
+            for e in 0..4 {
+                let kl = bi * 32 + j * 4 + e;
+                if kl % n == 0 {
+                    let g = kl / n;
+                    let reload = g.is_multiple_of(fields);
+                    let _ = writeln!(
+                        c,
+                        "                enter(&wk, sb * {groups}u + {g}u, {reload}, m0, m1);"
+                    );
+                }
+                let _ = writeln!(
+                    c,
+                    "                kept(&wk, {}u, w0_{j}.e{e}, w1_{j}.e{e}, &sums);",
+                    kl % n
+                );
+            }
+        }
+        c.push_str(
+            "                let sc0 = quad_scales(gb0);
+                acc0 += sc0[0] * sums.dot0 + sc0[1] * sums.xs0;
+                if QUADS > 1u {
+                    let sc1 = quad_scales(gb1);
+                    acc1 += sc1[0] * sums.dot1 + sc1[1] * sums.xs1;
+                }
+            }
+        }
+",
+        );
+    }
+    (sb, c)
 }
 
 /// Bindings of the sparse kernels: params, A, kept words, kept scales, C, masks.
@@ -273,27 +349,12 @@ impl SparseKernel {
     /// Checks that the kernel takes rows of `k` values on this adapter (the broadcast
     /// GEMV's uniform view holds [`BROADCAST_A_BYTES`] / 4).
     pub fn check_row_width(&self, ctx: &Context, k: usize) -> Result<()> {
-        let Some(bytes) = self.uniform_input_bytes() else {
-            return Ok(());
-        };
-        let limit = ctx.limits().max_uniform_buffer_binding_size;
-        if limit < bytes {
-            return Err(LabError::OverLimit {
-                what: format!("{}'s uniform activation row", self.describe()),
-                asked: bytes,
-                limit_name: "max_uniform_buffer_binding_size",
-                limit,
-            });
+        match self.uniform_input_bytes() {
+            Some(bytes) => {
+                crate::kernels::matmul_wq::check_uniform_row(ctx, &self.describe(), bytes, k)
+            }
+            None => Ok(()),
         }
-        if k as u64 * 4 > bytes {
-            return Err(LabError::OverLimit {
-                what: format!("an activation row of {k} values in {}", self.describe()),
-                asked: k as u64 * 4,
-                limit_name: "gemv_sparse_bcast's uniform row (BROADCAST_A_BYTES)",
-                limit: bytes,
-            });
-        }
-        Ok(())
     }
 }
 

@@ -120,18 +120,7 @@ fn upload_sparse(
     let (w, s) = sw.kept.gpu_words();
     // Float formats have no scales; the binding still needs a buffer.
     let s = if s.is_empty() { vec![0] } else { s };
-    let shape = SparseWeights {
-        pattern: sw.pattern,
-        n: sw.n,
-        k: sw.k,
-        kept: Weights {
-            format: sw.kept.format,
-            n: sw.kept.n,
-            k: sw.kept.k,
-            bytes: Vec::new(),
-        },
-        masks: Vec::new(),
-    };
+    let shape = sw.shape();
     Ok(GpuLinear {
         n: l.n,
         k: l.k,

@@ -294,18 +294,7 @@ fn upload_sparse(ctx: &Context, parts: &[&SparseWeights]) -> Result<Linear> {
     // Float formats have no scales; the binding still needs a buffer.
     let scales = if scales.is_empty() { vec![0] } else { scales };
     let bytes = sw.bytes() as u64;
-    let shape = SparseWeights {
-        pattern: sw.pattern,
-        n: sw.n,
-        k: sw.k,
-        kept: Weights {
-            format: sw.kept.format,
-            n: sw.kept.n,
-            k: sw.kept.k,
-            bytes: Vec::new(),
-        },
-        masks: Vec::new(),
-    };
+    let shape = sw.shape();
     Ok(Linear {
         n: sw.n,
         k: sw.k,
