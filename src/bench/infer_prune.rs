@@ -86,15 +86,9 @@ fn gpu_columns(
                 "matmul-wq".to_string(),
             ),
             Some(layers) => {
-                let first = &layers[0][0];
                 let rows = batch.b * batch.t;
-                let (k, tuned) = crate::bench::sparse::kernel_for(
-                    ctx,
-                    g.tuned,
-                    first.kept.format,
-                    first.pattern,
-                    rows,
-                );
+                let (k, tuned) =
+                    crate::bench::sparse::kernel_for_layers(ctx, g.tuned, layers, rows)?;
                 let name = format!("{}{}", k.describe(), if tuned { " (tuned)" } else { "" });
                 (GpuBert::with_sparse(ctx, w, layers, k)?, name)
             }

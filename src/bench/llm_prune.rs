@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::bench::llm::{capacity, gpu_figures, kernels_for, teacher, twin_accuracy, SpeedRuns};
 use crate::bench::tune::Tuned;
-use crate::error::{LabError, Result};
+use crate::error::Result;
 use crate::formats::llama::{KvPrecision, LlamaWeights, LlmPrecision};
 use crate::formats::sparse::{SparseWeights, Sparsity};
 use crate::formats::weights::WeightFormat;
@@ -162,15 +162,10 @@ fn gpu_columns(
         let mut gpu = match m.sparse {
             None => GpuLlama::new(ctx, m.weights, cap, kernels)?,
             Some(layers) => {
-                let first = layers
-                    .first()
-                    .and_then(|l| l.first())
-                    .ok_or_else(|| LabError::Shape("a pruned model with no layers".into()))?;
-                let (fmt, pattern) = (first.kept.format, first.pattern);
                 let (decode, tuned_decode) =
-                    crate::bench::sparse::kernel_for(ctx, &g.tuned, fmt, pattern, 1);
+                    crate::bench::sparse::kernel_for_layers(ctx, &g.tuned, layers, 1)?;
                 let (prefill, _) =
-                    crate::bench::sparse::kernel_for(ctx, &g.tuned, fmt, pattern, g.runs.pp);
+                    crate::bench::sparse::kernel_for_layers(ctx, &g.tuned, layers, g.runs.pp)?;
                 name = format!(
                     "{}{}",
                     decode.describe(),

@@ -55,6 +55,20 @@ pub fn kernel_for(
     }
 }
 
+/// [`kernel_for`] for a model's compressed matrices (per layer, all of one format and
+/// pattern, as `prune` stores them) at `m` activation rows.
+pub fn kernel_for_layers(
+    ctx: &Context,
+    tuned: &tune::Tuned,
+    layers: &[Vec<crate::formats::sparse::SparseWeights>],
+    m: usize,
+) -> crate::error::Result<(SparseKernel, bool)> {
+    let first = layers.iter().flatten().next().ok_or_else(|| {
+        crate::error::LabError::Shape("a pruned model with no sparse matrices".into())
+    })?;
+    Ok(kernel_for(ctx, tuned, first.kept.format, first.pattern, m))
+}
+
 /// Adds the sparse rows to `dense` (the rows of [`crate::bench::precision::run`] for the
 /// same request and inputs): each precision's dense rows, then its sparse rows.
 pub fn run(

@@ -164,14 +164,13 @@ pub fn generate(select: &SelectArgs, args: GenerateArgs) -> Result<ExitCode> {
     let mut model = match pruned.as_ref().and_then(|p| p.sparse.clone()) {
         None => GpuLlama::new(&ctx, &weights, capacity, kernels)?,
         Some(layers) => {
-            let (format, pattern) = (layers[0][0].kept.format, layers[0][0].pattern);
             let tuned = super::tune_cache(&args.tune_cache).for_adapter(&ctx);
-            let kernel =
-                |m| wgpu_lab::bench::sparse::kernel_for(&ctx, &tuned, format, pattern, m).0;
+            let kernel = |m| wgpu_lab::bench::sparse::kernel_for_layers(&ctx, &tuned, &layers, m);
+            let (decode, prefill) = (kernel(1)?.0, kernel(prompt.len().max(2))?.0);
             let sparse = wgpu_lab::model::llama::gpu::SparseLinears {
                 layers,
-                decode: kernel(1),
-                prefill: kernel(prompt.len().max(2)),
+                decode,
+                prefill,
             };
             GpuLlama::new_sparse(&ctx, &weights, &sparse, capacity, kernels)?
         }

@@ -83,15 +83,8 @@ fn pruned_encoder(
         None => GpuBert::new(ctx, &pe.weights, precision)?,
         Some(layers) => {
             let tuned = super::tune_cache(&None).for_adapter(ctx);
-            let first = &layers[0][0];
             // Sized for a batch of a few sentences.
-            let (kernel, _) = wgpu_lab::bench::sparse::kernel_for(
-                ctx,
-                &tuned,
-                first.kept.format,
-                first.pattern,
-                64,
-            );
+            let (kernel, _) = wgpu_lab::bench::sparse::kernel_for_layers(ctx, &tuned, layers, 64)?;
             GpuBert::with_sparse(ctx, &pe.weights, layers, kernel)?
         }
     })
