@@ -283,6 +283,51 @@ fn cache_round_trips_and_a_corrupt_one_is_ignored() {
         .is_empty());
 }
 
+/// A CPU adapter's cache entries are keyed by the host CPU too: entries tuned for the same
+/// lavapipe on another CPU (or written before the key named it) are not read.
+#[test]
+fn a_cpu_adapters_cache_key_names_the_host_cpu() {
+    let Some(ctx) = common::ctx() else { return };
+    let key = tune::adapter_key(ctx);
+    let s = &ctx.summary;
+    let bare = format!("{} | {} | {}", s.name, s.backend, s.driver);
+    if s.device_type != "cpu" {
+        assert!(s.host_cpu.is_none() && key == bare, "{key}");
+        return;
+    }
+    let cpu = s
+        .host_cpu
+        .clone()
+        .expect("a CPU adapter names its host CPU");
+    let threads = std::thread::available_parallelism().unwrap().get();
+    assert!(
+        cpu.ends_with(&format!(", {threads} threads")) && cpu.len() > 12,
+        "{cpu}"
+    );
+    assert_eq!(key, format!("{bare} | {cpu}"));
+    let mut cache = TuneCache::default();
+    for adapter in [
+        bare.clone(),
+        format!("{bare} | Another CPU, {threads} threads"),
+    ] {
+        cache
+            .adapters
+            .entry(adapter)
+            .or_default()
+            .insert("q4_0/gemv".into(), v(32, 1, 2));
+    }
+    assert!(
+        cache.for_adapter(ctx).is_empty(),
+        "read another CPU's entries"
+    );
+    cache
+        .adapters
+        .entry(key)
+        .or_default()
+        .insert("q4_0/gemv".into(), v(64, 1, 4));
+    assert_eq!(cache.for_adapter(ctx)["q4_0/gemv"], v(64, 1, 4));
+}
+
 #[test]
 fn tuned_configuration_is_used_and_labelled() {
     let Some(ctx) = common::ctx() else { return };

@@ -178,12 +178,15 @@ pub struct TuneCache {
 /// A user kernel's `override` constants, name -> value.
 pub type Constants = BTreeMap<String, f64>;
 
-/// The cache key of an adapter.
+/// The cache key of an adapter: name, backend, driver, and for a CPU adapter the host CPU
+/// it runs on (a cache tuned for lavapipe on one CPU is no guide on another: a q4_0 decode
+/// GEMV tuned on one Xeon ran at half speed on another).
 pub fn adapter_key(ctx: &Context) -> String {
-    format!(
-        "{} | {} | {}",
-        ctx.summary.name, ctx.summary.backend, ctx.summary.driver
-    )
+    let s = &ctx.summary;
+    match &s.host_cpu {
+        Some(cpu) => format!("{} | {} | {} | {cpu}", s.name, s.backend, s.driver),
+        None => format!("{} | {} | {}", s.name, s.backend, s.driver),
+    }
 }
 
 /// The entry key of a precision and class.

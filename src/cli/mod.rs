@@ -77,5 +77,8 @@ pub fn autotuner(
 /// The line naming the adapter above every table, so numbers are never read without it.
 pub fn print_adapter(ctx: &Context) {
     let a = &ctx.summary;
-    println!("adapter: {} ({}, {})", a.name, a.backend, a.driver);
+    match &a.host_cpu {
+        Some(cpu) => println!("adapter: {} ({}, {}) on {cpu}", a.name, a.backend, a.driver),
+        None => println!("adapter: {} ({}, {})", a.name, a.backend, a.driver),
+    }
 }

@@ -75,6 +75,9 @@ pub struct AdapterSummary {
     pub max_compute_invocations_per_workgroup: u32,
     /// Workgroups in one dispatch dimension.
     pub max_compute_workgroups_per_dimension: u32,
+    /// For a CPU adapter (lavapipe, llvmpipe, WARP): the host CPU it runs on ([`host_cpu`]),
+    /// part of its identity, since the same driver ranks kernels differently on another CPU.
+    pub host_cpu: Option<String>,
 }
 
 impl AdapterSummary {
@@ -109,6 +112,7 @@ impl AdapterSummary {
             max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
             max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
             max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+            host_cpu: (info.device_type == wgpu::DeviceType::Cpu).then(host_cpu),
         }
     }
 
@@ -119,6 +123,54 @@ impl AdapterSummary {
             self.index, self.name, self.backend, self.device_type
         )
     }
+}
+
+/// The host CPU as "model name, N threads": the model from `/proc/cpuinfo` (Linux) or the
+/// CPUID brand string (x86), else the architecture; the threads a CPU adapter may use.
+pub fn host_cpu() -> String {
+    let from_proc = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name") || l.starts_with("Model"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    });
+    let model = from_proc
+        .or_else(cpuid_brand)
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    format!(
+        "{}, {threads} threads",
+        model.split_whitespace().collect::<Vec<_>>().join(" ")
+    )
+}
+
+/// The x86 CPUID brand string (leaves 0x80000002-4), where the CPU has one.
+// `__cpuid` is an unsafe fn before Rust 1.94 and safe after; rust-version is 1.89.
+#[allow(unused_unsafe)]
+fn cpuid_brand() -> Option<String> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        // SAFETY: CPUID exists on every x86_64 CPU; leaf 0x80000000 says which extended
+        // leaves do.
+        if unsafe { __cpuid(0x8000_0000) }.eax < 0x8000_0004 {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(48);
+        for leaf in 0x8000_0002u32..=0x8000_0004 {
+            // SAFETY: as above, the leaf is within the reported range.
+            let r = unsafe { __cpuid(leaf) };
+            for v in [r.eax, r.ebx, r.ecx, r.edx] {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        let s = String::from_utf8_lossy(&bytes);
+        let s = s.trim_matches(char::from(0)).trim();
+        (!s.is_empty()).then(|| s.to_string())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 fn device_type_name(t: wgpu::DeviceType) -> &'static str {
