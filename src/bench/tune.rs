@@ -179,8 +179,9 @@ pub struct TuneCache {
 pub type Constants = BTreeMap<String, f64>;
 
 /// The cache key of an adapter: name, backend, driver, and for a CPU adapter the host CPU
-/// it runs on (a cache tuned for lavapipe on one CPU is no guide on another: a q4_0 decode
-/// GEMV tuned on one Xeon ran at half speed on another).
+/// it runs on (a cache tuned for lavapipe on one CPU is no guide on another: a stale cache's
+/// q4_0 decode GEMV, tuned on another CPU, decoded SmolLM2 at 11 tok/s where the default ran
+/// 21; docs/results/sparsity-lavapipe.md).
 pub fn adapter_key(ctx: &Context) -> String {
     let s = &ctx.summary;
     match &s.host_cpu {
