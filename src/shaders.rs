@@ -126,6 +126,7 @@ pub const SHARED: &[(&str, &str)] = &[
         include_str!("../shaders/shared/wq_params.wgsl"),
     ),
     ("hsum", include_str!("../shaders/shared/hsum.wgsl")),
+    ("f16_rne", include_str!("../shaders/shared/f16_rne.wgsl")),
     (
         "sparse_params",
         include_str!("../shaders/shared/sparse_params.wgsl"),

@@ -808,7 +808,7 @@ fn a_q4_k_m_file_loads_and_the_gpu_matches_its_cpu_twin() {
 }
 
 #[test]
-fn an_f16_kv_cache_matches_the_twin_rounding_alike_and_halves_the_cache() {
+fn an_f16_kv_cache_stores_f16_near_the_twin_and_halves_the_cache() {
     use wgpu_lab::formats::llama::{KvPrecision, LlmPrecision};
     use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
     let Some(ctx) = common::ctx() else { return };
@@ -822,12 +822,13 @@ fn an_f16_kv_cache_matches_the_twin_rounding_alike_and_halves_the_cache() {
     let cap = prompt.len() + steps;
     let kernels = LlamaKernels::default_for(ctx);
     let mut gpu16 = GpuLlama::new(ctx, &w, cap, kernels.with_kv(KvPrecision::F16)).unwrap();
-    let gpu32 = GpuLlama::new(ctx, &w, cap, kernels).unwrap();
+    let mut gpu32 = GpuLlama::new(ctx, &w, cap, kernels).unwrap();
     assert_eq!(2 * gpu16.kv_bytes, gpu32.kv_bytes);
     let mut c16 = twin.cache_with(cap, KvPrecision::F16);
     let mut c32 = twin.cache(cap);
     let vocab = w.config.vocab;
-    let g = gpu16.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
+    let g16 = gpu16.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
+    let g32 = gpu32.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
     let t16 = twin.forward(&mut c16, &prompt).unwrap();
     let t32 = twin.forward(&mut c32, &prompt).unwrap();
     // Both sides round keys and values to f16 to nearest even, but their f32 values differ
@@ -836,16 +837,33 @@ fn an_f16_kv_cache_matches_the_twin_rounding_alike_and_halves_the_cache() {
     // carries that into the logits. Measured on this prompt: relative error 5e-6 in the
     // first row, at most 2.2e-3 over 34 rows; 5e-3 bounds it. A wrong cache layout or pair
     // order is O(1).
-    assert_rows_close("prefill", &g.logits, &t16, vocab, 5e-3);
-    // The GPU really stores f16, rounded as the twin rounds: over the whole prefill it is
-    // much closer to the twin's f16 cache than the twin's f32 cache is (0.45x measured; an f32 cache would
-    // give about 1x; a twin rounding toward zero instead was worse than 1x, measured).
-    let to_twin16 = rel_error(&g.logits, &t16);
-    let cache_effect = rel_error(&t16, &t32);
-    eprintln!("GPU vs twin f16 {to_twin16:.2e}, twin f16 vs f32 {cache_effect:.2e}");
+    assert_rows_close("prefill", &g16.logits, &t16, vocab, 5e-3);
+    // The GPU really stores f16: its f16 cache moves its logits about as far from its f32
+    // cache's as the twin's f16 cache moves the twin's (an f32 store would move them not at
+    // all), while with f32 caches the two sides agree far closer than that. How it rounds
+    // is tested exactly in tests/shaders (f16_rne, bit for bit against the twin's rounding);
+    // here the logits cannot show it: the GPU's keys differ from the twin's in the last
+    // bits, so a few land across an f16 rounding boundary, and where one is an outlier key
+    // that step shows in every later row. Measured on this prompt: f32 caches agree to
+    // 1e-6 per row, the f16 cache moves the logits by 7.1e-4 (twin) and 8.6e-4 (GPU), and
+    // the GPU's f16 run is 9.4e-4 from the twin's on an AMD EPYC (AVX2; 1.3x the effect)
+    // where a Xeon (AVX-512) gave 0.45x the effect. A wrong cache layout or pair order is
+    // O(1).
+    let effect_twin = rel_error(&t16, &t32);
+    let effect_gpu = rel_error(&g16.logits, &g32.logits);
+    let f32_caches = rel_error(&g32.logits, &t32);
+    eprintln!(
+        "f16 cache moves the logits by {effect_twin:.2e} (twin), {effect_gpu:.2e} (GPU); \
+         f32 caches agree to {f32_caches:.2e}; GPU f16 vs twin f16 {:.2e}",
+        rel_error(&g16.logits, &t16)
+    );
     assert!(
-        to_twin16 < 0.7 * cache_effect,
-        "GPU vs twin f16 {to_twin16:.2e}, twin f16 vs f32 {cache_effect:.2e}"
+        f32_caches < 0.1 * effect_twin,
+        "f32 caches: GPU vs twin {f32_caches:.2e}, not well under the f16 cache's effect {effect_twin:.2e}"
+    );
+    assert!(
+        (0.5..2.0).contains(&(effect_gpu / effect_twin)),
+        "the f16 cache moves the GPU's logits by {effect_gpu:.2e}, the twin's by {effect_twin:.2e}"
     );
     let next = argmax(&t16[t16.len() - vocab..]);
     decode_alongside(ctx, &mut gpu16, &twin, &mut c16, next, steps, 5e-3);

@@ -1,5 +1,7 @@
 //! Every WGSL kernel variant parses and validates with naga: no adapter needed.
 
+mod common;
+
 use wgpu_lab::formats::weights::WeightFormat;
 use wgpu_lab::kernels::matmul::{Kernel, Layout};
 use wgpu_lab::kernels::matmul_wq::WqKernel;
@@ -326,4 +328,121 @@ fn the_llama_cache_kernels_validate_with_both_kv_precisions() {
 #[test]
 fn unknown_kernel_and_import_are_errors() {
     assert!(shaders::assemble("no_such_kernel", &[]).is_err());
+}
+
+/// Runs `shaders/shared/f16_rne.wgsl`'s `f16_bits_rne` and pack2x16float on `xs`, returning
+/// both results per value.
+fn f16_on_gpu(ctx: &wgpu_lab::Context, xs: &[f32]) -> (Vec<u32>, Vec<u32>) {
+    use wgpu_lab::gpu::buffers;
+    use wgpu_lab::gpu::pipeline::{self, Binding};
+    let lib = shaders::SHARED
+        .iter()
+        .find(|(n, _)| *n == "f16_rne")
+        .unwrap()
+        .1;
+    let src = format!(
+        "{lib}
+@group(0) @binding(0) var<storage, read> xs: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec2<u32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {{
+    let i = id.x;
+    if i < arrayLength(&xs) {{
+        out[i] = vec2(f16_bits_rne(xs[i]), pack2x16float(vec2(xs[i], 0.0)) & 0xffffu);
+    }}
+}}"
+    );
+    let p = pipeline::compile(
+        ctx,
+        "f16_rne test",
+        &src,
+        "main",
+        &[],
+        &[Binding::ReadOnly, Binding::ReadWrite],
+    )
+    .unwrap();
+    let input = buffers::upload(ctx, "xs", xs).unwrap();
+    let out = buffers::storage(ctx, "out", 8 * xs.len() as u64).unwrap();
+    buffers::poison(ctx, &out);
+    let bg = pipeline::bind_group(ctx, &p, "f16_rne test", &[&input, &out]).unwrap();
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&p);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups((xs.len() as u32).div_ceil(64), 1, 1);
+    }
+    ctx.queue.submit([enc.finish()]);
+    let got: Vec<[u32; 2]> = buffers::read(ctx, &out, xs.len()).unwrap();
+    got.iter().map(|p| (p[0], p[1])).unzip()
+}
+
+#[test]
+fn f16_rne_rounds_as_the_cpu_twin_on_every_class_of_value() {
+    // The f16 KV cache rounds through f16_rne because pack2x16float's rounding is the
+    // driver's choice (WGSL allows either neighbour). Every class: ties both ways, the
+    // subnormal range and its edges, the largest f16 and the overflow threshold, zeros,
+    // infinities, NaN, and random values over the whole f32 range that f16 covers.
+    let Some(ctx) = common::ctx() else { return };
+    let mut xs: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        65504.0,
+        65519.99,
+        65520.0,
+        -65520.0,
+        1e6,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        6.1035156e-5,
+        6.1e-5,
+        5.96e-8,
+        2.98e-8,
+        2.9802322e-8,
+        2.99e-8,
+        1e-9,
+        f32::MIN_POSITIVE,
+        1e-45,
+    ];
+    // Exact ties between neighbouring f16 values, normal and subnormal, odd and even below.
+    for bits in [0x3c00u16, 0x3c01, 0x0001, 0x0002, 0x03ff, 0x7bfe, 0x0400] {
+        let lo = half::f16::from_bits(bits).to_f32();
+        let hi = half::f16::from_bits(bits + 1).to_f32();
+        xs.extend([(lo + hi) / 2.0, -(lo + hi) / 2.0]);
+    }
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..4096 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        // Exponents from 2^-30 to 2^17, any mantissa, either sign.
+        let bits = ((s as u32) & 0x807f_ffff) | ((((s >> 32) as u32 % 48) + 97) << 23);
+        xs.push(f32::from_bits(bits));
+    }
+    let (rne, pack) = f16_on_gpu(ctx, &xs);
+    let mut packed_differs = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        let want = half::f16::from_f32(x);
+        let got = half::f16::from_bits(rne[i] as u16);
+        if x.is_nan() {
+            assert!(got.is_nan() && rne[i] >> 16 == 0, "{x}: {:#x}", rne[i]);
+        } else {
+            assert_eq!(
+                rne[i],
+                want.to_bits() as u32,
+                "{x:e} ({:#010x})",
+                x.to_bits()
+            );
+        }
+        packed_differs += (!x.is_nan() && pack[i] != want.to_bits() as u32) as usize;
+    }
+    // What the driver's own pack2x16float does, for the record (not asserted: either
+    // neighbour is allowed).
+    eprintln!(
+        "pack2x16float differs from nearest-even on {packed_differs} of {} values",
+        xs.len()
+    );
 }

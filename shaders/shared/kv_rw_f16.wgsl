@@ -1,6 +1,8 @@
 // The KV cache as f16 (the layout of kv_store_f16: value i in word i / 2, the even one in
 // the low half), read and written by one kernel (llama_attention with RoPE fused):
-// bindings KC_BINDING and VC_BINDING, four values (two words) at a time.
+// bindings KC_BINDING and VC_BINDING, four values (two words) at a time, rounded to
+// nearest even as kv_store_f16 rounds.
+#import f16_rne
 @group(0) @binding(KC_BINDING) var<storage, read_write> kcache: array<vec2<u32>>;
 @group(0) @binding(VC_BINDING) var<storage, read_write> vcache: array<vec2<u32>>;
 
@@ -9,7 +11,7 @@ fn unpack4(w: vec2<u32>) -> vec4<f32> {
 }
 
 fn pack4(v: vec4<f32>) -> vec2<u32> {
-    return vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw));
+    return vec2<u32>(pack2x16_rne(v.xy), pack2x16_rne(v.zw));
 }
 
 // Keys / values 4 * i .. 4 * i + 3.
