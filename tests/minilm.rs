@@ -110,9 +110,9 @@ fn minilm_candle_cpu_baseline_is_the_same_model_as_the_twin() {
     // embeddings agree to f32 rounding, cosine >= 1 - 1e-5 (measured ~1 - 1e-7); a wrong
     // pooling or mask would be far below.
     let refs = reference();
-    let (batch, want) = cpu_twin(&refs);
+    let (batches, want) = cpu_twin(&refs);
     let lib = wgpu_lab::reference::bert_candle::CandleBert::load(&model_dir()).unwrap();
-    let got = lib.embed(&batch).unwrap();
+    let got = embed_all(&batches, |b| lib.embed(b).unwrap());
     assert_eq!(got.len(), want.len());
     for ((r, g), w) in refs.iter().zip(&got).zip(&want) {
         let c = cosine(g, w);
@@ -123,20 +123,52 @@ fn minilm_candle_cpu_baseline_is_the_same_model_as_the_twin() {
     assert!(e.err().unwrap().to_string().contains("config.json"));
 }
 
-fn cpu_twin(refs: &[Reference]) -> (Batch, Vec<Vec<f32>>) {
-    let seqs: Vec<Vec<u32>> = refs.iter().map(|r| r.tokens.clone()).collect();
-    let batch = Batch::from_sequences(&seqs).unwrap();
-    let want = bert::forward(weights(), &batch).unwrap();
-    (batch, want)
+/// The sentences as batches of like length: those up to 32 tokens, then the longer ones
+/// (the fixture's 256-token passage). One batch padded to the longest would run 11 x 256
+/// rows where the sentences hold 400 tokens: 5x the work, minutes on lavapipe.
+fn batches(refs: &[Reference]) -> Vec<(Vec<usize>, Batch)> {
+    let short = |r: &Reference| r.tokens.len() <= 32;
+    [true, false]
+        .into_iter()
+        .filter_map(|want_short| {
+            let idx: Vec<usize> = (0..refs.len())
+                .filter(|&i| short(&refs[i]) == want_short)
+                .collect();
+            let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| refs[i].tokens.clone()).collect();
+            (!idx.is_empty()).then(|| (idx, Batch::from_sequences(&seqs).unwrap()))
+        })
+        .collect()
+}
+
+/// Embeds every sentence with `embed`, batch by batch, in `refs`'s order.
+fn embed_all(
+    batches: &[(Vec<usize>, Batch)],
+    mut embed: impl FnMut(&Batch) -> Vec<Vec<f32>>,
+) -> Vec<Vec<f32>> {
+    let n = batches.iter().map(|(idx, _)| idx.len()).sum();
+    let mut out = vec![Vec::new(); n];
+    for (idx, batch) in batches {
+        for (&i, e) in idx.iter().zip(embed(batch)) {
+            out[i] = e;
+        }
+    }
+    out
+}
+
+/// The batches and the CPU twin's embeddings of every sentence.
+fn cpu_twin(refs: &[Reference]) -> (Vec<(Vec<usize>, Batch)>, Vec<Vec<f32>>) {
+    let batches = batches(refs);
+    let want = embed_all(&batches, |b| bert::forward(weights(), b).unwrap());
+    (batches, want)
 }
 
 #[test]
 fn minilm_gpu_f32_matches_cpu_twin_per_sentence() {
     let Some(ctx) = common::ctx() else { return };
     let refs = reference();
-    let (batch, want) = cpu_twin(&refs);
+    let (batches, want) = cpu_twin(&refs);
     let mut gpu = GpuBert::new(ctx, weights(), Precision::Weights(WeightFormat::F32)).unwrap();
-    let got = gpu.embed(ctx, &batch).unwrap();
+    let got = embed_all(&batches, |b| gpu.embed(ctx, b).unwrap());
     for ((r, g), w) in refs.iter().zip(&got).zip(&want) {
         let c = cosine(g, w);
         assert!(c >= 0.99999, "{:?}: cosine {c}", r.text);
@@ -171,7 +203,7 @@ const Q4_0_REFERENCE_FLOOR: f64 = 0.948;
 fn minilm_quantized_precisions_keep_their_accuracy_bounds() {
     let Some(ctx) = common::ctx() else { return };
     let refs = reference();
-    let (batch, want) = cpu_twin(&refs);
+    let (batches, want) = cpu_twin(&refs);
     let tok = Tokenizer::from_dir(&model_dir(), 512).unwrap();
     let imp = calibrate::calibrate(weights(), &tok).unwrap();
     let mut report = Vec::new();
@@ -192,7 +224,7 @@ fn minilm_quantized_precisions_keep_their_accuracy_bounds() {
         (q4_1, reference, 0.95),
     ] {
         let mut gpu = GpuBert::with_quantizer(ctx, weights(), p, q, Some(&imp)).unwrap();
-        let got = gpu.embed(ctx, &batch).unwrap();
+        let got = embed_all(&batches, |b| gpu.embed(ctx, b).unwrap());
         let min = got
             .iter()
             .zip(&want)
