@@ -151,6 +151,7 @@ fn bench_skips_a_precision_over_the_limit_and_goes_on() {
             repeat: 1,
         },
         tune: Default::default(),
+        sparse: None,
     };
     // Only the GEMV problem: drop the 6016^3 GEMM (its f64 reference is minutes of CPU).
     let gemv_only = SuiteRequest {
@@ -267,6 +268,7 @@ fn bench_survives_a_device_lost_mid_sweep_and_keeps_what_it_measured() {
             repeat: 1,
         },
         tune: Default::default(),
+        sparse: None,
     };
     let ctxs = [ctx];
     let mut problems = 0;
@@ -321,4 +323,81 @@ fn bench_survives_a_device_lost_mid_sweep_and_keeps_what_it_measured() {
         "{:?}",
         report.adapters[0].disturbed
     );
+}
+
+/// `bench --sparsity`: every problem gains its pruned rows per precision (compressed, run by
+/// the sparse kernels, with `vs dense`), the precision with no sparse kernel a skipped row
+/// with the reason, the unstructured pattern a masked-dense row; JSON, CSV and the table
+/// carry the sparsity and the method.
+#[test]
+fn bench_sparsity_adds_pruned_rows_per_precision() {
+    if common::ctx().is_none() {
+        return;
+    }
+    let (json, csv) = (tmp("bs.json"), tmp("bs.csv"));
+    let out = common::run_ok(
+        bin()
+            .args([
+                "bench",
+                "--sizes",
+                // Not a multiple of the kernels' tiles; a multiple of q4_0's 32-value blocks.
+                "96",
+                "--gemv",
+                "--precision",
+                "f32,int8,q4_0",
+            ])
+            .args(["--sparsity", "2:4,u50", "--prune", "magnitude"])
+            .args(["--repeat", "1", "--warmup", "0", "--json"])
+            .arg(&json)
+            .arg("--csv")
+            .arg(&csv),
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("vs dense") && table.contains("q4_0 2:4 magnitude"),
+        "{table}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let find = |precision: &str, sparsity: &str, m: u64| -> Vec<&serde_json::Value> {
+        rows.iter()
+            .filter(|r| {
+                r["adapter"] != "cpu"
+                    && r["precision"] == precision
+                    && r["sparsity"] == sparsity
+                    && r["m"] == m
+            })
+            .collect()
+    };
+    for m in [1, 96] {
+        for precision in ["f32", "q4_0"] {
+            let dense = find(precision, "dense", m);
+            let sparse = find(precision, "2:4", m);
+            assert!(!dense.is_empty() && sparse.len() == 1, "{precision} m={m}");
+            let s = sparse[0];
+            assert!(s["passed"] == true && s["prune"] == "magnitude", "{s}");
+            assert!(s["kernel"].as_str().unwrap().contains("sparse"), "{s}");
+            let sb = s["weight_bytes"].as_u64().unwrap();
+            assert!(sb > 0, "{s}");
+            for d in &dense {
+                let db = d["weight_bytes"].as_u64().unwrap();
+                assert!(sb < db, "{precision} m={m}: 2:4 {sb} bytes, dense {db}");
+            }
+            let vs = s["speedup_vs_dense"].as_f64().unwrap();
+            assert!(vs.is_finite() && vs > 0.0, "{s}");
+            let u = find(precision, "u50", m);
+            assert!(u.len() == 1 && u[0]["passed"] == true, "{u:?}");
+        }
+        let int8 = find("int8", "2:4", m);
+        assert!(
+            int8.len() == 1
+                && int8[0]["skipped"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("no sparse kernel")),
+            "{int8:?}"
+        );
+    }
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv.lines().any(|l| l.contains(",2:4,magnitude,")), "{csv}");
 }

@@ -38,7 +38,7 @@ pub fn json(report: &SuiteReport) -> String {
 }
 
 /// CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 21] = [
+pub const CSV_COLUMNS: [&str; 25] = [
     "adapter",
     "backend",
     "precision",
@@ -60,6 +60,10 @@ pub const CSV_COLUMNS: [&str; 21] = [
     "passed",
     "tuned",
     "skipped",
+    "weight_bytes",
+    "sparsity",
+    "prune",
+    "speedup_vs_dense",
 ];
 
 fn csv_field(s: &str) -> String {
@@ -104,6 +108,10 @@ pub fn csv(report: &SuiteReport) -> String {
             r.passed.to_string(),
             csv_field(&r.tuned),
             csv_field(r.skipped.as_deref().unwrap_or("")),
+            r.weight_bytes.map_or(String::new(), |b| b.to_string()),
+            r.sparsity.clone().unwrap_or_default(),
+            r.prune.clone().unwrap_or_default(),
+            opt(r.speedup_vs_dense),
         ];
         out += &cells.join(",");
         out.push('\n');
@@ -325,7 +333,11 @@ pub fn throughput_svg(report: &SuiteReport, path: &Path) -> Result<()> {
         type Key = (String, String, String);
         let mut series: Vec<(Key, Vec<(f64, f64)>)> = Vec::new();
         for r in &rows {
-            let key = (r.device(), r.precision.clone(), r.kernel.clone());
+            let key = (
+                r.device(),
+                r.precision.clone(),
+                r.kernel.clone() + &r.label(),
+            );
             let pt = ((r.n as f64).log2(), r.gflops);
             match series.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, pts)) => pts.push(pt),
@@ -546,6 +558,19 @@ pub fn markdown(report: &SuiteReport, charts: &[(&str, &str)]) -> String {
         md += "\n## all-MiniLM-L6-v2\n\n";
         md += &crate::bench::table::infer_table(&report.model);
     }
+    for l in &report.llm_prune {
+        let _ = write!(
+            md,
+            "\n## {} pruned on {}\n\nThe CPU twin over {} text tokens against the dense f32 \
+             twin; calibration {} tokens.\n\n",
+            l.model, l.adapter, l.text_tokens, l.calibration_tokens
+        );
+        md += &crate::bench::table::llm_prune_table(&l.rows);
+    }
+    for e in &report.encoder_prune {
+        let _ = write!(md, "\n## {} pruned on {}\n\n", e.model, e.adapter);
+        md += &crate::bench::table::infer_prune_table(&e.rows);
+    }
     md
 }
 
@@ -563,7 +588,7 @@ pub fn side_by_side(rows: &[SuiteRow]) -> String {
         if !devices.contains(&r.device()) {
             devices.push(r.device());
         }
-        let key = (r.m, r.n, r.k, r.precision.clone());
+        let key = (r.m, r.n, r.k, r.label());
         if r.precision != "all" && !keys.contains(&key) {
             keys.push(key);
         }
@@ -581,7 +606,7 @@ pub fn side_by_side(rows: &[SuiteRow]) -> String {
             let best = ok
                 .iter()
                 .filter(|r| {
-                    r.device() == *d && (r.m, r.n, r.k) == (*m, *n, *k) && r.precision == *precision
+                    r.device() == *d && (r.m, r.n, r.k) == (*m, *n, *k) && r.label() == *precision
                 })
                 .max_by(|a, b| a.gflops.total_cmp(&b.gflops));
             match best {
@@ -598,9 +623,10 @@ pub fn side_by_side(rows: &[SuiteRow]) -> String {
     render(&cells)
 }
 
-/// The rows as an aligned table.
+/// The rows as an aligned table (with a `vs dense` column when the sweep has sparse rows).
 pub fn rows_table(rows: &[SuiteRow]) -> String {
-    let mut cells = vec![[
+    let sparse = rows.iter().any(|r| r.prune.is_some());
+    let mut header = vec![[
         "device",
         "precision",
         "kernel",
@@ -618,18 +644,22 @@ pub fn rows_table(rows: &[SuiteRow]) -> String {
     ]
     .map(String::from)
     .to_vec()];
+    if sparse {
+        header[0].insert(12, "vs dense".into());
+    }
+    let mut cells = header;
     for r in rows {
         let shape = format!("{}x{}x{}", r.m, r.n, r.k);
         if let Some(why) = &r.skipped {
             cells.push(note_row(
-                vec![r.device(), r.precision.clone(), r.kernel.clone(), shape],
+                vec![r.device(), r.label(), r.kernel.clone(), shape],
                 &format!("skipped: {why}"),
             ));
             continue;
         }
-        cells.push(vec![
+        let mut line = vec![
             r.device(),
-            r.precision.clone(),
+            r.label(),
             r.kernel.clone(),
             shape,
             format!("{:.3}", r.gpu_ms_median),
@@ -642,7 +672,14 @@ pub fn rows_table(rows: &[SuiteRow]) -> String {
             r.speedup_vs_cpu.map_or("-".into(), |v| format!("{v:.2}x")),
             format!("{:.1e}", r.rel_err),
             if r.passed { "ok" } else { "FAIL" }.into(),
-        ]);
+        ];
+        if sparse {
+            let vs = r
+                .speedup_vs_dense
+                .map_or("-".into(), |v| format!("{v:.2}x"));
+            line.insert(12, vs);
+        }
+        cells.push(line);
     }
     render(&cells)
 }

@@ -8,8 +8,11 @@ use serde::Serialize;
 
 use crate::bench::ceilings::{self, Ceilings};
 use crate::bench::infer::{self, InferRequest, InferRow};
+use crate::bench::infer_prune::EncoderPruneRow;
+use crate::bench::llm_prune::PruneRow;
 use crate::bench::matmul::MatmulRow;
 use crate::bench::precision::{self, PrecisionRequest};
+use crate::bench::sparse::{self as bench_sparse, SparseRequest};
 use crate::error::Result;
 use crate::formats::precision::Precision;
 use crate::gpu::measure::Runs;
@@ -32,6 +35,9 @@ pub struct SuiteRequest {
     pub runs: Runs,
     /// Tuned kernel configurations (from `wgpu-lab tune`), used where they exist.
     pub tune: crate::bench::tune::TuneCache,
+    /// Weight sparsity rows (issue 23): each problem's weights pruned to each pattern and
+    /// run by the sparse kernels, and with `model`, the pruned model's rows. None: dense only.
+    pub sparse: Option<SparseRequest>,
 }
 
 impl SuiteRequest {
@@ -47,6 +53,7 @@ impl SuiteRequest {
                 repeat: 3,
             },
             tune: Default::default(),
+            sparse: None,
         }
     }
 }
@@ -116,6 +123,14 @@ pub struct SuiteRow {
     pub tuned: String,
     /// Why the row did not run, if it did not.
     pub skipped: Option<String>,
+    /// Bytes of weights as stored on the device (compressed for N:M rows).
+    pub weight_bytes: Option<u64>,
+    /// The weights' sparsity (`dense`, `2:4`, `u50`...) in a sweep with `--sparsity`.
+    pub sparsity: Option<String>,
+    /// The pruning method of a sparse row.
+    pub prune: Option<String>,
+    /// The fastest dense row of the same precision and problem / this row's time.
+    pub speedup_vs_dense: Option<f64>,
 }
 
 /// Everything one `bench` run measured.
@@ -137,6 +152,36 @@ pub struct SuiteReport {
     pub model: Vec<InferRow>,
     /// One llm-bench report per adapter (with `--model` naming a llama GGUF).
     pub llm: Vec<crate::bench::llm::LlmReport>,
+    /// One pruned-decoder report per adapter (a llama GGUF `--model` with `--sparsity`).
+    pub llm_prune: Vec<LlmPruneReport>,
+    /// The pruned encoder's rows per adapter (a sentence-encoder `--model` with `--sparsity`).
+    pub encoder_prune: Vec<EncoderPruneReport>,
+}
+
+/// `llm-bench --sparsity`'s rows for one adapter, over the suite's text tokens.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmPruneReport {
+    /// Adapter the GPU columns ran on.
+    pub adapter: String,
+    /// The GGUF file.
+    pub model: String,
+    /// Text tokens the perplexities are over.
+    pub text_tokens: usize,
+    /// Calibration tokens (Wanda, SparseGPT).
+    pub calibration_tokens: usize,
+    /// A dense row per precision, then one per pattern.
+    pub rows: Vec<PruneRow>,
+}
+
+/// `infer --sparsity`'s rows for one adapter.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncoderPruneReport {
+    /// Adapter the GPU columns ran on.
+    pub adapter: String,
+    /// The model folder.
+    pub model: String,
+    /// A dense row per precision, then one per pattern.
+    pub rows: Vec<EncoderPruneRow>,
 }
 
 /// Whether `--model` names a llama GGUF file (decoder rows) rather than a folder.
@@ -183,6 +228,90 @@ fn llm_report(
         write_gguf: None,
     };
     llm::run(ctx, &file, &lreq)
+}
+
+/// The suite's precisions that are plain weight formats: the ones a pruned model is stored at.
+fn weight_formats(req: &SuiteRequest) -> Vec<crate::formats::weights::WeightFormat> {
+    req.precisions
+        .iter()
+        .filter_map(|p| match p {
+            Precision::Weights(f) => Some(*f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The pruned decoder's rows (`llm-bench --sparsity`, over the suite's text tokens, pp32 / tg16).
+fn llm_prune_report(
+    ctx: &Context,
+    path: &std::path::Path,
+    req: &SuiteRequest,
+    sreq: &SparseRequest,
+) -> Result<LlmPruneReport> {
+    use crate::bench::llm::{SpeedRuns, DEFAULT_TEXT};
+    use crate::bench::llm_prune::{self, PruneGpu, PruneRequest};
+    use crate::formats::llama::LlamaWeights;
+    let file = LlamaWeights::load(path)?;
+    let tok = crate::model::llama::tokenize::LlamaTokenizer::new(&file.vocab)?;
+    let mut text = tok.encode(DEFAULT_TEXT)?;
+    text.truncate(LLM_TEXT_TOKENS);
+    let preq = PruneRequest {
+        precisions: weight_formats(req),
+        sparsity: sreq.sparsity.clone(),
+        methods: vec![sreq.method],
+        text,
+        calibration: tok.encode(crate::model::llama::calibrate::CALIBRATION_TEXT)?,
+        gpu: Some(PruneGpu {
+            runs: SpeedRuns {
+                pp: 32,
+                tg: 16,
+                repeat: req.runs.repeat,
+            },
+            tuned: req.tune.for_adapter(ctx),
+            accuracy: true,
+        }),
+    };
+    let rows = llm_prune::run(Some(ctx), &file, &preq, &mut |_| {})?;
+    Ok(LlmPruneReport {
+        adapter: ctx.summary.name.clone(),
+        model: path.display().to_string(),
+        text_tokens: preq.text.len(),
+        calibration_tokens: preq.calibration.len(),
+        rows,
+    })
+}
+
+/// The pruned encoder's rows (`infer --sparsity`).
+fn encoder_prune_report(
+    ctx: &Context,
+    dir: &std::path::Path,
+    req: &SuiteRequest,
+    sreq: &SparseRequest,
+) -> Result<EncoderPruneReport> {
+    use crate::bench::infer_prune::{self, EncoderGpu};
+    use crate::formats::bert::BertWeights;
+    let w = BertWeights::load(dir)?;
+    let tok =
+        crate::model::bert::tokenize::Tokenizer::from_dir(dir, w.config.max_position_embeddings)?;
+    let tuned = req.tune.for_adapter(ctx);
+    let gpu = EncoderGpu {
+        ctx,
+        tuned: &tuned,
+        repeat: req.runs.repeat,
+    };
+    let rows = infer_prune::run(
+        Some(&gpu),
+        &w,
+        &tok,
+        &weight_formats(req),
+        &sreq.sparsity,
+        &[sreq.method],
+    )?;
+    Ok(EncoderPruneReport {
+        adapter: ctx.summary.name.clone(),
+        model: dir.display().to_string(),
+        rows,
+    })
 }
 
 impl SuiteReport {
@@ -276,6 +405,10 @@ pub(crate) fn suite_row(r: &MatmulRow, c: &Ceilings) -> SuiteRow {
         passed: r.passed,
         tuned: r.config.clone(),
         skipped: r.skipped.clone(),
+        weight_bytes: r.weight_bytes,
+        sparsity: r.sparsity.clone(),
+        prune: r.prune.clone(),
+        speedup_vs_dense: r.speedup_vs_dense,
     };
     place(&mut row, c);
     row
@@ -314,6 +447,12 @@ pub(crate) fn cpu_row(r: &MatmulRow, cpu: &Ceilings) -> Option<SuiteRow> {
             std::thread::available_parallelism().map_or(1, |t| t.get())
         ),
         skipped: None,
+        weight_bytes: r.weight_bytes,
+        // "dense" in a sparsity sweep, so the side-by-side table lines it up with the
+        // GPU's dense rows.
+        sparsity: r.sparsity.clone(),
+        prune: None,
+        speedup_vs_dense: None,
     };
     place(&mut row, cpu);
     Some(row)
@@ -354,6 +493,8 @@ pub fn run(
         rows: Vec::new(),
         model: Vec::new(),
         llm: Vec::new(),
+        llm_prune: Vec::new(),
+        encoder_prune: Vec::new(),
     };
     for ctx in ctxs {
         tick(&format!("ceilings of {}", ctx.summary.name));
@@ -383,10 +524,16 @@ pub fn run(
                 tuned: req.tune.for_adapter(ctx),
                 extra: Vec::new(),
             };
-            match precision::run(ctx, &preq, &a, &w) {
+            let measured = precision::run(ctx, &preq, &a, &w).and_then(|dense| match &req.sparse {
+                Some(sreq) => bench_sparse::run(ctx, &preq, sreq, &a, &w, dense),
+                None => Ok(dense),
+            });
+            match measured {
                 Ok(rows) => {
-                    // One CPU row per precision (the gemv rows share their precision's).
-                    for r in rows.iter().filter(|r| !is_gemv_name(&r.kernel)) {
+                    // One CPU row per precision (the gemv rows share their precision's; the
+                    // sparse rows have none).
+                    let dense = |r: &&MatmulRow| r.prune.is_none() && !is_gemv_name(&r.kernel);
+                    for r in rows.iter().filter(dense) {
                         if let Some(cr) = cpu_row(r, &report.cpu) {
                             report.rows.push(cr);
                         }
@@ -441,6 +588,10 @@ pub fn run(
                     passed: false,
                     tuned: String::new(),
                     skipped: Some(e.to_string()),
+                    weight_bytes: None,
+                    sparsity: None,
+                    prune: None,
+                    speedup_vs_dense: None,
                 }),
             }
             checkpoint(&report)?;
@@ -448,6 +599,19 @@ pub fn run(
         if let Some(path) = req.model.as_deref().filter(|p| is_llm_model(p)) {
             tick(&format!("llm on {}", ctx.summary.name));
             report.llm.push(llm_report(ctx, path, req)?);
+            checkpoint(&report)?;
+        }
+        if let Some((path, sreq)) = req.model.as_deref().zip(req.sparse.as_ref()) {
+            tick(&format!("pruned model on {}", ctx.summary.name));
+            if is_llm_model(path) {
+                report
+                    .llm_prune
+                    .push(llm_prune_report(ctx, path, req, sreq)?);
+            } else {
+                report
+                    .encoder_prune
+                    .push(encoder_prune_report(ctx, path, req, sreq)?);
+            }
             checkpoint(&report)?;
         }
         if let Some(dir) = req.model.as_deref().filter(|p| !is_llm_model(p)) {
@@ -495,6 +659,16 @@ pub fn run(
 }
 
 impl SuiteRow {
+    /// The precision with the row's sparsity and pruning method, where it has them:
+    /// "q4_0", "q4_0 dense", "q4_0 2:4 wanda". Tables and charts key rows by it.
+    pub fn label(&self) -> String {
+        match (&self.sparsity, &self.prune) {
+            (Some(s), Some(m)) => format!("{} {s} {m}", self.precision),
+            (Some(s), None) => format!("{} {s}", self.precision),
+            _ => self.precision.clone(),
+        }
+    }
+
     /// A short device label for tables and charts: "llvmpipe vulkan", "cpu".
     pub fn device(&self) -> String {
         if self.adapter == "cpu" {

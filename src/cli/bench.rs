@@ -35,6 +35,15 @@ pub struct BenchArgs {
     /// own tensors and each --precision the decoder runs at).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Weight sparsity rows too: dense, N:M (N < M <= 8; 2:4, 4:8, 6:8...) or u<percent>
+    /// (unstructured, accuracy only), a comma list. Each problem's weights are pruned by
+    /// --prune and run per precision by the sparse kernels, with `vs dense`; with --model,
+    /// the pruned model's rows (llm-bench --sparsity / infer --sparsity) are added.
+    #[arg(long)]
+    pub sparsity: Option<String>,
+    /// Pruning method of the --sparsity rows: magnitude, wanda or sparsegpt.
+    #[arg(long, default_value = "magnitude", requires = "sparsity")]
+    pub prune: String,
     /// Timed runs per row.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
@@ -143,9 +152,16 @@ pub fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
                 repeat: args.repeat,
             },
             tune: Default::default(),
+            sparse: None,
         }
     };
     req.model = args.model.clone();
+    if let Some(s) = &args.sparsity {
+        req.sparse = Some(wgpu_lab::bench::sparse::SparseRequest {
+            sparsity: wgpu_lab::formats::sparse::Sparsity::parse_list(s)?,
+            method: wgpu_lab::prune::Method::parse(&args.prune)?,
+        });
+    }
     req.tune = tune_cache(&args.tune_cache);
     if let Some(m) = &req.model {
         if suite::is_llm_model(m) {
@@ -197,7 +213,8 @@ pub fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
         vec![Context::new(&select.selector()?)?]
     };
     // Per adapter: ceilings before, each problem, the model, ceilings after; then the CPU's.
-    let total = (suite::problems(&req).len() + 2 + req.model.is_some() as usize) * ctxs.len() + 1;
+    let model_steps = req.model.is_some() as usize * (1 + req.sparse.is_some() as usize);
+    let total = (suite::problems(&req).len() + 2 + model_steps) * ctxs.len() + 1;
     let bar = if json_stdout || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
@@ -264,6 +281,21 @@ pub fn bench(select: &SelectArgs, args: BenchArgs) -> Result<ExitCode> {
                     .map_or("not measured".into(), |b| format!("{b:.2} GB/s"))
             );
             print!("{}", table::llm_table(&l.rows));
+        }
+        for l in &result.llm_prune {
+            println!(
+                "\n{} pruned on {}: decoder linears pruned, the CPU twin over {} text tokens \
+                 against the dense f32 twin; calibration {} tokens",
+                l.model, l.adapter, l.text_tokens, l.calibration_tokens
+            );
+            print!("{}", table::llm_prune_table(&l.rows));
+        }
+        for e in &result.encoder_prune {
+            println!(
+                "\n{} pruned on {}: the CPU twin's embeddings against the dense f32 twin's",
+                e.model, e.adapter
+            );
+            print!("{}", table::infer_prune_table(&e.rows));
         }
     }
     let disturbed = result.disturbed();
