@@ -123,10 +123,13 @@ fn minilm_candle_cpu_baseline_is_the_same_model_as_the_twin() {
     assert!(e.err().unwrap().to_string().contains("config.json"));
 }
 
+/// A batch and the indices (in the fixture) of its sentences.
+type Batches = Vec<(Vec<usize>, Batch)>;
+
 /// The sentences as batches of like length: those up to 32 tokens, then the longer ones
 /// (the fixture's 256-token passage). One batch padded to the longest would run 11 x 256
 /// rows where the sentences hold 400 tokens: 5x the work, minutes on lavapipe.
-fn batches(refs: &[Reference]) -> Vec<(Vec<usize>, Batch)> {
+fn batches(refs: &[Reference]) -> Batches {
     let short = |r: &Reference| r.tokens.len() <= 32;
     [true, false]
         .into_iter()
@@ -156,7 +159,7 @@ fn embed_all(
 }
 
 /// The batches and the CPU twin's embeddings of every sentence.
-fn cpu_twin(refs: &[Reference]) -> (Vec<(Vec<usize>, Batch)>, Vec<Vec<f32>>) {
+fn cpu_twin(refs: &[Reference]) -> (Batches, Vec<Vec<f32>>) {
     let batches = batches(refs);
     let want = embed_all(&batches, |b| bert::forward(weights(), b).unwrap());
     (batches, want)
