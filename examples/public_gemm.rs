@@ -12,7 +12,6 @@
 //!
 //! Run: `cargo run --release --example public_gemm -- --manifest /tmp/public-kernels/manifest.json --size 1024`
 
-use std::borrow::Cow;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
@@ -20,6 +19,7 @@ use clap::Parser;
 use serde::Deserialize;
 use wgpu_lab::compare::{ErrorStats, TOL_F32_REL_FROBENIUS};
 use wgpu_lab::gpu::buffers;
+use wgpu_lab::gpu::pipeline::{self, Checks};
 use wgpu_lab::gpu::timing::{self, GpuTimer};
 use wgpu_lab::kernels::matmul::{Kernel, Layout, MatmulOptions, PreparedMatmul, Shape};
 use wgpu_lab::reference::matmul::matmul_f64;
@@ -50,6 +50,11 @@ struct Args {
     /// Leave out public kernels whose name does not contain this.
     #[arg(long)]
     only: Option<String>,
+    /// Compile the public kernels without naga's loop counter, as ours are (their loops
+    /// all run to fixed or uniform bounds): the like-for-like comparison. Without it they
+    /// get every check wgpu adds by default.
+    #[arg(long)]
+    trusted_loops: bool,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +229,15 @@ fn main() -> Result<()> {
         .fold(f64::INFINITY, f64::min);
     println!();
     println!(
+        "ours compiled with {}, the public kernels with {}",
+        Checks::built_in().name(),
+        if args.trusted_loops {
+            Checks::TrustedLoops.name()
+        } else {
+            Checks::All.name()
+        }
+    );
+    println!(
         "| kernel | layout | GPU ms median (min-max) | GFLOP/s | vs best public | first run ms | rel err | ok |"
     );
     println!("|---|---|---|---|---|---|---|---|");
@@ -271,12 +285,12 @@ fn run_public(
     let src = std::fs::read_to_string(dir.join(&e.file))?;
     let t = std::time::Instant::now();
     let pipeline = ctx.scoped(&format!("compiling {}", e.name), || {
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(&e.name),
-                source: wgpu::ShaderSource::Wgsl(Cow::Owned(src)),
-            });
+        let checks = if args.trusted_loops {
+            Checks::TrustedLoops
+        } else {
+            Checks::All
+        };
+        let module = pipeline::shader_module(ctx, &e.name, &src, checks);
         ctx.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&e.name),

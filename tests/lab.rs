@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use common::{bin, run_fails, run_ok};
 use wgpu_lab::formats::weights::WeightFormat;
+use wgpu_lab::gpu::pipeline::Checks;
 use wgpu_lab::lab::{check, Kernel, Op, Shapes};
 use wgpu_lab::LabError;
 
@@ -108,6 +109,31 @@ fn off_by_ones_at_tile_edges_are_caught_at_the_shape_that_shows_them() {
     assert_caught(&k, Op::MatmulNn, "1x1x1");
     // (Reading one past k is not caught by any shape: the value past the end of B reads
     // as zero under wgpu's bounds checks, so the extra product adds nothing.)
+}
+
+/// A kernel gets every one of naga's runtime checks unless the user vouches for its loops
+/// (`--trusted-loops`, as the built-in kernels are compiled); trusted, the tiled example
+/// still passes its battery and an off-by-one in a loop bound is still caught.
+#[test]
+fn trusted_loops_are_opt_in_and_hide_no_error() {
+    let k = Kernel::from_file(example("matmul_f32_nn_tiled.wgsl")).unwrap();
+    assert_eq!(k.checks, Checks::All);
+    let t = k.clone().with_trusted_loops(true);
+    assert_eq!(t.checks, Checks::TrustedLoops);
+    assert_eq!(t.clone().with_trusted_loops(false).checks, Checks::All);
+    // Set constants keep the choice (the tuner clones kernels with its candidates).
+    let c = t.clone().with_constants(&Default::default()).unwrap();
+    assert_eq!(c.checks, Checks::TrustedLoops);
+    let Some(ctx) = common::ctx() else { return };
+    let r = check(ctx, &t, Op::MatmulNn, &Shapes::quick()).unwrap();
+    assert!(r.passed(), "{}", r.describe());
+    let bad = mutant(
+        "matmul_f32_nn_tiled.wgsl",
+        "for (var kk = 0u; kk < TS; kk++) {",
+        "for (var kk = 0u; kk + 1u < TS; kk++) {",
+    )
+    .with_trusted_loops(true);
+    assert_caught(&bad, Op::MatmulNn, "33x65x17");
 }
 
 #[test]
@@ -278,6 +304,18 @@ fn the_cli_validates_times_and_exits_non_zero_on_a_wrong_kernel() {
     assert!(text.contains("matmul_f32_nt (yours)"), "{text}");
     assert!(text.contains("built-in"), "{text}");
     assert!(text.contains("the best built-in kernel"), "{text}");
+    // Compiled with every check, and told how to match the built-in kernels' compile.
+    assert!(text.contains("compiled with naga's checks"), "{text}");
+    if Checks::built_in() == Checks::TrustedLoops {
+        assert!(text.contains("--trusted-loops drops"), "{text}");
+    }
+    let out = run_ok(
+        bin()
+            .args(["kernel", "--quick", "--no-time", "--trusted-loops"])
+            .arg(example("matmul_f32_nt.wgsl")),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("compiled with trusted loops"), "{text}");
     // An f16-using kernel runs where the adapter has f16.
     let f16 = common::f16_math_kernel();
     if wgpu_lab::lab::Kernel::from_file(&f16)

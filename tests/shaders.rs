@@ -334,7 +334,7 @@ fn unknown_kernel_and_import_are_errors() {
 /// both results per value.
 fn f16_on_gpu(ctx: &wgpu_lab::Context, xs: &[f32]) -> (Vec<u32>, Vec<u32>) {
     use wgpu_lab::gpu::buffers;
-    use wgpu_lab::gpu::pipeline::{self, Binding};
+    use wgpu_lab::gpu::pipeline::{self, Binding, Checks};
     let lib = shaders::SHARED
         .iter()
         .find(|(n, _)| *n == "f16_rne")
@@ -359,6 +359,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {{
         "main",
         &[],
         &[Binding::ReadOnly, Binding::ReadWrite],
+        Checks::built_in(),
     )
     .unwrap();
     let input = buffers::upload(ctx, "xs", xs).unwrap();

@@ -105,6 +105,10 @@ pub struct TuneArgs {
     /// Seconds the --kernel search may take (default: every candidate).
     #[arg(long, requires = "kernel")]
     pub budget: Option<f64>,
+    /// The --kernel file's loops all end: compile it without naga's loop counter, as the
+    /// built-in kernels are (see `kernel --trusted-loops`).
+    #[arg(long, requires = "kernel")]
+    pub trusted_loops: bool,
 }
 
 fn parse_triple(s: &str) -> std::result::Result<(usize, usize, usize), String> {
@@ -327,6 +331,7 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
         kernel,
         op,
         budget,
+        trusted_loops,
     } = args;
     if let Some(file) = &kernel {
         let problem = match (gemv_problem, gemm_problem) {
@@ -345,6 +350,7 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
                 budget,
                 trials: show_trials,
                 tune_cache: &path,
+                trusted_loops,
             },
         );
     }

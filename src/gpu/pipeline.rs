@@ -19,6 +19,65 @@ pub enum Binding {
     ReadWrite,
 }
 
+/// Which of naga's runtime checks a shader module is compiled with. wgpu adds three by
+/// default: bounds checks on every index, guards on integer `/` and `%`, and a counter in
+/// every loop (`force_loop_bounding`) so that a driver may not assume a loop ends. The
+/// counter is the one that costs: on lavapipe it slows a workgroup-tiled GEMM 1.3-2.6x, likely
+/// by keeping its short tile loops from being unrolled (docs/results/public-gemm-lavapipe.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Checks {
+    /// Every check wgpu adds by default: right for any WGSL, a user's included.
+    #[default]
+    All,
+    /// All but the loop counter. Sound only for code whose every loop ends (each runs to a
+    /// bound the host sets): the built-in kernels, and a user's kernel when the user vouches
+    /// for it (`kernel --trusted-loops`). Bounds checks and division guards stay.
+    TrustedLoops,
+}
+
+impl Checks {
+    /// The checks the built-in kernels get: [`Checks::TrustedLoops`], or [`Checks::All`]
+    /// when the environment sets `WGPU_LAB_LOOP_COUNTER=1` (to measure what the counter
+    /// costs, or to rule it out when a driver is suspected of miscompiling a loop).
+    pub fn built_in() -> Self {
+        match std::env::var("WGPU_LAB_LOOP_COUNTER").as_deref() {
+            Ok("1") => Checks::All,
+            _ => Checks::TrustedLoops,
+        }
+    }
+
+    /// A short name for tables and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Checks::All => "naga's checks",
+            Checks::TrustedLoops => "trusted loops",
+        }
+    }
+}
+
+/// Creates the shader module for WGSL `src` with `checks`. naga parses and validates it the
+/// same way whichever checks are chosen.
+pub fn shader_module(ctx: &Context, label: &str, src: &str, checks: Checks) -> wgpu::ShaderModule {
+    let desc = wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    };
+    match checks {
+        Checks::All => ctx.device.create_shader_module(desc),
+        Checks::TrustedLoops => {
+            let runtime = wgpu::ShaderRuntimeChecks {
+                force_loop_bounding: false,
+                ..wgpu::ShaderRuntimeChecks::checked()
+            };
+            // SAFETY: only the loop counter is off; bounds checks and division guards stay,
+            // so no access leaves its buffer. What the counter guards against, a loop that
+            // never ends being assumed to end, cannot happen for the code the caller passes
+            // here (see `Checks::TrustedLoops`).
+            unsafe { ctx.device.create_shader_module_trusted(desc, runtime) }
+        }
+    }
+}
+
 /// Everything that determines one compiled pipeline.
 #[derive(Debug, Clone)]
 pub struct PipelineSpec<'a> {
@@ -61,6 +120,7 @@ pub fn build(
             spec.entry,
             &spec.constants,
             &spec.bindings,
+            Checks::built_in(),
         )?;
         built_ms = Some(start.elapsed().as_secs_f64() * 1e3);
         Ok(p)
@@ -68,10 +128,10 @@ pub fn build(
     Ok((p, built_ms))
 }
 
-/// Compiles WGSL `src` (already assembled) into a pipeline with group 0 laid out as
-/// `bindings`, uncached: the kernel lab compiles a user's file through it. Shader, layout
-/// and pipeline errors (naga's or the driver's) come back as [`crate::LabError::Wgpu`]
-/// naming `label`.
+/// Compiles WGSL `src` (already assembled) with `checks` into a pipeline with group 0 laid
+/// out as `bindings`, uncached: the kernel lab compiles a user's file through it. Shader,
+/// layout and pipeline errors (naga's or the driver's) come back as
+/// [`crate::LabError::Wgpu`] naming `label`.
 pub fn compile(
     ctx: &Context,
     label: &str,
@@ -79,14 +139,10 @@ pub fn compile(
     entry: &str,
     constants: &[(&str, f64)],
     bindings: &[Binding],
+    checks: Checks,
 ) -> Result<wgpu::ComputePipeline> {
     ctx.scoped(&format!("compiling {label}"), || {
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
+        let module = shader_module(ctx, label, src, checks);
         let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()
             .enumerate()

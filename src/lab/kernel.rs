@@ -8,7 +8,7 @@ use std::path::Path;
 use naga::{AddressSpace, ArraySize, Expression, Literal, ScalarKind, StorageAccess, TypeInner};
 
 use crate::error::{LabError, Result};
-use crate::gpu::pipeline::{self, Binding};
+use crate::gpu::pipeline::{self, Binding, Checks};
 use crate::gpu::Context;
 use crate::lab::contract::{BindingContract, Elem, Op, Slot, UNIFORM_BYTES};
 use crate::lab::header::{self, Header};
@@ -28,6 +28,9 @@ pub struct Kernel {
     pub set: BTreeMap<String, f64>,
     /// Features its code needs beyond the core (an `f16` type, subgroup operations).
     pub features: wgpu::Features,
+    /// naga's runtime checks its pipeline gets: all of them unless the user vouches that
+    /// every loop ends ([`Kernel::with_trusted_loops`]), as the built-in kernels do.
+    pub checks: Checks,
     module: naga::Module,
 }
 
@@ -102,6 +105,7 @@ impl Kernel {
             overrides,
             set: BTreeMap::new(),
             features,
+            checks: Checks::All,
             module,
         };
         k.check_header_names()?;
@@ -145,6 +149,18 @@ impl Kernel {
                 .collect::<Vec<_>>()
                 .join(", ")
         }
+    }
+
+    /// The kernel compiled without naga's loop counter when `trusted` (the user vouches that
+    /// every loop of it ends), as the built-in kernels are, so that a comparison between
+    /// them is like for like; with every check otherwise.
+    pub fn with_trusted_loops(mut self, trusted: bool) -> Self {
+        self.checks = if trusted {
+            Checks::TrustedLoops
+        } else {
+            Checks::All
+        };
+        self
     }
 
     /// The kernel with `constants` set over its defaults; each must be an override constant
@@ -378,6 +394,7 @@ impl Kernel {
             self.entry(),
             &constants,
             &bindings,
+            self.checks,
         )
         .map_err(|e| self.err(format!("the driver refused it: {e}")))
     }
