@@ -17,6 +17,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         "matmul_regblock",
         include_str!("../shaders/matmul_regblock.wgsl"),
     ),
+    (
+        "matmul_scalarblock",
+        include_str!("../shaders/matmul_scalarblock.wgsl"),
+    ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
     (
         "matmul_wq_tiled",

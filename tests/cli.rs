@@ -61,6 +61,7 @@ fn matmul_json_has_every_documented_field() {
             "naive",
             "tiled",
             "regblock (default)",
+            "scalarblock (default)",
             "wq (default)",
             "wq-tiled (public shape)"
         ],

@@ -64,6 +64,8 @@ kernel_tests! {
     matmul_tiled_nt_odd_shapes: "tiled", Layout::Nt;
     matmul_regblock_nn_odd_shapes: "regblock", Layout::Nn;
     matmul_regblock_nt_odd_shapes: "regblock", Layout::Nt;
+    matmul_scalarblock_nn_odd_shapes: "scalarblock", Layout::Nn;
+    matmul_scalarblock_nt_odd_shapes: "scalarblock", Layout::Nt;
 }
 
 #[test]
@@ -91,6 +93,23 @@ fn matmul_regblock_other_configurations() {
     ] {
         for layout in Layout::ALL {
             let kernel = Kernel::Regblock { wg_x, tm, tn };
+            check(kernel, layout, (37, 91, 23), MatmulOptions::default());
+        }
+    }
+}
+
+#[test]
+fn matmul_scalarblock_other_configurations() {
+    // Every scalar block the tuner searches, and odd ones: blocks that do not divide the
+    // shape, one row, one column; a partial tile in each direction.
+    let mut blocks: Vec<(u32, u32, u32)> = wgpu_lab::bench::tune::f32_scalar_candidates()
+        .iter()
+        .map(|k| (k.wg_x, k.tm, k.tn))
+        .collect();
+    blocks.extend([(8, 1, 1), (8, 3, 5), (32, 7, 2)]);
+    for (wg_x, tm, tn) in blocks {
+        for layout in Layout::ALL {
+            let kernel = Kernel::Scalarblock { wg_x, tm, tn };
             check(kernel, layout, (37, 91, 23), MatmulOptions::default());
         }
     }
@@ -191,11 +210,13 @@ fn matmul_f16_b_is_refused_for_scalar_kernels() {
         ..Default::default()
     };
     let shape = Shape::new(2, 2, 2).unwrap();
-    let kernel = Kernel::named("tiled", Layout::Nn).unwrap();
-    let r = PreparedMatmul::new(ctx, kernel, Layout::Nn, shape, &[1.0; 4], &[1.0; 4], opts);
-    assert!(r
-        .err()
-        .expect("tiled has no f16 B")
-        .to_string()
-        .contains("regblock"));
+    for name in ["tiled", "scalarblock"] {
+        let kernel = Kernel::named(name, Layout::Nn).unwrap();
+        let r = PreparedMatmul::new(ctx, kernel, Layout::Nn, shape, &[1.0; 4], &[1.0; 4], opts);
+        assert!(r
+            .err()
+            .unwrap_or_else(|| panic!("{name} has no f16 B"))
+            .to_string()
+            .contains("regblock"));
+    }
 }

@@ -32,7 +32,7 @@ fn every_matmul_variant_validates() {
     variants.push(Kernel::Tiled { tile: 8 });
     for k in variants {
         for b_f16 in [false, true] {
-            if b_f16 && !k.vec4_operands() {
+            if b_f16 && !k.reads_f16_b() {
                 continue;
             }
             let src = shaders::assemble(&k.stem(), &k.defines(b_f16)).unwrap();
@@ -208,6 +208,12 @@ fn every_kernel_file_is_reachable() {
             "matmul_regblock" => Kernel::Regblock {
                 wg_x: 16,
                 tm: 2,
+                tn: 2,
+            }
+            .defines(false),
+            "matmul_scalarblock" => Kernel::Scalarblock {
+                wg_x: 16,
+                tm: 3,
                 tn: 2,
             }
             .defines(false),

@@ -592,7 +592,7 @@ fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
     assert_eq!(auto.searches.len(), 1);
     let s = &auto.searches[0];
     assert_eq!(s.tried, 1, "{}", s.describe());
-    assert_eq!(s.of, tune::f32_candidates().len());
+    assert_eq!(s.of, tune::f32_search_space().len());
     assert_eq!(
         s.chosen.unwrap().kernel,
         WqVariant::Regblock(tune::f32_default(Layout::Nn))
@@ -600,14 +600,19 @@ fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
     assert_eq!(auto.tuning(ctx, tune::F32_NN_KEY), Tuning::Autotuned);
     auto.ensure_f32(ctx, Layout::Nn).unwrap();
     assert_eq!(auto.searches.len(), 1, "the entry exists: no second search");
-    // The prior starts from the default and holds every candidate once.
+    // The prior starts from the default and holds every candidate once, both families;
+    // on a CPU adapter the scalar 8x8 block (Mesa 25's winner) comes third.
     for (cpu, layout) in [false, true].into_iter().zip(Layout::ALL) {
         let prior = tune::f32_prior(cpu, layout);
-        assert_eq!(prior[0], tune::f32_default(layout));
-        let mut sorted = prior.clone();
-        sorted.sort_by_key(|k| (k.wg_x, k.tm, k.tn));
-        sorted.dedup();
-        assert_eq!(sorted.len(), tune::f32_candidates().len());
+        assert_eq!(prior[0], WqVariant::Regblock(tune::f32_default(layout)));
+        let distinct: std::collections::BTreeSet<String> =
+            prior.iter().map(|v| format!("{v:?}")).collect();
+        assert_eq!(distinct.len(), prior.len());
+        assert_eq!(prior.len(), tune::f32_search_space().len());
+        assert!(prior.iter().all(|v| tune::f32_kernel(*v).is_some()));
+        if cpu {
+            assert_eq!(prior[2].describe(), "scalarblock 64x8x8");
+        }
     }
 
     // CLI: the first `matmul` (f32, nn, every kernel) searches the nn block and the nt
@@ -712,4 +717,51 @@ fn first_use_autotune_holds_its_budget() {
         s.describe(),
         t.elapsed().as_secs_f64()
     );
+}
+
+/// The f32 entries may name a scalar block (`matmul_scalarblock`): it is stored under its
+/// own key (the untagged register block has the same three fields), read back as itself,
+/// runs as the f32 kernel, and is never taken for a weight format's kernel: a cache that
+/// holds one under a weight key reads as untuned, and the weight kernels refuse it with
+/// an error rather than a panic.
+#[test]
+fn a_scalar_block_entry_round_trips_and_stays_an_f32_kernel() {
+    use wgpu_lab::kernels::matmul::Kernel;
+    let k = WqKernel {
+        wg_x: 64,
+        tm: 8,
+        tn: 8,
+    };
+    let v = WqVariant::Scalar { scalar: k };
+    let json = serde_json::to_string(&v).unwrap();
+    assert_eq!(json, r#"{"scalar":{"wg_x":64,"tm":8,"tn":8}}"#);
+    assert_eq!(serde_json::from_str::<WqVariant>(&json).unwrap(), v);
+    let block: WqVariant = serde_json::from_str(r#"{"wg_x":64,"tm":8,"tn":8}"#).unwrap();
+    assert_eq!(block, WqVariant::Regblock(k));
+    let tuned = tune::Tuned::from([
+        (tune::F32_NN_KEY.to_string(), v),
+        (
+            tune::entry_key(Precision::Weights(WeightFormat::Q8_0), ShapeClass::Gemm),
+            v,
+        ),
+    ]);
+    assert_eq!(
+        tune::tuned_f32(&tuned, Layout::Nn),
+        Some(Kernel::Scalarblock {
+            wg_x: 64,
+            tm: 8,
+            tn: 8
+        })
+    );
+    let q8 = Precision::Weights(WeightFormat::Q8_0);
+    assert_eq!(tune::tuned_variant(&tuned, q8, ShapeClass::Gemm), None);
+    assert_eq!(tune::tuned_kernel(&tuned, q8, ShapeClass::Gemm), None);
+    let Some(ctx) = common::ctx() else { return };
+    let mut rng = wgpu_lab::rng::Rng::new(3);
+    let (m, n, k) = (5, 40, 64);
+    let w = Weights::encode(WeightFormat::Q8_0, n, k, &rng.vec_f32(n * k)).unwrap();
+    let e = PreparedMatmulWq::with_variant(ctx, v, &rng.vec_f32(m * k), m, k, &w)
+        .err()
+        .expect("a scalar block is no q8_0 kernel");
+    assert!(e.to_string().contains("f32 kernel"), "{e}");
 }

@@ -216,10 +216,23 @@ pub fn tuned_nn(tuned: &Tuned) -> Option<crate::kernels::matmul::Kernel> {
     tuned_f32(tuned, Layout::Nn)
 }
 
-/// The tuned `matmul_regblock` block of `layout`, if any.
+/// The tuned f32 kernel of `layout` (a `matmul_regblock` or `matmul_scalarblock` block),
+/// if any.
 pub fn tuned_f32(tuned: &Tuned, layout: Layout) -> Option<crate::kernels::matmul::Kernel> {
-    match tuned.get(f32_key(layout)) {
-        Some(WqVariant::Regblock(k)) => Some(crate::kernels::matmul::Kernel::Regblock {
+    tuned.get(f32_key(layout)).and_then(|v| f32_kernel(*v))
+}
+
+/// The f32 kernel a `f32/gemm-nn` or `-nt` entry names: a register block or a scalar
+/// block; `None` for any other family.
+pub fn f32_kernel(v: WqVariant) -> Option<crate::kernels::matmul::Kernel> {
+    use crate::kernels::matmul::Kernel;
+    match v {
+        WqVariant::Regblock(k) => Some(Kernel::Regblock {
+            wg_x: k.wg_x,
+            tm: k.tm,
+            tn: k.tn,
+        }),
+        WqVariant::Scalar { scalar: k } => Some(Kernel::Scalarblock {
             wg_x: k.wg_x,
             tm: k.tm,
             tn: k.tn,
@@ -275,14 +288,64 @@ const CPU_PRIOR_NN: [(u32, u32, u32); 6] = [
 /// 1024^3 against 12.3 and 11.9 for the default 16x6x4), then 8x16x4 and 8x8x4 on Mesa 22.
 const CPU_PRIOR_NT: [(u32, u32, u32); 3] = [(8, 8, 8), (8, 16, 4), (8, 8, 4)];
 
-/// [`f32_candidates`] in the order a budgeted search tries them for `layout`: the default
+/// Candidate scalar blocks of the f32 kernel (`matmul_scalarblock`), either layout: 8x8
+/// (surfgrad's block), 16x8 and 8x4 scalars, in workgroups of 16 and 64. On Mesa 25.0.7's
+/// lavapipe 8x8 ran 12.9-13.3 GFLOP/s at 1024^3 in any workgroup shape, against 11 for the
+/// best vec4 block; on Mesa 22.3.6 it loses 2.6x (docs/results/public-gemm-lavapipe.md).
+pub fn f32_scalar_candidates() -> Vec<WqKernel> {
+    let mut v = Vec::new();
+    for wg_x in [64, 16] {
+        for (tm, tn) in [(8, 8), (16, 8), (8, 4)] {
+            v.push(WqKernel { wg_x, tm, tn });
+        }
+    }
+    v
+}
+
+/// Every f32 candidate of `layout`'s search: the register blocks, then the scalar blocks.
+pub fn f32_search_space() -> Vec<WqVariant> {
+    f32_candidates()
+        .into_iter()
+        .map(WqVariant::Regblock)
+        .chain(
+            f32_scalar_candidates()
+                .into_iter()
+                .map(|scalar| WqVariant::Scalar { scalar }),
+        )
+        .collect()
+}
+
+/// [`f32_search_space`] in the order a budgeted search tries it for `layout`: the default
 /// first (a baseline), then the prior learnt from earlier tunings for the adapter's kind. On
-/// CPU adapters (lavapipe, WARP: 8-wide SIMD lanes, loads expensive) [`CPU_PRIOR_NN`] or
-/// [`CPU_PRIOR_NT`], then the
-/// most outputs per invocation with the narrowest workgroups; on GPUs the smallest blocks
-/// in the widest workgroups first, where 16x2x1 and 32x2x1 won on the H100
-/// (docs/results/bench-h100/tune.txt).
-pub fn f32_prior(cpu_adapter: bool, layout: Layout) -> Vec<WqKernel> {
+/// CPU adapters (lavapipe, WARP: 8-wide SIMD lanes, loads expensive) the first block of
+/// [`CPU_PRIOR_NN`] or [`CPU_PRIOR_NT`] (Mesa 25's nn winner among the vec4 blocks), the
+/// scalar 8x8 block (Mesa 25's winner overall), the rest of the prior, then the most
+/// outputs per invocation with the narrowest workgroups; on GPUs the smallest blocks in the
+/// widest workgroups first, where 16x2x1 and 32x2x1 won on the H100
+/// (docs/results/bench-h100/tune.txt). The other scalar blocks come last.
+pub fn f32_prior(cpu_adapter: bool, layout: Layout) -> Vec<WqVariant> {
+    let blocks = f32_block_prior(cpu_adapter, layout);
+    let mut scalars = f32_scalar_candidates()
+        .into_iter()
+        .map(|scalar| WqVariant::Scalar { scalar });
+    let first_scalar = scalars.next();
+    let mut v: Vec<WqVariant> = Vec::new();
+    let mut blocks = blocks.into_iter().map(WqVariant::Regblock);
+    v.extend(blocks.next()); // the default
+    if cpu_adapter {
+        v.extend(blocks.next());
+        v.extend(first_scalar);
+        v.extend(blocks);
+    } else {
+        v.extend(blocks);
+        v.extend(first_scalar);
+    }
+    v.extend(scalars);
+    v
+}
+
+/// The register blocks of [`f32_candidates`] in the order [`f32_prior`] tries them.
+fn f32_block_prior(cpu_adapter: bool, layout: Layout) -> Vec<WqKernel> {
     let default = f32_default(layout);
     let mut v = f32_candidates();
     v.retain(|k| *k != default);
@@ -348,7 +411,7 @@ pub fn search_f32(
     layout: Layout,
     runs: Runs,
     problem: (usize, usize, usize),
-    cands: Vec<WqKernel>,
+    cands: Vec<WqVariant>,
     deadline: Option<std::time::Instant>,
     done: &mut dyn FnMut(),
 ) -> Result<(Vec<Trial>, Option<Trial>)> {
@@ -358,15 +421,12 @@ pub fn search_f32(
     let default_trial = trials.iter().find(|t| t.kernel == default).copied();
     match (best, default_trial) {
         (Some(b), Some(d)) if b.kernel != d.kernel => {
-            let WqVariant::Regblock(w) = b.kernel else {
-                unreachable!("nn candidates are register blocks")
-            };
             let confirm = time_f32(
                 ctx,
                 layout,
                 runs,
                 confirm_problem(problem),
-                &[w, f32_default(layout)],
+                &[b.kernel, default],
                 None,
                 &mut || {},
             )?;
@@ -385,12 +445,12 @@ fn time_f32(
     layout: Layout,
     runs: Runs,
     (m, n, k): (usize, usize, usize),
-    cands: &[WqKernel],
+    cands: &[WqVariant],
     deadline: Option<std::time::Instant>,
     done: &mut dyn FnMut(),
 ) -> Result<Vec<Trial>> {
     use crate::bench::matmul::{self as bench_matmul, MatmulRequest};
-    use crate::kernels::matmul::{Kernel, Shape};
+    use crate::kernels::matmul::Shape;
     let shape = Shape::new(m, n, k)?;
     let mut rng = crate::rng::Rng::new(7);
     let a = rng.vec_f32(m * k);
@@ -401,7 +461,10 @@ fn time_f32(
     // A candidate's cost (compiling dominates on CPU adapters) grows with its block: the
     // time per unit of `4 + tm * tn` so far predicts the next one, and a candidate predicted
     // to end past the deadline is skipped (a smaller one later may still fit).
-    let units = |k: &WqKernel| (4 + k.tm * k.tn) as f64;
+    let units = |v: &WqVariant| match *v {
+        WqVariant::Regblock(k) | WqVariant::Scalar { scalar: k } => (4 + k.tm * k.tn) as f64,
+        _ => 4.0,
+    };
     let mut spent_units = 0.0;
     for (i, &cand) in cands.iter().enumerate() {
         if let (Some(d), true) = (deadline, i > 0) {
@@ -411,12 +474,13 @@ fn time_f32(
                 continue;
             }
         }
-        spent_units += units(&cand);
-        let kernel = Kernel::Regblock {
-            wg_x: cand.wg_x,
-            tm: cand.tm,
-            tn: cand.tn,
+        let Some(kernel) = f32_kernel(cand) else {
+            return Err(LabError::InvalidArgument(format!(
+                "{} is not an f32 kernel",
+                cand.describe()
+            )));
         };
+        spent_units += units(&cand);
         let req = MatmulRequest {
             shape,
             layout,
@@ -428,7 +492,7 @@ fn time_f32(
         };
         let (row, _) = bench_matmul::run_kernel(ctx, kernel, &req, &a, &b, &reference, None)?;
         trials.push(Trial {
-            kernel: WqVariant::Regblock(cand),
+            kernel: cand,
             ms: row.gpu_ms_median,
             passed: row.passed,
             problem: (m, n, k),
@@ -455,7 +519,7 @@ pub fn tuned_kernel(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<Wq
 /// a workgroup tile), if any.
 pub fn tuned_variant(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<WqVariant> {
     match tuned.get(&entry_key(p, class)) {
-        Some(v) if v.is_gemv() => None,
+        Some(v) if v.is_gemv() || matches!(v, WqVariant::Scalar { .. }) => None,
         None => None,
         Some(v) => Some(*v),
     }
@@ -747,7 +811,9 @@ pub(crate) fn search_until(
             WqVariant::Gemv { .. } | WqVariant::Broadcast { .. } => {
                 (None, Tuned::from([(gemv_key(p), cand)]), true)
             }
-            WqVariant::Tiled(_) => (None, Tuned::from([(entry_key(p, class), cand)]), false),
+            WqVariant::Tiled(_) | WqVariant::Scalar { .. } => {
+                (None, Tuned::from([(entry_key(p, class), cand)]), false)
+            }
         };
         let req = PrecisionRequest {
             m,

@@ -39,7 +39,7 @@ pub struct MatmulArgs {
     /// B layout: nn (B is k x n) or nt (B is n x k, nn.Linear weights).
     #[arg(long, default_value = "nn")]
     pub layout: String,
-    /// f32 kernel name (naive, tiled, regblock), `wq` (the any-precision kernels, nt),
+    /// f32 kernel name (naive, tiled, regblock, scalarblock), `wq` (the any-precision kernels, nt),
     /// `tuned` (the kernel `wgpu-lab tune` chose for this adapter, nt), `public` (the best
     /// public WGSL kernel's shape, 16x16 invocations x 8x8 outputs, as a workgroup tile of
     /// `matmul_wq_tiled`, nt) or `all` (every f32 kernel, then the tuned and public rows).
@@ -240,7 +240,7 @@ pub fn run(select: &SelectArgs, args: MatmulArgs) -> Result<ExitCode> {
     // `tune`, or a first-use autotune) or the default.
     let nn_tuning = auto.tuning(&ctx, wgpu_lab::bench::tune::f32_key(layout));
     for (i, (r, k)) in rows.iter_mut().zip(&kernels).enumerate() {
-        if matches!(k, Kernel::Regblock { .. }) {
+        if matches!(k, Kernel::Regblock { .. } | Kernel::Scalarblock { .. }) {
             let t = if Some(i) == tuned_row || (Some(*k) == nn_tuned && tuned_row.is_none()) {
                 nn_tuning
             } else {

@@ -125,11 +125,22 @@ pub enum Kernel {
         /// Columns per invocation.
         tn: u32,
     },
+    /// Register blocks of `tm x tn` scalar outputs per invocation (adjacent columns), A and
+    /// B read one f32 at a time, `wg_x` invocations per workgroup: surfgrad's block shape,
+    /// the winner on Mesa 25's lavapipe, where the vec4 blocks plateau.
+    Scalarblock {
+        /// Invocations per workgroup, along n.
+        wg_x: u32,
+        /// Rows per invocation.
+        tm: u32,
+        /// Columns per invocation (scalars).
+        tn: u32,
+    },
 }
 
 impl Kernel {
     /// Kernel names accepted by `--kernel`.
-    pub const NAMES: [&'static str; 3] = ["naive", "tiled", "regblock"];
+    pub const NAMES: [&'static str; 4] = ["naive", "tiled", "regblock", "scalarblock"];
 
     /// The default configuration of each kernel for `layout`, in the order of [`Kernel::NAMES`].
     pub fn all(layout: Layout) -> Vec<Kernel> {
@@ -143,6 +154,8 @@ impl Kernel {
     ///
     /// The regblock defaults are the fastest of a sweep at 1024^3 on lavapipe (2 cores,
     /// 256-bit): nn (16, 6, 2) ~16 GFLOP/s, nt (16, 6, 4) ~14.5 GFLOP/s; see docs/results.
+    /// The scalarblock default is surfgrad's 8x8 block in 64 invocations (12.9-13.3
+    /// GFLOP/s on Mesa 25.0.7, where the best vec4 block ran 11).
     pub fn named(name: &str, layout: Layout) -> Result<Self> {
         match name {
             "naive" => Ok(Kernel::Naive { wg: 8 }),
@@ -154,6 +167,11 @@ impl Kernel {
                     Layout::Nn => 2,
                     Layout::Nt => 4,
                 },
+            }),
+            "scalarblock" => Ok(Kernel::Scalarblock {
+                wg_x: 64,
+                tm: 8,
+                tn: 8,
             }),
             _ => Err(LabError::UnknownName {
                 kind: "kernel",
@@ -169,6 +187,7 @@ impl Kernel {
             Kernel::Naive { .. } => "naive",
             Kernel::Tiled { .. } => "tiled",
             Kernel::Regblock { .. } => "regblock",
+            Kernel::Scalarblock { .. } => "scalarblock",
         }
     }
 
@@ -184,11 +203,18 @@ impl Kernel {
             (Kernel::Tiled { tile }, _) => (tile, tile),
             (Kernel::Regblock { wg_x, tm, tn }, Layout::Nn) => (tm, wg_x * tn * 4),
             (Kernel::Regblock { wg_x, tm, tn }, Layout::Nt) => (tm, wg_x * tn),
+            (Kernel::Scalarblock { wg_x, tm, tn }, _) => (tm, wg_x * tn),
         }
     }
 
-    /// Whether operands are uploaded as whole vec4s (rows zero-padded to a multiple of 4).
+    /// Whether operands are uploaded as whole vec4s (rows zero-padded to a multiple of 4;
+    /// the scalar block reads the same padded rows).
     pub fn vec4_operands(&self) -> bool {
+        matches!(self, Kernel::Regblock { .. } | Kernel::Scalarblock { .. })
+    }
+
+    /// Whether the kernel can read B stored as f16 (`MatmulOptions::b_f16`).
+    pub fn reads_f16_b(&self) -> bool {
         matches!(self, Kernel::Regblock { .. })
     }
 
@@ -197,6 +223,8 @@ impl Kernel {
         match (self, layout) {
             (Kernel::Regblock { .. }, Layout::Nn) => "main_nn",
             (Kernel::Regblock { .. }, Layout::Nt) => "main_nt",
+            (Kernel::Scalarblock { .. }, Layout::Nn) => "main_nn",
+            (Kernel::Scalarblock { .. }, Layout::Nt) => "main_nt",
             _ => "main",
         }
     }
@@ -206,7 +234,7 @@ impl Kernel {
         match *self {
             Kernel::Naive { wg } => wg * wg,
             Kernel::Tiled { tile } => tile * tile,
-            Kernel::Regblock { wg_x, .. } => wg_x,
+            Kernel::Regblock { wg_x, .. } | Kernel::Scalarblock { wg_x, .. } => wg_x,
         }
     }
 
@@ -241,6 +269,11 @@ impl Kernel {
                 d.extend(regblock_splices(tm, tn));
                 d
             }
+            Kernel::Scalarblock { tm, tn, .. } => {
+                let mut d = vec![Define::U32("TM", tm), Define::U32("TN", tn)];
+                d.extend(scalarblock_splices(tm, tn));
+                d
+            }
         }
     }
 
@@ -250,7 +283,9 @@ impl Kernel {
         match *self {
             Kernel::Naive { wg } => vec![b_t, ("WG_X", wg as f64), ("WG_Y", wg as f64)],
             Kernel::Tiled { .. } => vec![b_t],
-            Kernel::Regblock { wg_x, .. } => vec![("WG_X", wg_x as f64)],
+            Kernel::Regblock { wg_x, .. } | Kernel::Scalarblock { wg_x, .. } => {
+                vec![("WG_X", wg_x as f64)]
+            }
         }
     }
 
@@ -347,6 +382,62 @@ pub fn regblock_splices(tm: u32, tn: u32) -> Vec<Define> {
     ]
 }
 
+/// The written-out block of `matmul_scalarblock` for `tm` rows x `tn` adjacent columns:
+/// the code of its `#splice scalarblock_nn` and `#splice scalarblock_nt` lines. Per k step
+/// each invocation loads its `tn` values of B and `tm` of A, one f32 each, and does
+/// `tm * tn` FMAs.
+pub fn scalarblock_splices(tm: u32, tn: u32) -> Vec<Define> {
+    // The prologue both layouts share: A's row offsets and the accumulators.
+    let mut head = String::new();
+    for i in 0..tm {
+        head.push_str(&format!(
+            "    let ar{i} = min(row0 + {i}u, p.m - 1u) * p.lda;\n"
+        ));
+    }
+    for i in 0..tm {
+        for j in 0..tn {
+            head.push_str(&format!("    var acc{i}_{j} = 0.0;\n"));
+        }
+    }
+    let mut nn = head.clone();
+    let mut nt = head;
+    for j in 0..tn {
+        nn.push_str(&format!("    let bc{j} = min(col0 + {j}u, p.n - 1u);\n"));
+        nt.push_str(&format!(
+            "    let br{j} = min(col0 + {j}u, p.n - 1u) * p.ldb;\n"
+        ));
+    }
+    nn.push_str("    for (var kk = 0u; kk < p.k; kk++) {\n        let kb = kk * p.ldb;\n");
+    nt.push_str("    for (var kk = 0u; kk < p.k; kk++) {\n");
+    for j in 0..tn {
+        nn.push_str(&format!("        let b{j} = b[kb + bc{j}];\n"));
+        nt.push_str(&format!("        let b{j} = b[br{j} + kk];\n"));
+    }
+    let mut body = String::new();
+    for i in 0..tm {
+        body.push_str(&format!("        let a{i} = a[ar{i} + kk];\n"));
+        for j in 0..tn {
+            body.push_str(&format!(
+                "        acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});\n"
+            ));
+        }
+    }
+    body.push_str("    }\n");
+    for i in 0..tm {
+        for j in 0..tn {
+            body.push_str(&format!(
+                "    store(row0 + {i}u, col0 + {j}u, acc{i}_{j});\n"
+            ));
+        }
+    }
+    nn.push_str(&body);
+    nt.push_str(&body);
+    vec![
+        Define::Splice("scalarblock_nn", nn),
+        Define::Splice("scalarblock_nt", nt),
+    ]
+}
+
 /// Parameter block of every matmul shader.
 /// Keep in sync with `MatmulParams` in shaders/shared/matmul_params.wgsl.
 #[repr(C)]
@@ -410,7 +501,7 @@ pub fn pipeline(
     b_f16: bool,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     check_kernel_limits(ctx, kernel)?;
-    if b_f16 && !kernel.vec4_operands() {
+    if b_f16 && !kernel.reads_f16_b() {
         return Err(LabError::UnknownName {
             kind: "kernel for f16 B",
             name: kernel.name().into(),

@@ -145,6 +145,11 @@ impl PreparedMatmulF16Acc {
                 }
                 (tiled_spec(t), (t.bm, t.bn))
             }
+            WqVariant::Scalar { .. } => {
+                return Err(LabError::InvalidArgument(
+                    "the scalar block is an f32 kernel, not an f16acc one".into(),
+                ))
+            }
             WqVariant::Gemv { .. } | WqVariant::Broadcast { .. } => {
                 return Err(LabError::InvalidArgument(
                     "f16acc has no GEMV kernel: use a register block for m = 1".into(),

@@ -318,6 +318,11 @@ impl PreparedMatmulI8 {
                     (1, 4 * quads * lanes),
                 )
             }
+            WqVariant::Scalar { .. } => {
+                return Err(LabError::InvalidArgument(
+                    "the scalar block is an f32 kernel, not a W8A8 one".into(),
+                ))
+            }
             WqVariant::Gemv { .. } => {
                 return Err(LabError::InvalidArgument(
                     "W8A8 has no GEMV tree kernel (gemv): use gemv-bcast, or a register block \

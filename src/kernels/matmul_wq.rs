@@ -152,6 +152,14 @@ pub enum WqVariant {
     /// of the decoded W staged in workgroup memory per step, `tm` x `tn` outputs per
     /// invocation.
     Tiled(TiledKernel),
+    /// `matmul_scalarblock`, f32 only (the tune cache's `f32/gemm-nn` and `f32/gemm-nt`
+    /// entries, beside `matmul_regblock`'s blocks): `tm` x `tn` scalar outputs per
+    /// invocation, `wg_x` invocations. Stored under its own key, `scalar`, since the
+    /// untagged form of a register block has the same three fields.
+    Scalar {
+        /// The block.
+        scalar: WqKernel,
+    },
 }
 
 /// Tuning of `matmul_wq_tiled` (see [`WqVariant::Tiled`]).
@@ -226,6 +234,9 @@ impl WqVariant {
             WqVariant::Tiled(t) => {
                 format!("wq-tiled {}x{} {}x{} kv{}", t.bm, t.bn, t.tm, t.tn, t.kv)
             }
+            WqVariant::Scalar { scalar: k } => {
+                format!("scalarblock {}x{}x{}", k.wg_x, k.tm, k.tn)
+            }
         }
     }
 
@@ -251,6 +262,7 @@ impl WqVariant {
             WqVariant::Gemv { .. } => "gemv",
             WqVariant::Broadcast { .. } => "gemv-bcast",
             WqVariant::Tiled(_) => "wq-tiled",
+            WqVariant::Scalar { .. } => "scalarblock",
         }
     }
 
@@ -335,6 +347,22 @@ impl WqVariant {
                     defines,
                     entry: "main",
                     constants: vec![],
+                    bindings,
+                }
+            }
+            // The f32 scalar block's own pipeline: no weight format binds to it, and
+            // `pipeline` refuses it before a spec is built.
+            WqVariant::Scalar { scalar: k } => {
+                let f32_kernel = crate::kernels::matmul::Kernel::Scalarblock {
+                    wg_x: k.wg_x,
+                    tm: k.tm,
+                    tn: k.tn,
+                };
+                PipelineSpec {
+                    stem: "matmul_scalarblock",
+                    defines: f32_kernel.defines(false),
+                    entry: "main_nt",
+                    constants: vec![("WG_X", k.wg_x as f64)],
                     bindings,
                 }
             }
@@ -447,6 +475,10 @@ impl WqVariant {
                 let tiles_n = n.div_ceil(t.bn as usize);
                 (tiles_n, m.div_ceil(t.bm as usize) * tiles_n)
             }
+            WqVariant::Scalar { scalar: k } => {
+                let tiles_n = n.div_ceil((k.wg_x * k.tn) as usize);
+                (tiles_n, m.div_ceil(k.tm as usize) * tiles_n)
+            }
         }
     }
 
@@ -457,6 +489,7 @@ impl WqVariant {
             WqVariant::Gemv { wg, .. } => wg,
             WqVariant::Broadcast { lanes, .. } => lanes,
             WqVariant::Tiled(t) => t.invocations(),
+            WqVariant::Scalar { scalar: k } => k.wg_x,
         }
     }
 }
@@ -617,6 +650,13 @@ pub fn pipeline(
     format: WeightFormat,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     let limits = ctx.limits();
+    if let WqVariant::Scalar { .. } = variant {
+        return Err(LabError::InvalidArgument(format!(
+            "{} is an f32 kernel (matmul_scalarblock), not one for {} weights",
+            variant.describe(),
+            format.name()
+        )));
+    }
     if variant.needs_subgroups() && !ctx.has(wgpu::Features::SUBGROUP) {
         return Err(LabError::MissingFeature {
             feature: "SUBGROUP",
