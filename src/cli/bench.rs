@@ -417,7 +417,7 @@ pub fn tune(select: &SelectArgs, args: TuneArgs) -> Result<ExitCode> {
             }
             cells.push(vec![
                 "f32".into(),
-                format!("Gemm ({} layout, regblock)", layout.name()),
+                format!("Gemm ({} layout, f32 kernel)", layout.name()),
                 best.map_or("none passed".into(), |b| format!("{:?}", b.kernel)),
                 best.map_or("-".into(), |b| format!("{:.3}", b.ms)),
                 trials.len().to_string(),
