@@ -223,8 +223,6 @@ impl Kernel {
         match (self, layout) {
             (Kernel::Regblock { .. }, Layout::Nn) => "main_nn",
             (Kernel::Regblock { .. }, Layout::Nt) => "main_nt",
-            (Kernel::Scalarblock { .. }, Layout::Nn) => "main_nn",
-            (Kernel::Scalarblock { .. }, Layout::Nt) => "main_nt",
             _ => "main",
         }
     }
@@ -270,9 +268,11 @@ impl Kernel {
                 d
             }
             Kernel::Scalarblock { tm, tn, .. } => {
-                let mut d = vec![Define::U32("TM", tm), Define::U32("TN", tn)];
-                d.extend(scalarblock_splices(tm, tn));
-                d
+                vec![
+                    Define::U32("TM", tm),
+                    Define::U32("TN", tn),
+                    scalarblock_splice(tm, tn),
+                ]
             }
         }
     }
@@ -283,9 +283,8 @@ impl Kernel {
         match *self {
             Kernel::Naive { wg } => vec![b_t, ("WG_X", wg as f64), ("WG_Y", wg as f64)],
             Kernel::Tiled { .. } => vec![b_t],
-            Kernel::Regblock { wg_x, .. } | Kernel::Scalarblock { wg_x, .. } => {
-                vec![("WG_X", wg_x as f64)]
-            }
+            Kernel::Regblock { wg_x, .. } => vec![("WG_X", wg_x as f64)],
+            Kernel::Scalarblock { wg_x, .. } => vec![b_t, ("WG_X", wg_x as f64)],
         }
     }
 
@@ -383,59 +382,43 @@ pub fn regblock_splices(tm: u32, tn: u32) -> Vec<Define> {
 }
 
 /// The written-out block of `matmul_scalarblock` for `tm` rows x `tn` adjacent columns:
-/// the code of its `#splice scalarblock_nn` and `#splice scalarblock_nt` lines. Per k step
-/// each invocation loads its `tn` values of B and `tm` of A, one f32 each, and does
-/// `tm * tn` FMAs.
-pub fn scalarblock_splices(tm: u32, tn: u32) -> Vec<Define> {
-    // The prologue both layouts share: A's row offsets and the accumulators.
-    let mut head = String::new();
+/// the code of its `#splice scalarblock` line, for either layout (B's strides come from the
+/// shader's B_T). Per k step each invocation loads its `tn` values of B and `tm` of A, one
+/// f32 each, and does `tm * tn` FMAs.
+pub fn scalarblock_splice(tm: u32, tn: u32) -> Define {
+    use std::fmt::Write;
+    let mut s = String::new();
     for i in 0..tm {
-        head.push_str(&format!(
-            "    let ar{i} = min(row0 + {i}u, p.m - 1u) * p.lda;\n"
-        ));
+        let _ = writeln!(s, "    let ar{i} = min(row0 + {i}u, p.m - 1u) * p.lda;");
     }
-    for i in 0..tm {
-        for j in 0..tn {
-            head.push_str(&format!("    var acc{i}_{j} = 0.0;\n"));
-        }
-    }
-    let mut nn = head.clone();
-    let mut nt = head;
     for j in 0..tn {
-        nn.push_str(&format!("    let bc{j} = min(col0 + {j}u, p.n - 1u);\n"));
-        nt.push_str(&format!(
-            "    let br{j} = min(col0 + {j}u, p.n - 1u) * p.ldb;\n"
-        ));
+        let _ = writeln!(
+            s,
+            "    let bc{j} = min(col0 + {j}u, p.n - 1u) * col_stride;"
+        );
     }
-    nn.push_str("    for (var kk = 0u; kk < p.k; kk++) {\n        let kb = kk * p.ldb;\n");
-    nt.push_str("    for (var kk = 0u; kk < p.k; kk++) {\n");
+    for i in 0..tm {
+        for j in 0..tn {
+            let _ = writeln!(s, "    var acc{i}_{j} = 0.0;");
+        }
+    }
+    s.push_str("    for (var kk = 0u; kk < p.k; kk++) {\n        let kb = kk * k_stride;\n");
     for j in 0..tn {
-        nn.push_str(&format!("        let b{j} = b[kb + bc{j}];\n"));
-        nt.push_str(&format!("        let b{j} = b[br{j} + kk];\n"));
+        let _ = writeln!(s, "        let b{j} = b[kb + bc{j}];");
     }
-    let mut body = String::new();
     for i in 0..tm {
-        body.push_str(&format!("        let a{i} = a[ar{i} + kk];\n"));
+        let _ = writeln!(s, "        let a{i} = a[ar{i} + kk];");
         for j in 0..tn {
-            body.push_str(&format!(
-                "        acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});\n"
-            ));
+            let _ = writeln!(s, "        acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});");
         }
     }
-    body.push_str("    }\n");
+    s.push_str("    }\n");
     for i in 0..tm {
         for j in 0..tn {
-            body.push_str(&format!(
-                "    store(row0 + {i}u, col0 + {j}u, acc{i}_{j});\n"
-            ));
+            let _ = writeln!(s, "    store(row0 + {i}u, col0 + {j}u, acc{i}_{j});");
         }
     }
-    nn.push_str(&body);
-    nt.push_str(&body);
-    vec![
-        Define::Splice("scalarblock_nn", nn),
-        Define::Splice("scalarblock_nt", nt),
-    ]
+    Define::Splice("scalarblock", s)
 }
 
 /// Parameter block of every matmul shader.

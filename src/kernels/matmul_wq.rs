@@ -361,8 +361,8 @@ impl WqVariant {
                 PipelineSpec {
                     stem: "matmul_scalarblock",
                     defines: f32_kernel.defines(false),
-                    entry: "main_nt",
-                    constants: vec![("WG_X", k.wg_x as f64)],
+                    entry: f32_kernel.entry_point(crate::kernels::matmul::Layout::Nt),
+                    constants: f32_kernel.overrides(crate::kernels::matmul::Layout::Nt),
                     bindings,
                 }
             }
