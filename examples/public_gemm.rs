@@ -217,7 +217,7 @@ fn main() -> Result<()> {
             "  {} from {} @ {} ({})",
             e.name,
             e.origin,
-            &e.commit[..12],
+            e.commit.get(..12).unwrap_or(&e.commit),
             e.license
         );
     }

@@ -5,7 +5,7 @@
 // (docs/results/public-gemm-lavapipe.md): each invocation owns TM rows x TN adjacent
 // columns of C and reads A and B one f32 at a time. The workgroup is one row of WG_X
 // invocations along n, so the rows of A it reads depend on the workgroup id alone and
-// every A load is uniform across the SIMD lanes (a 2-D workgroup measured the same).
+// every A load reads the same address in all lanes (a 2-D workgroup measured the same).
 // The host pads A and B rows to whole vec4s as for `matmul_regblock` (lda, ldb), writes
 // the block out (`#splice`, src/kernels/matmul.rs `scalarblock_splice`) and clamps every
 // row and column so the hot loop needs no bounds checks. Both layouts share the code: B's

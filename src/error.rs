@@ -83,6 +83,10 @@ pub enum LabError {
         source: wgpu::Error,
     },
 
+    /// A kernel this adapter cannot run, and why (a missing feature or a too-small size).
+    #[error("{0}")]
+    Unsupported(String),
+
     /// The adapter lacks a feature this kernel needs.
     #[error("{adapter} lacks {feature}")]
     MissingFeature {

@@ -21,6 +21,10 @@ pub const KERNELS: &[(&str, &str)] = &[
         "matmul_scalarblock",
         include_str!("../shaders/matmul_scalarblock.wgsl"),
     ),
+    (
+        "matmul_sgblock",
+        include_str!("../shaders/matmul_sgblock.wgsl"),
+    ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
     (
         "matmul_wq_tiled",
@@ -231,6 +235,10 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "regblock_b_f32",
         include_str!("../shaders/shared/regblock_b_f32.wgsl"),
+    ),
+    (
+        "regblock_io",
+        include_str!("../shaders/shared/regblock_io.wgsl"),
     ),
     (
         "regblock_b_f16",

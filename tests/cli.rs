@@ -62,6 +62,7 @@ fn matmul_json_has_every_documented_field() {
             "tiled",
             "regblock (default)",
             "scalarblock (default)",
+            "sgblock (default)",
             "wq (default)",
             "wq-tiled (public shape)"
         ],

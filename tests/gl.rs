@@ -206,6 +206,66 @@ fn no_wayland_error_lines_on_a_headless_machine() {
 }
 
 #[test]
+fn gl_matmul_every_kernel_skips_the_subgroup_block_with_its_reason() {
+    if !gl_available() {
+        return;
+    }
+    let out = run_ok(bin().args([
+        "--backend",
+        "gl",
+        "matmul",
+        "--kernel",
+        "all",
+        "--m",
+        "9",
+        "--n",
+        "21",
+        "--k",
+        "13",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--no-cpu",
+        "--no-autotune",
+    ]));
+    let text = stdout(&out);
+    let sg = text
+        .lines()
+        .find(|l| l.starts_with("| sgblock"))
+        .unwrap_or_else(|| panic!("no sgblock row:\n{text}"));
+    assert!(sg.contains("skipped") && sg.contains("SUBGROUP"), "{sg}");
+    for k in ["naive", "tiled", "regblock", "scalarblock"] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {k} ")))
+            .unwrap_or_else(|| panic!("no {k} row:\n{text}"));
+        assert!(row.contains("| ok"), "{row}");
+    }
+    // The f32 search leaves out what the adapter cannot run.
+    let ctx = wgpu_lab::Context::new(&wgpu_lab::gpu::adapters::AdapterSelector {
+        adapter: None,
+        backend: Some(wgpu::Backend::Gl),
+        fallback: false,
+    })
+    .unwrap();
+    use wgpu_lab::bench::tune;
+    for layout in wgpu_lab::kernels::matmul::Layout::ALL {
+        let on = tune::f32_prior_on(&ctx, layout);
+        assert!(!on.is_empty());
+        assert!(
+            on.iter().all(|v| v.name() != "sgblock"),
+            "{:?}",
+            on.iter().map(|v| v.describe()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            on.len() + tune::f32_sg_candidates().len(),
+            tune::f32_search_space().len()
+        );
+    }
+}
+
+#[test]
 fn gl_refuses_the_subgroup_gemv_naming_the_feature_and_runs_the_tiled_gemm() {
     use wgpu_lab::formats::weights::{WeightFormat, Weights};
     use wgpu_lab::gpu::adapters::AdapterSelector;

@@ -66,6 +66,8 @@ kernel_tests! {
     matmul_regblock_nt_odd_shapes: "regblock", Layout::Nt;
     matmul_scalarblock_nn_odd_shapes: "scalarblock", Layout::Nn;
     matmul_scalarblock_nt_odd_shapes: "scalarblock", Layout::Nt;
+    matmul_sgblock_nn_odd_shapes: "sgblock", Layout::Nn;
+    matmul_sgblock_nt_odd_shapes: "sgblock", Layout::Nt;
 }
 
 #[test]
@@ -116,6 +118,69 @@ fn matmul_scalarblock_other_configurations() {
 }
 
 #[test]
+fn matmul_sgblock_other_configurations() {
+    // Every subgroup block the tuner searches, and odd ones: one row (only lane 0's row is
+    // real), rows and columns that do not divide the shape, workgroups of several
+    // subgroups; a partial tile in each direction and k not a multiple of 4.
+    let mut blocks: Vec<(u32, u32, u32)> = wgpu_lab::bench::tune::f32_sg_candidates()
+        .iter()
+        .map(|k| (k.wg_x, k.tm, k.tn))
+        .collect();
+    blocks.extend([(8, 1, 1), (16, 5, 3), (32, 7, 2)]);
+    for (wg_x, tm, tn) in blocks {
+        for layout in Layout::ALL {
+            let kernel = Kernel::Sgblock { wg_x, tm, tn };
+            check(kernel, layout, (37, 91, 23), MatmulOptions::default());
+        }
+    }
+}
+
+#[test]
+fn matmul_sgblock_refuses_what_its_subgroups_cannot_hold() {
+    // Lanes 0..tm-1 hold the block's rows, so tm may not exceed the adapter's smallest
+    // subgroup, and the workgroup must be whole subgroups: clear errors naming both, not
+    // wrong answers.
+    let Some(ctx) = common::ctx() else { return };
+    let (min, max) = (ctx.summary.subgroup_min_size, ctx.summary.subgroup_max_size);
+    let shape = Shape::new(4, 4, 4).unwrap();
+    let refusal = |kernel: Kernel| {
+        PreparedMatmul::new(
+            ctx,
+            kernel,
+            Layout::Nn,
+            shape,
+            &[1.0; 16],
+            &[1.0; 16],
+            MatmulOptions::default(),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{kernel:?} is refused"))
+        .to_string()
+    };
+    let subgroups = ctx.has(wgpu::Features::SUBGROUP);
+    let too_tall = refusal(Kernel::Sgblock {
+        wg_x: max.max(1),
+        tm: min + 1,
+        tn: 1,
+    });
+    let partial = refusal(Kernel::Sgblock {
+        wg_x: max.max(2) - 1,
+        tm: 1,
+        tn: 1,
+    });
+    if subgroups {
+        assert!(
+            too_tall.contains(&format!("subgroups of at least {}", min + 1)),
+            "{too_tall}"
+        );
+        assert!(partial.contains("must be a multiple of"), "{partial}");
+    } else {
+        assert!(too_tall.contains("SUBGROUP"), "{too_tall}");
+        assert!(partial.contains("SUBGROUP"), "{partial}");
+    }
+}
+
+#[test]
 fn matmul_split_across_bindings_matches() {
     // A 4 KiB pretend binding limit forces A, B and C into many blocks.
     let opts = MatmulOptions {
@@ -137,6 +202,19 @@ fn matmul_over_65535_workgroups_uses_2d_dispatch() {
         kernel,
         Layout::Nt,
         (1, 600_000, 4),
+        MatmulOptions::default(),
+    );
+}
+
+#[test]
+fn matmul_sgblock_over_65535_workgroups_uses_2d_dispatch() {
+    // 32 columns per workgroup: 1 x 2_200_000 needs 68750 workgroups, folded into y; the
+    // padding workgroups of the last row of the grid return before any subgroup operation.
+    let kernel = Kernel::named("sgblock", Layout::Nn).unwrap();
+    check(
+        kernel,
+        Layout::Nn,
+        (1, 2_200_000, 4),
         MatmulOptions::default(),
     );
 }

@@ -217,6 +217,12 @@ fn every_kernel_file_is_reachable() {
                 tn: 2,
             }
             .defines(false),
+            "matmul_sgblock" => Kernel::Sgblock {
+                wg_x: 16,
+                tm: 3,
+                tn: 2,
+            }
+            .defines(false),
             "matmul_wq" => WqKernel::default_for(4).defines(WeightFormat::Q4_0),
             "gemv_wq" | "gemv_wq_subgroup" => vec![
                 Define::U32("ROWS", 4),

@@ -600,8 +600,9 @@ fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
     assert_eq!(auto.tuning(ctx, tune::F32_NN_KEY), Tuning::Autotuned);
     auto.ensure_f32(ctx, Layout::Nn).unwrap();
     assert_eq!(auto.searches.len(), 1, "the entry exists: no second search");
-    // The prior starts from the default and holds every candidate once, both families;
-    // on a CPU adapter the scalar 8x8 block (Mesa 25's winner) comes third.
+    // The prior starts from the default and holds every candidate once, all three
+    // families; on a CPU adapter the default subgroup block (the winner on both Mesa 22
+    // and 25) comes second and the scalar 8x8 block fourth.
     for (cpu, layout) in [false, true].into_iter().zip(Layout::ALL) {
         let prior = tune::f32_prior(cpu, layout);
         assert_eq!(prior[0], WqVariant::Regblock(tune::f32_default(layout)));
@@ -611,8 +612,21 @@ fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
         assert_eq!(prior.len(), tune::f32_search_space().len());
         assert!(prior.iter().all(|v| tune::f32_kernel(*v).is_some()));
         if cpu {
-            assert_eq!(prior[2].describe(), "scalarblock 64x8x8");
+            assert_eq!(
+                prior[1],
+                WqVariant::Sgblock {
+                    sgblock: tune::f32_sg_default(layout)
+                }
+            );
+            assert_eq!(prior[3].describe(), "scalarblock 64x8x8");
         }
+    }
+    // On this adapter (subgroups of 8 on lavapipe) nothing is filtered out.
+    if ctx.has(wgpu::Features::SUBGROUP) && ctx.summary.subgroup_min_size >= 8 {
+        assert_eq!(
+            tune::f32_prior_on(ctx, Layout::Nn),
+            tune::f32_prior(tune::is_cpu_adapter(ctx), Layout::Nn)
+        );
     }
 
     // CLI: the first `matmul` (f32, nn, every kernel) searches the nn block and the nt
@@ -649,12 +663,24 @@ fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
     assert!(rows.iter().all(|r| r["passed"] == true), "{rows:?}");
     let labels: Vec<&str> = rows
         .iter()
-        .filter(|r| r["kernel"].as_str().unwrap().starts_with("regblock"))
+        .filter(|r| {
+            let k = r["kernel"].as_str().unwrap();
+            ["regblock", "scalarblock", "sgblock"]
+                .iter()
+                .any(|f| k.starts_with(f))
+        })
         .map(|r| r["tuning"].as_str().unwrap())
         .collect();
-    // The default regblock row, plus the autotuned block's own row when it differs.
+    // The default row of each f32 block family (the one the search chose labelled
+    // autotuned), plus the autotuned block's own row when it is no family's default.
+    assert_eq!(
+        labels.iter().filter(|l| **l == "autotuned").count(),
+        1,
+        "{labels:?}"
+    );
+    assert!(labels.len() == 3 || labels.len() == 4, "{labels:?}");
     assert!(
-        labels == ["autotuned"] || labels == ["default", "autotuned"],
+        labels.iter().all(|l| *l == "autotuned" || *l == "default"),
         "{labels:?}"
     );
     let (_, stderr) = run();
@@ -719,49 +745,64 @@ fn first_use_autotune_holds_its_budget() {
     );
 }
 
-/// The f32 entries may name a scalar block (`matmul_scalarblock`): it is stored under its
-/// own key (the untagged register block has the same three fields), read back as itself,
+/// The f32 entries may name a scalar block (`matmul_scalarblock`) or a subgroup block
+/// (`matmul_sgblock`): each is stored under its own key (the untagged register block has
+/// the same three fields), read back as itself,
 /// runs as the f32 kernel, and is never taken for a weight format's kernel: a cache that
 /// holds one under a weight key reads as untuned, and the weight kernels refuse it with
 /// an error rather than a panic.
 #[test]
-fn a_scalar_block_entry_round_trips_and_stays_an_f32_kernel() {
+fn a_scalar_or_subgroup_block_entry_round_trips_and_stays_an_f32_kernel() {
     use wgpu_lab::kernels::matmul::Kernel;
     let k = WqKernel {
         wg_x: 64,
         tm: 8,
         tn: 8,
     };
-    let v = WqVariant::Scalar { scalar: k };
-    let json = serde_json::to_string(&v).unwrap();
-    assert_eq!(json, r#"{"scalar":{"wg_x":64,"tm":8,"tn":8}}"#);
-    assert_eq!(serde_json::from_str::<WqVariant>(&json).unwrap(), v);
     let block: WqVariant = serde_json::from_str(r#"{"wg_x":64,"tm":8,"tn":8}"#).unwrap();
     assert_eq!(block, WqVariant::Regblock(k));
-    let tuned = tune::Tuned::from([
-        (tune::F32_NN_KEY.to_string(), v),
+    let cases = [
         (
-            tune::entry_key(Precision::Weights(WeightFormat::Q8_0), ShapeClass::Gemm),
-            v,
+            WqVariant::Scalar { scalar: k },
+            r#"{"scalar":{"wg_x":64,"tm":8,"tn":8}}"#,
+            Kernel::Scalarblock {
+                wg_x: 64,
+                tm: 8,
+                tn: 8,
+            },
         ),
-    ]);
-    assert_eq!(
-        tune::tuned_f32(&tuned, Layout::Nn),
-        Some(Kernel::Scalarblock {
-            wg_x: 64,
-            tm: 8,
-            tn: 8
-        })
-    );
-    let q8 = Precision::Weights(WeightFormat::Q8_0);
-    assert_eq!(tune::tuned_variant(&tuned, q8, ShapeClass::Gemm), None);
-    assert_eq!(tune::tuned_kernel(&tuned, q8, ShapeClass::Gemm), None);
-    let Some(ctx) = common::ctx() else { return };
-    let mut rng = wgpu_lab::rng::Rng::new(3);
-    let (m, n, k) = (5, 40, 64);
-    let w = Weights::encode(WeightFormat::Q8_0, n, k, &rng.vec_f32(n * k)).unwrap();
-    let e = PreparedMatmulWq::with_variant(ctx, v, &rng.vec_f32(m * k), m, k, &w)
-        .err()
-        .expect("a scalar block is no q8_0 kernel");
-    assert!(e.to_string().contains("f32 kernel"), "{e}");
+        (
+            WqVariant::Sgblock { sgblock: k },
+            r#"{"sgblock":{"wg_x":64,"tm":8,"tn":8}}"#,
+            Kernel::Sgblock {
+                wg_x: 64,
+                tm: 8,
+                tn: 8,
+            },
+        ),
+    ];
+    for (v, want_json, kernel) in cases {
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(json, want_json);
+        assert_eq!(serde_json::from_str::<WqVariant>(&json).unwrap(), v);
+        let tuned = tune::Tuned::from([
+            (tune::F32_NN_KEY.to_string(), v),
+            (
+                tune::entry_key(Precision::Weights(WeightFormat::Q8_0), ShapeClass::Gemm),
+                v,
+            ),
+        ]);
+        assert_eq!(tune::tuned_f32(&tuned, Layout::Nn), Some(kernel));
+        let q8 = Precision::Weights(WeightFormat::Q8_0);
+        assert_eq!(tune::tuned_variant(&tuned, q8, ShapeClass::Gemm), None);
+        assert_eq!(tune::tuned_kernel(&tuned, q8, ShapeClass::Gemm), None);
+        let Some(ctx) = common::ctx() else { return };
+        let mut rng = wgpu_lab::rng::Rng::new(3);
+        let (m, n, k) = (5, 40, 64);
+        let w = Weights::encode(WeightFormat::Q8_0, n, k, &rng.vec_f32(n * k)).unwrap();
+        let e = PreparedMatmulWq::with_variant(ctx, v, &rng.vec_f32(m * k), m, k, &w)
+            .err()
+            .expect("an f32 block is no q8_0 kernel");
+        assert!(e.to_string().contains("f32 kernel"), "{e}");
+    }
 }

@@ -182,7 +182,7 @@ impl Autotuner {
             return Ok(());
         }
         let start = Instant::now();
-        let cands = tune::f32_prior(tune::is_cpu_adapter(ctx), layout);
+        let cands = tune::f32_prior_on(ctx, layout);
         let of = cands.len();
         let bar = progress(key, of);
         let deadline = start + self.budget.mul_f64(0.67);

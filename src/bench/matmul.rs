@@ -279,6 +279,21 @@ pub fn run(
     let mut rows = Vec::new();
     let mut last = Vec::new();
     for &kernel in &req.kernels {
+        // A kernel the adapter cannot run (the subgroup block without SUBGROUP) is a row
+        // that says why, not an error that hides the others.
+        if let Some(why) = kernel.unsupported(ctx) {
+            let mut row = MatmulRow::new(
+                ctx,
+                kernel.name(),
+                format!("{kernel:?}"),
+                if req.b_f16 { "f16" } else { "f32" },
+                req.layout,
+                req.shape,
+            );
+            row.skipped = Some(why);
+            rows.push(row);
+            continue;
+        }
         let (mut row, c) = run_kernel(ctx, kernel, req, a, b, &reference, cpu)?;
         row.quant_rel_err = Some(ErrorStats::compare(&c, &exact).rel_frobenius);
         rows.push(row);

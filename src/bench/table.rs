@@ -20,6 +20,17 @@ pub fn matmul_table(rows: &[MatmulRow]) -> String {
     ];
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in rows {
+        if let Some(why) = &r.skipped {
+            cells.push(note_row(
+                vec![
+                    r.kernel.clone(),
+                    r.layout.name().to_string(),
+                    format!("{}x{}x{}", r.m, r.n, r.k),
+                ],
+                &format!("skipped: {why}"),
+            ));
+            continue;
+        }
         cells.push(vec![
             r.kernel.clone(),
             r.layout.name().to_string(),

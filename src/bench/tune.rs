@@ -222,23 +222,9 @@ pub fn tuned_f32(tuned: &Tuned, layout: Layout) -> Option<crate::kernels::matmul
     tuned.get(f32_key(layout)).and_then(|v| f32_kernel(*v))
 }
 
-/// The f32 kernel a `f32/gemm-nn` or `-nt` entry names: a register block or a scalar
-/// block; `None` for any other family.
+/// The f32 kernel a `f32/gemm-nn` or `-nt` entry names ([`WqVariant::f32_kernel`]).
 pub fn f32_kernel(v: WqVariant) -> Option<crate::kernels::matmul::Kernel> {
-    use crate::kernels::matmul::Kernel;
-    match v {
-        WqVariant::Regblock(k) => Some(Kernel::Regblock {
-            wg_x: k.wg_x,
-            tm: k.tm,
-            tn: k.tn,
-        }),
-        WqVariant::Scalar { scalar: k } => Some(Kernel::Scalarblock {
-            wg_x: k.wg_x,
-            tm: k.tm,
-            tn: k.tn,
-        }),
-        _ => None,
-    }
+    v.f32_kernel()
 }
 
 /// Candidate register blocks of the f32 kernel, either layout (`tn` counts vec4 columns in
@@ -302,7 +288,37 @@ pub fn f32_scalar_candidates() -> Vec<WqKernel> {
     v
 }
 
-/// Every f32 candidate of `layout`'s search: the register blocks, then the scalar blocks.
+/// Candidate subgroup blocks of the f32 kernel (`matmul_sgblock`), either layout (`tn`
+/// counts vec4 columns in nn, columns in nt): 4 or 8 rows (lanes 0..tm-1 load them, so at
+/// most the smallest subgroup), 1 to 8 column groups with at most 32 accumulators, in
+/// workgroups of 8, 16 and 64. On lavapipe (8-lane subgroups) 8 rows x 1 vec4 in 8
+/// invocations ran 30 GFLOP/s at 1024^3 on Mesa 25.0.7, 2.4x the best public kernel
+/// (docs/results/public-gemm-lavapipe.md).
+pub fn f32_sg_candidates() -> Vec<WqKernel> {
+    let mut v = Vec::new();
+    for wg_x in [8, 16, 64] {
+        for tm in [8, 4] {
+            for tn in [1, 2, 4, 8] {
+                if tm * tn <= 32 {
+                    v.push(WqKernel { wg_x, tm, tn });
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The default subgroup block of `layout` as a `WqKernel`.
+pub fn f32_sg_default(layout: Layout) -> WqKernel {
+    use crate::kernels::matmul::Kernel;
+    match Kernel::named("sgblock", layout) {
+        Ok(Kernel::Sgblock { wg_x, tm, tn }) => WqKernel { wg_x, tm, tn },
+        _ => unreachable!("sgblock names a subgroup block"),
+    }
+}
+
+/// Every f32 candidate of `layout`'s search: the register blocks, the scalar blocks, then
+/// the subgroup blocks.
 pub fn f32_search_space() -> Vec<WqVariant> {
     f32_candidates()
         .into_iter()
@@ -312,35 +328,62 @@ pub fn f32_search_space() -> Vec<WqVariant> {
                 .into_iter()
                 .map(|scalar| WqVariant::Scalar { scalar }),
         )
+        .chain(
+            f32_sg_candidates()
+                .into_iter()
+                .map(|sgblock| WqVariant::Sgblock { sgblock }),
+        )
         .collect()
 }
 
 /// [`f32_search_space`] in the order a budgeted search tries it for `layout`: the default
-/// first (a baseline), then the prior learnt from earlier tunings for the adapter's kind. On
-/// CPU adapters (lavapipe, WARP: 8-wide SIMD lanes, loads expensive) the first block of
-/// [`CPU_PRIOR_NN`] or [`CPU_PRIOR_NT`] (Mesa 25's nn winner among the vec4 blocks), the
-/// scalar 8x8 block (Mesa 25's winner overall), the rest of the prior, then the most
-/// outputs per invocation with the narrowest workgroups; on GPUs the smallest blocks in the
-/// widest workgroups first, where 16x2x1 and 32x2x1 won on the H100
-/// (docs/results/bench-h100/tune.txt). The other scalar blocks come last.
+/// register block first (a baseline), then the prior learnt from earlier tunings for the
+/// adapter's kind. On CPU adapters (lavapipe, WARP: 8-wide SIMD lanes, every load run
+/// once per lane) the default subgroup block (the winner on both Mesa 22.3.6 and 25.0.7),
+/// the first block of [`CPU_PRIOR_NN`] or [`CPU_PRIOR_NT`], the scalar 8x8 block (Mesa
+/// 25's winner before the subgroup block), the rest of the prior, then the most outputs
+/// per invocation with the narrowest workgroups; on GPUs the smallest blocks in the widest
+/// workgroups first, where 16x2x1 and 32x2x1 won on the H100
+/// (docs/results/bench-h100/tune.txt), then the default subgroup block. The other scalar
+/// and subgroup blocks come last. Adapters without subgroups skip the subgroup blocks
+/// ([`f32_prior_on`]).
 pub fn f32_prior(cpu_adapter: bool, layout: Layout) -> Vec<WqVariant> {
     let blocks = f32_block_prior(cpu_adapter, layout);
     let mut scalars = f32_scalar_candidates()
         .into_iter()
         .map(|scalar| WqVariant::Scalar { scalar });
     let first_scalar = scalars.next();
+    let sg_default = f32_sg_default(layout);
+    let first_sg = WqVariant::Sgblock {
+        sgblock: sg_default,
+    };
+    let sgs = f32_sg_candidates()
+        .into_iter()
+        .filter(|k| *k != sg_default)
+        .map(|sgblock| WqVariant::Sgblock { sgblock });
     let mut v: Vec<WqVariant> = Vec::new();
     let mut blocks = blocks.into_iter().map(WqVariant::Regblock);
     v.extend(blocks.next()); // the default
     if cpu_adapter {
+        v.push(first_sg);
         v.extend(blocks.next());
         v.extend(first_scalar);
         v.extend(blocks);
     } else {
         v.extend(blocks);
+        v.push(first_sg);
         v.extend(first_scalar);
     }
     v.extend(scalars);
+    v.extend(sgs);
+    v
+}
+
+/// [`f32_prior`] for `ctx`'s adapter, without the kernels it cannot run (the subgroup
+/// blocks without SUBGROUP, or with subgroups smaller than their rows).
+pub fn f32_prior_on(ctx: &Context, layout: Layout) -> Vec<WqVariant> {
+    let mut v = f32_prior(is_cpu_adapter(ctx), layout);
+    v.retain(|c| c.f32_kernel().is_none_or(|k| k.unsupported(ctx).is_none()));
     v
 }
 
@@ -396,7 +439,7 @@ pub fn tune_f32(
         layout,
         runs,
         problem,
-        f32_prior(is_cpu_adapter(ctx), layout),
+        f32_prior_on(ctx, layout),
         None,
         &mut || {},
     )
@@ -462,7 +505,9 @@ fn time_f32(
     // time per unit of `4 + tm * tn` so far predicts the next one, and a candidate predicted
     // to end past the deadline is skipped (a smaller one later may still fit).
     let units = |v: &WqVariant| match *v {
-        WqVariant::Regblock(k) | WqVariant::Scalar { scalar: k } => (4 + k.tm * k.tn) as f64,
+        WqVariant::Regblock(k)
+        | WqVariant::Scalar { scalar: k }
+        | WqVariant::Sgblock { sgblock: k } => (4 + k.tm * k.tn) as f64,
         _ => 4.0,
     };
     let mut spent_units = 0.0;
@@ -519,7 +564,11 @@ pub fn tuned_kernel(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<Wq
 /// a workgroup tile), if any.
 pub fn tuned_variant(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<WqVariant> {
     match tuned.get(&entry_key(p, class)) {
-        Some(v) if v.is_gemv() || matches!(v, WqVariant::Scalar { .. }) => None,
+        Some(v)
+            if v.is_gemv() || matches!(v, WqVariant::Scalar { .. } | WqVariant::Sgblock { .. }) =>
+        {
+            None
+        }
         None => None,
         Some(v) => Some(*v),
     }
@@ -811,7 +860,7 @@ pub(crate) fn search_until(
             WqVariant::Gemv { .. } | WqVariant::Broadcast { .. } => {
                 (None, Tuned::from([(gemv_key(p), cand)]), true)
             }
-            WqVariant::Tiled(_) | WqVariant::Scalar { .. } => {
+            WqVariant::Tiled(_) | WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } => {
                 (None, Tuned::from([(entry_key(p, class), cand)]), false)
             }
         };

@@ -136,11 +136,23 @@ pub enum Kernel {
         /// Columns per invocation (scalars).
         tn: u32,
     },
+    /// The register blocks of `Regblock` with A's rows shared through the subgroup: lane i
+    /// loads row i and `subgroupBroadcast` hands it to the others, one load where the
+    /// register block has `tm` (on lavapipe every load runs once per SIMD lane). Needs
+    /// SUBGROUP and subgroups of at least `tm` invocations.
+    Sgblock {
+        /// Invocations per workgroup, along n.
+        wg_x: u32,
+        /// Rows per invocation (at most the adapter's smallest subgroup).
+        tm: u32,
+        /// Column groups per invocation (vec4s in nn, columns in nt).
+        tn: u32,
+    },
 }
 
 impl Kernel {
     /// Kernel names accepted by `--kernel`.
-    pub const NAMES: [&'static str; 4] = ["naive", "tiled", "regblock", "scalarblock"];
+    pub const NAMES: [&'static str; 5] = ["naive", "tiled", "regblock", "scalarblock", "sgblock"];
 
     /// The default configuration of each kernel for `layout`, in the order of [`Kernel::NAMES`].
     pub fn all(layout: Layout) -> Vec<Kernel> {
@@ -155,7 +167,9 @@ impl Kernel {
     /// The regblock defaults are the fastest of a sweep at 1024^3 on lavapipe (2 cores,
     /// 256-bit): nn (16, 6, 2) ~16 GFLOP/s, nt (16, 6, 4) ~14.5 GFLOP/s; see docs/results.
     /// The scalarblock default is surfgrad's 8x8 block in 64 invocations (12.9-13.3
-    /// GFLOP/s on Mesa 25.0.7, where the best vec4 block ran 11).
+    /// GFLOP/s on Mesa 25.0.7, where the best vec4 block ran 11). The sgblock default, 8
+    /// rows x 4 columns per invocation in workgroups of 8, ran 30 GFLOP/s there and 19-21 on
+    /// Mesa 22.3.6 (docs/results/public-gemm-lavapipe.md).
     pub fn named(name: &str, layout: Layout) -> Result<Self> {
         match name {
             "naive" => Ok(Kernel::Naive { wg: 8 }),
@@ -173,6 +187,14 @@ impl Kernel {
                 tm: 8,
                 tn: 8,
             }),
+            "sgblock" => Ok(Kernel::Sgblock {
+                wg_x: 8,
+                tm: 8,
+                tn: match layout {
+                    Layout::Nn => 1,
+                    Layout::Nt => 4,
+                },
+            }),
             _ => Err(LabError::UnknownName {
                 kind: "kernel",
                 name: name.into(),
@@ -188,6 +210,7 @@ impl Kernel {
             Kernel::Tiled { .. } => "tiled",
             Kernel::Regblock { .. } => "regblock",
             Kernel::Scalarblock { .. } => "scalarblock",
+            Kernel::Sgblock { .. } => "sgblock",
         }
     }
 
@@ -201,8 +224,12 @@ impl Kernel {
         match (*self, layout) {
             (Kernel::Naive { wg }, _) => (wg, wg),
             (Kernel::Tiled { tile }, _) => (tile, tile),
-            (Kernel::Regblock { wg_x, tm, tn }, Layout::Nn) => (tm, wg_x * tn * 4),
-            (Kernel::Regblock { wg_x, tm, tn }, Layout::Nt) => (tm, wg_x * tn),
+            (Kernel::Regblock { wg_x, tm, tn } | Kernel::Sgblock { wg_x, tm, tn }, Layout::Nn) => {
+                (tm, wg_x * tn * 4)
+            }
+            (Kernel::Regblock { wg_x, tm, tn } | Kernel::Sgblock { wg_x, tm, tn }, Layout::Nt) => {
+                (tm, wg_x * tn)
+            }
             (Kernel::Scalarblock { wg_x, tm, tn }, _) => (tm, wg_x * tn),
         }
     }
@@ -210,7 +237,10 @@ impl Kernel {
     /// Whether operands are uploaded as whole vec4s (rows zero-padded to a multiple of 4;
     /// the scalar block reads the same padded rows).
     pub fn vec4_operands(&self) -> bool {
-        matches!(self, Kernel::Regblock { .. } | Kernel::Scalarblock { .. })
+        matches!(
+            self,
+            Kernel::Regblock { .. } | Kernel::Scalarblock { .. } | Kernel::Sgblock { .. }
+        )
     }
 
     /// Whether the kernel can read B stored as f16 (`MatmulOptions::b_f16`).
@@ -221,8 +251,8 @@ impl Kernel {
     /// The shader entry point for `layout`.
     pub fn entry_point(&self, layout: Layout) -> &'static str {
         match (self, layout) {
-            (Kernel::Regblock { .. }, Layout::Nn) => "main_nn",
-            (Kernel::Regblock { .. }, Layout::Nt) => "main_nt",
+            (Kernel::Regblock { .. } | Kernel::Sgblock { .. }, Layout::Nn) => "main_nn",
+            (Kernel::Regblock { .. } | Kernel::Sgblock { .. }, Layout::Nt) => "main_nt",
             _ => "main",
         }
     }
@@ -232,7 +262,9 @@ impl Kernel {
         match *self {
             Kernel::Naive { wg } => wg * wg,
             Kernel::Tiled { tile } => tile * tile,
-            Kernel::Regblock { wg_x, .. } | Kernel::Scalarblock { wg_x, .. } => wg_x,
+            Kernel::Regblock { wg_x, .. }
+            | Kernel::Scalarblock { wg_x, .. }
+            | Kernel::Sgblock { wg_x, .. } => wg_x,
         }
     }
 
@@ -274,6 +306,16 @@ impl Kernel {
                     scalarblock_splice(tm, tn),
                 ]
             }
+            Kernel::Sgblock { tm, tn, .. } => {
+                let mut d = vec![
+                    Define::U32("TM", tm),
+                    Define::U32("TN", tn),
+                    Define::Alias("ELEM", "f32"),
+                    Define::Import("regblock_b_f32".into()),
+                ];
+                d.extend(block_splices(tm, tn, ARows::Broadcast));
+                d
+            }
         }
     }
 
@@ -283,8 +325,37 @@ impl Kernel {
         match *self {
             Kernel::Naive { wg } => vec![b_t, ("WG_X", wg as f64), ("WG_Y", wg as f64)],
             Kernel::Tiled { .. } => vec![b_t],
-            Kernel::Regblock { wg_x, .. } => vec![("WG_X", wg_x as f64)],
+            Kernel::Regblock { wg_x, .. } | Kernel::Sgblock { wg_x, .. } => {
+                vec![("WG_X", wg_x as f64)]
+            }
             Kernel::Scalarblock { wg_x, .. } => vec![b_t, ("WG_X", wg_x as f64)],
+        }
+    }
+
+    /// Why this kernel cannot run on `ctx`'s adapter, if it cannot. The subgroup block needs
+    /// SUBGROUP, subgroups of at least `tm` invocations (lanes 0..tm-1 hold the rows), and
+    /// a workgroup that is a whole number of the largest subgroups, so that no subgroup is
+    /// partial (a partial one could lack the lanes that hold rows).
+    pub fn unsupported(&self, ctx: &Context) -> Option<String> {
+        let Kernel::Sgblock { wg_x, tm, .. } = *self else {
+            return None;
+        };
+        let s = &ctx.summary;
+        if !ctx.has(wgpu::Features::SUBGROUP) {
+            Some(format!("sgblock needs SUBGROUP, which {} lacks", s.name))
+        } else if s.subgroup_min_size < tm {
+            Some(format!(
+                "sgblock with {tm} rows needs subgroups of at least {tm} invocations; {} may \
+                 run subgroups of {}",
+                s.name, s.subgroup_min_size
+            ))
+        } else if s.subgroup_max_size == 0 || !wg_x.is_multiple_of(s.subgroup_max_size) {
+            Some(format!(
+                "sgblock's workgroup of {wg_x} must be a multiple of {}'s largest subgroup ({})",
+                s.name, s.subgroup_max_size
+            ))
+        } else {
+            None
         }
     }
 
@@ -294,10 +365,26 @@ impl Kernel {
     }
 }
 
-/// The written-out register block of `matmul_regblock` for `tm` rows x `tn` column groups:
-/// the code of its `#splice regblock_nn` and `#splice regblock_nt` lines (see the shader's
-/// header for why it is generated rather than looped).
+/// How a written-out vec4 block gets its rows of A each k step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ARows {
+    /// Every invocation loads all `tm` rows (`matmul_regblock`).
+    Loaded,
+    /// Lane i of the subgroup loads row i once and the rows reach the other lanes through
+    /// `subgroupBroadcast` (`matmul_sgblock`; the shader defines `lane_row`).
+    Broadcast,
+}
+
+/// The written-out register block of `matmul_regblock` (or, with [`ARows::Broadcast`],
+/// `matmul_sgblock`) for `tm` rows x `tn` column groups: the code of its `#splice
+/// <prefix>_nn` and `#splice <prefix>_nt` lines (see matmul_regblock's header for why it
+/// is generated rather than looped).
 pub fn regblock_splices(tm: u32, tn: u32) -> Vec<Define> {
+    block_splices(tm, tn, ARows::Loaded)
+}
+
+/// [`regblock_splices`] with A's rows from `a_rows`.
+pub fn block_splices(tm: u32, tn: u32, a_rows: ARows) -> Vec<Define> {
     use std::fmt::Write;
     let (rows, cols) = (0..tm, 0..tn);
     let mut nn = String::new();
@@ -307,9 +394,11 @@ pub fn regblock_splices(tm: u32, tn: u32) -> Vec<Define> {
         s.push_str(&line);
         s.push('\n');
     };
-    for i in rows.clone() {
-        for s in [&mut nn, &mut nt] {
-            w(s, format!("let ar{i} = clamped(row0 + {i}u, p.m, lda4);"));
+    if a_rows == ARows::Loaded {
+        for i in rows.clone() {
+            for s in [&mut nn, &mut nt] {
+                w(s, format!("let ar{i} = clamped(row0 + {i}u, p.m, lda4);"));
+            }
         }
     }
     for j in cols.clone() {
@@ -331,33 +420,77 @@ pub fn regblock_splices(tm: u32, tn: u32) -> Vec<Define> {
     }
     for s in [&mut nn, &mut nt] {
         w(s, "for (var kq = 0u; kq < k4; kq++) {".into());
-        for i in rows.clone() {
-            w(s, format!("    let a{i} = a[ar{i} + kq];"));
-        }
     }
-    // nn: B rows 4kq .. 4kq+3, each vec4 of B used by every row as soon as it is loaded.
+    let b_row = |q: usize| {
+        if q == 0 {
+            "kb".to_string()
+        } else {
+            format!("kb + {q}u * ldb4")
+        }
+    };
     w(&mut nn, "    let kb = kq * 4u * ldb4;".into());
-    for (q, comp) in ["x", "y", "z", "w"].iter().enumerate() {
-        for j in cols.clone() {
-            let row = if q == 0 {
-                "kb".to_string()
-            } else {
-                format!("kb + {q}u * ldb4")
-            };
-            let _ = writeln!(nn, "        let b{q}_{j} = load_b({row} + bc{j});");
-            for i in rows.clone() {
-                let _ = writeln!(
-                    nn,
-                    "        acc{i}_{j} = fma(vec4(a{i}.{comp}), b{q}_{j}, acc{i}_{j});"
-                );
+    match a_rows {
+        ARows::Loaded => {
+            for s in [&mut nn, &mut nt] {
+                for i in rows.clone() {
+                    w(s, format!("    let a{i} = a[ar{i} + kq];"));
+                }
+            }
+            // nn: B rows 4kq .. 4kq+3, each vec4 of B used by every row as soon as it is
+            // loaded.
+            for (q, comp) in ["x", "y", "z", "w"].iter().enumerate() {
+                for j in cols.clone() {
+                    let _ = writeln!(nn, "        let b{q}_{j} = load_b({} + bc{j});", b_row(q));
+                    for i in rows.clone() {
+                        let _ = writeln!(
+                            nn,
+                            "        acc{i}_{j} = fma(vec4(a{i}.{comp}), b{q}_{j}, acc{i}_{j});"
+                        );
+                    }
+                }
+            }
+            // nt: one vec4 of each B row, multiplied into every A row's running sums.
+            for j in cols.clone() {
+                let _ = writeln!(nt, "        let b{j} = load_b(br{j} + kq);");
+                for i in rows.clone() {
+                    let _ = writeln!(nt, "        acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});");
+                }
             }
         }
-    }
-    // nt: one vec4 of each B row, multiplied into every A row's running sums.
-    for j in cols.clone() {
-        let _ = writeln!(nt, "        let b{j} = load_b(br{j} + kq);");
-        for i in rows.clone() {
-            let _ = writeln!(nt, "        acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});");
+        ARows::Broadcast => {
+            // B's vec4s of the step first, then one A row at a time: its broadcast is used
+            // by all of its FMAs and dies, so only one row is live beside B and the
+            // accumulators (broadcasting all rows first measured ~20% slower on Mesa 25).
+            for (q, _) in ["x", "y", "z", "w"].iter().enumerate() {
+                for j in cols.clone() {
+                    let _ = writeln!(nn, "        let b{q}_{j} = load_b({} + bc{j});", b_row(q));
+                }
+            }
+            for j in cols.clone() {
+                let _ = writeln!(nt, "        let b{j} = load_b(br{j} + kq);");
+            }
+            for s in [&mut nn, &mut nt] {
+                w(s, "    let a_lane = a[lane_row + kq];".into());
+            }
+            for i in rows.clone() {
+                for s in [&mut nn, &mut nt] {
+                    w(
+                        s,
+                        format!("    let a{i} = subgroupBroadcast(a_lane, {i}u);"),
+                    );
+                }
+                for (q, comp) in ["x", "y", "z", "w"].iter().enumerate() {
+                    for j in cols.clone() {
+                        let _ = writeln!(
+                            nn,
+                            "        acc{i}_{j} = fma(vec4(a{i}.{comp}), b{q}_{j}, acc{i}_{j});"
+                        );
+                    }
+                }
+                for j in cols.clone() {
+                    let _ = writeln!(nt, "        acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});");
+                }
+            }
         }
     }
     for s in [&mut nn, &mut nt] {
@@ -375,10 +508,11 @@ pub fn regblock_splices(tm: u32, tn: u32) -> Vec<Define> {
             );
         }
     }
-    vec![
-        Define::Splice("regblock_nn", nn),
-        Define::Splice("regblock_nt", nt),
-    ]
+    let (name_nn, name_nt) = match a_rows {
+        ARows::Loaded => ("regblock_nn", "regblock_nt"),
+        ARows::Broadcast => ("sgblock_nn", "sgblock_nt"),
+    };
+    vec![Define::Splice(name_nn, nn), Define::Splice(name_nt, nt)]
 }
 
 /// The written-out block of `matmul_scalarblock` for `tm` rows x `tn` adjacent columns:
@@ -484,6 +618,9 @@ pub fn pipeline(
     b_f16: bool,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     check_kernel_limits(ctx, kernel)?;
+    if let Some(why) = kernel.unsupported(ctx) {
+        return Err(LabError::Unsupported(why));
+    }
     if b_f16 && !kernel.reads_f16_b() {
         return Err(LabError::UnknownName {
             kind: "kernel for f16 B",

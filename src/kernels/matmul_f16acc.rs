@@ -145,10 +145,11 @@ impl PreparedMatmulF16Acc {
                 }
                 (tiled_spec(t), (t.bm, t.bn))
             }
-            WqVariant::Scalar { .. } => {
-                return Err(LabError::InvalidArgument(
-                    "the scalar block is an f32 kernel, not an f16acc one".into(),
-                ))
+            WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } => {
+                return Err(LabError::InvalidArgument(format!(
+                    "{} is an f32 kernel, not an f16acc one",
+                    variant.describe()
+                )))
             }
             WqVariant::Gemv { .. } | WqVariant::Broadcast { .. } => {
                 return Err(LabError::InvalidArgument(

@@ -318,10 +318,11 @@ impl PreparedMatmulI8 {
                     (1, 4 * quads * lanes),
                 )
             }
-            WqVariant::Scalar { .. } => {
-                return Err(LabError::InvalidArgument(
-                    "the scalar block is an f32 kernel, not a W8A8 one".into(),
-                ))
+            WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } => {
+                return Err(LabError::InvalidArgument(format!(
+                    "{} is an f32 kernel, not a W8A8 one",
+                    variant.describe()
+                )))
             }
             WqVariant::Gemv { .. } => {
                 return Err(LabError::InvalidArgument(

@@ -160,6 +160,13 @@ pub enum WqVariant {
         /// The block.
         scalar: WqKernel,
     },
+    /// `matmul_sgblock`, f32 only (beside the other f32 blocks): `matmul_regblock`'s
+    /// `tm` x `tn` block with A's rows shared through the subgroup. Stored under its own
+    /// key, `sgblock`, like the scalar block.
+    Sgblock {
+        /// The block.
+        sgblock: WqKernel,
+    },
 }
 
 /// Tuning of `matmul_wq_tiled` (see [`WqVariant::Tiled`]).
@@ -237,6 +244,33 @@ impl WqVariant {
             WqVariant::Scalar { scalar: k } => {
                 format!("scalarblock {}x{}x{}", k.wg_x, k.tm, k.tn)
             }
+            WqVariant::Sgblock { sgblock: k } => {
+                format!("sgblock {}x{}x{}", k.wg_x, k.tm, k.tn)
+            }
+        }
+    }
+
+    /// The f32 kernel an f32 tune entry (`f32/gemm-nn`, `-nt`) names: a register block, a
+    /// scalar block or a subgroup block; `None` for the weight-format families.
+    pub fn f32_kernel(&self) -> Option<crate::kernels::matmul::Kernel> {
+        use crate::kernels::matmul::Kernel;
+        match *self {
+            WqVariant::Regblock(k) => Some(Kernel::Regblock {
+                wg_x: k.wg_x,
+                tm: k.tm,
+                tn: k.tn,
+            }),
+            WqVariant::Scalar { scalar: k } => Some(Kernel::Scalarblock {
+                wg_x: k.wg_x,
+                tm: k.tm,
+                tn: k.tn,
+            }),
+            WqVariant::Sgblock { sgblock: k } => Some(Kernel::Sgblock {
+                wg_x: k.wg_x,
+                tm: k.tm,
+                tn: k.tn,
+            }),
+            _ => None,
         }
     }
 
@@ -252,7 +286,10 @@ impl WqVariant {
 
     /// Whether this variant needs the SUBGROUP feature.
     pub fn needs_subgroups(&self) -> bool {
-        matches!(self, WqVariant::Gemv { subgroup: true, .. })
+        matches!(
+            self,
+            WqVariant::Gemv { subgroup: true, .. } | WqVariant::Sgblock { .. }
+        )
     }
 
     /// Kernel name in tables: `wq`, `gemv`, `gemv-bcast` or `wq-tiled`.
@@ -263,6 +300,7 @@ impl WqVariant {
             WqVariant::Broadcast { .. } => "gemv-bcast",
             WqVariant::Tiled(_) => "wq-tiled",
             WqVariant::Scalar { .. } => "scalarblock",
+            WqVariant::Sgblock { .. } => "sgblock",
         }
     }
 
@@ -350,16 +388,16 @@ impl WqVariant {
                     bindings,
                 }
             }
-            // The f32 scalar block's own pipeline: no weight format binds to it, and
-            // `pipeline` refuses it before a spec is built.
-            WqVariant::Scalar { scalar: k } => {
-                let f32_kernel = crate::kernels::matmul::Kernel::Scalarblock {
-                    wg_x: k.wg_x,
-                    tm: k.tm,
-                    tn: k.tn,
-                };
+            // The f32 blocks' own pipelines: no weight format binds to them, and
+            // `pipeline` refuses them before a spec is built.
+            WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } => {
+                let f32_kernel = self.f32_kernel().expect("an f32 block variant");
                 PipelineSpec {
-                    stem: "matmul_scalarblock",
+                    stem: if matches!(self, WqVariant::Scalar { .. }) {
+                        "matmul_scalarblock"
+                    } else {
+                        "matmul_sgblock"
+                    },
                     defines: f32_kernel.defines(false),
                     entry: f32_kernel.entry_point(crate::kernels::matmul::Layout::Nt),
                     constants: f32_kernel.overrides(crate::kernels::matmul::Layout::Nt),
@@ -479,6 +517,11 @@ impl WqVariant {
                 let tiles_n = n.div_ceil((k.wg_x * k.tn) as usize);
                 (tiles_n, m.div_ceil(k.tm as usize) * tiles_n)
             }
+            WqVariant::Sgblock { sgblock: k } => {
+                let (bm, bn) = k.block();
+                let tiles_n = n.div_ceil(bn as usize);
+                (tiles_n, m.div_ceil(bm as usize) * tiles_n)
+            }
         }
     }
 
@@ -489,7 +532,7 @@ impl WqVariant {
             WqVariant::Gemv { wg, .. } => wg,
             WqVariant::Broadcast { lanes, .. } => lanes,
             WqVariant::Tiled(t) => t.invocations(),
-            WqVariant::Scalar { scalar: k } => k.wg_x,
+            WqVariant::Scalar { scalar: k } | WqVariant::Sgblock { sgblock: k } => k.wg_x,
         }
     }
 }
@@ -650,10 +693,11 @@ pub fn pipeline(
     format: WeightFormat,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     let limits = ctx.limits();
-    if let WqVariant::Scalar { .. } = variant {
+    if let WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } = variant {
         return Err(LabError::InvalidArgument(format!(
-            "{} is an f32 kernel (matmul_scalarblock), not one for {} weights",
+            "{} is an f32 kernel (matmul_{}), not one for {} weights",
             variant.describe(),
+            variant.name(),
             format.name()
         )));
     }
