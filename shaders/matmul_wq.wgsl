@@ -8,6 +8,7 @@
 // scale once: sum_block(a * (d q + m)) = d (a . q) + m (sum a).
 #import dispatch
 #import matmul_wq_params
+#import matmul_wq_store
 
 override WG_X: u32 = 16u;
 
@@ -35,11 +36,4 @@ fn main(
     // ran slower on lavapipe, which keeps such arrays in memory
     // (docs/results/public-gemm-lavapipe.md).
 #splice matmul_wq_block
-}
-
-// Stores C[row][col] through the epilogue, if inside C.
-fn store(row: u32, col: u32, v: f32) {
-    if row < p.m && col < p.n {
-        c[row * p.ldc + p.col0 + col] = epilogue(v, col);
-    }
 }

@@ -26,6 +26,7 @@ pub const KERNELS: &[(&str, &str)] = &[
         include_str!("../shaders/matmul_sgblock.wgsl"),
     ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
+    ("matmul_wq_sg", include_str!("../shaders/matmul_wq_sg.wgsl")),
     (
         "matmul_wq_tiled",
         include_str!("../shaders/matmul_wq_tiled.wgsl"),
@@ -128,6 +129,10 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "matmul_wq_params",
         include_str!("../shaders/shared/matmul_wq_params.wgsl"),
+    ),
+    (
+        "matmul_wq_store",
+        include_str!("../shaders/shared/matmul_wq_store.wgsl"),
     ),
     (
         "wq_params",

@@ -239,6 +239,49 @@ fn tiled_every_format_odd_shapes() {
 }
 
 #[test]
+fn subgroup_block_every_format_odd_shapes() {
+    // matmul_wq_sg: activation rows broadcast from lanes 0..tm-1. Blocks whose rows do and
+    // do not divide m (one row: only lane 0's row is real), weight rows past n, workgroups
+    // of one and of several subgroups. Where the adapter cannot run them (no SUBGROUP),
+    // the refusal names the reason.
+    let Some(ctx) = common::ctx() else { return };
+    let blocks = [(8, 8, 4), (16, 5, 3), (64, 4, 1), (8, 1, 2)];
+    for format in WeightFormat::ALL {
+        let shapes: &[(usize, usize, usize)] = if format.block_values() == 256 {
+            &[(33, 65, 768), (1, 7, 256), (9, 130, 512)]
+        } else {
+            &[(33, 65, 96), (1, 7, 32), (9, 130, 160)]
+        };
+        for (wg_x, tm, tn) in blocks {
+            let v = WqVariant::Sgblock {
+                sgblock: WqKernel { wg_x, tm, tn },
+            };
+            if let Some(why) = wgpu_lab::kernels::matmul::subgroup_block_unsupported(ctx, wg_x, tm)
+            {
+                let w =
+                    Weights::encode(format, 7, shapes[1].2, &vec![0.5; 7 * shapes[1].2]).unwrap();
+                let e = PreparedMatmulWq::with_variant(
+                    ctx,
+                    v,
+                    &vec![1.0; shapes[1].2],
+                    1,
+                    shapes[1].2,
+                    &w,
+                )
+                .err()
+                .expect("refused")
+                .to_string();
+                assert_eq!(e, why);
+                continue;
+            }
+            for &s in shapes {
+                check_variant(format, v, s);
+            }
+        }
+    }
+}
+
+#[test]
 fn tiled_refuses_what_the_adapter_cannot_hold() {
     use wgpu_lab::kernels::matmul_wq::TiledKernel;
     let Some(ctx) = common::ctx() else { return };

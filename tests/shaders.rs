@@ -3,8 +3,9 @@
 mod common;
 
 use wgpu_lab::formats::weights::WeightFormat;
+use wgpu_lab::kernels::epilogue::Epilogue;
 use wgpu_lab::kernels::matmul::{Kernel, Layout};
-use wgpu_lab::kernels::matmul_wq::WqKernel;
+use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};
 use wgpu_lab::shaders::{self, Define};
 
 fn validate(label: &str, src: &str) {
@@ -224,6 +225,17 @@ fn every_kernel_file_is_reachable() {
             }
             .defines(false),
             "matmul_wq" => WqKernel::default_for(4).defines(WeightFormat::Q4_0),
+            "matmul_wq_sg" => {
+                WqVariant::Sgblock {
+                    sgblock: WqKernel {
+                        wg_x: 8,
+                        tm: 3,
+                        tn: 2,
+                    },
+                }
+                .spec(WeightFormat::Q4_0, Epilogue::None)
+                .defines
+            }
             "gemv_wq" | "gemv_wq_subgroup" => vec![
                 Define::U32("ROWS", 4),
                 Define::Import("weights_q4_1".into()),

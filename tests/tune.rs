@@ -747,12 +747,13 @@ fn first_use_autotune_holds_its_budget() {
 
 /// The f32 entries may name a scalar block (`matmul_scalarblock`) or a subgroup block
 /// (`matmul_sgblock`): each is stored under its own key (the untagged register block has
-/// the same three fields), read back as itself,
-/// runs as the f32 kernel, and is never taken for a weight format's kernel: a cache that
-/// holds one under a weight key reads as untuned, and the weight kernels refuse it with
-/// an error rather than a panic.
+/// the same three fields), read back as itself, and runs as the f32 kernel. A scalar block
+/// is never taken for a weight format's kernel: a cache that holds one under a weight key
+/// reads as untuned, and the weight kernels refuse it with an error rather than a panic. A
+/// subgroup block under a weight format's key is that format's `matmul_wq_sg` (and
+/// untuned for f16acc and W8A8, which have no such kernel).
 #[test]
-fn a_scalar_or_subgroup_block_entry_round_trips_and_stays_an_f32_kernel() {
+fn a_scalar_or_subgroup_block_entry_round_trips_and_runs_where_it_belongs() {
     use wgpu_lab::kernels::matmul::Kernel;
     let k = WqKernel {
         wg_x: 64,
@@ -781,28 +782,37 @@ fn a_scalar_or_subgroup_block_entry_round_trips_and_stays_an_f32_kernel() {
             },
         ),
     ];
+    let q8 = Precision::Weights(WeightFormat::Q8_0);
     for (v, want_json, kernel) in cases {
         let json = serde_json::to_string(&v).unwrap();
         assert_eq!(json, want_json);
         assert_eq!(serde_json::from_str::<WqVariant>(&json).unwrap(), v);
         let tuned = tune::Tuned::from([
             (tune::F32_NN_KEY.to_string(), v),
-            (
-                tune::entry_key(Precision::Weights(WeightFormat::Q8_0), ShapeClass::Gemm),
-                v,
-            ),
+            (tune::entry_key(q8, ShapeClass::Gemm), v),
+            (tune::entry_key(Precision::F16Acc, ShapeClass::Gemm), v),
         ]);
         assert_eq!(tune::tuned_f32(&tuned, Layout::Nn), Some(kernel));
-        let q8 = Precision::Weights(WeightFormat::Q8_0);
-        assert_eq!(tune::tuned_variant(&tuned, q8, ShapeClass::Gemm), None);
+        let scalar = matches!(v, WqVariant::Scalar { .. });
+        assert_eq!(
+            tune::tuned_variant(&tuned, q8, ShapeClass::Gemm),
+            (!scalar).then_some(v)
+        );
+        assert_eq!(
+            tune::tuned_variant(&tuned, Precision::F16Acc, ShapeClass::Gemm),
+            None
+        );
         assert_eq!(tune::tuned_kernel(&tuned, q8, ShapeClass::Gemm), None);
         let Some(ctx) = common::ctx() else { return };
         let mut rng = wgpu_lab::rng::Rng::new(3);
         let (m, n, k) = (5, 40, 64);
         let w = Weights::encode(WeightFormat::Q8_0, n, k, &rng.vec_f32(n * k)).unwrap();
-        let e = PreparedMatmulWq::with_variant(ctx, v, &rng.vec_f32(m * k), m, k, &w)
-            .err()
-            .expect("an f32 block is no q8_0 kernel");
-        assert!(e.to_string().contains("f32 kernel"), "{e}");
+        let got = PreparedMatmulWq::with_variant(ctx, v, &rng.vec_f32(m * k), m, k, &w);
+        match (scalar, got) {
+            (true, Err(e)) => assert!(e.to_string().contains("f32 kernel"), "{e}"),
+            (false, Ok(_)) => {}
+            (false, Err(e)) => assert!(e.to_string().contains("sgblock"), "{e}"),
+            (true, Ok(_)) => panic!("a scalar block is no q8_0 kernel"),
+        }
     }
 }

@@ -263,6 +263,18 @@ impl Autotuner {
                     .filter(|t| *t != public),
             );
         }
+        if matches!(p, Precision::Weights(_)) && class == ShapeClass::Gemm {
+            // The subgroup blocks where the adapter can run them: on CPU adapters the
+            // first (8 rows x 4 weight rows in 8 invocations) right after the default,
+            // as for the f32 kernel; the rest last.
+            let mut sg = tune::wq_sg_variants(ctx).into_iter();
+            if tune::is_cpu_adapter(ctx) {
+                if let Some(first) = sg.next() {
+                    v.insert(1.min(v.len()), first);
+                }
+            }
+            v.extend(sg);
+        }
         v
     }
 

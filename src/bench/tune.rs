@@ -560,18 +560,38 @@ pub fn tuned_kernel(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<Wq
     }
 }
 
-/// The tuned kernel of a weight format and class, any family but GEMV (a register block or
-/// a workgroup tile), if any.
+/// The tuned kernel of a weight format and class, any family but GEMV (a register block, a
+/// subgroup block (weight formats only) or a workgroup tile), if any.
 pub fn tuned_variant(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<WqVariant> {
     match tuned.get(&entry_key(p, class)) {
-        Some(v)
-            if v.is_gemv() || matches!(v, WqVariant::Scalar { .. } | WqVariant::Sgblock { .. }) =>
-        {
-            None
-        }
+        Some(v) if v.is_gemv() || matches!(v, WqVariant::Scalar { .. }) => None,
+        Some(WqVariant::Sgblock { .. }) if !matches!(p, Precision::Weights(_)) => None,
         None => None,
         Some(v) => Some(*v),
     }
+}
+
+/// Candidate subgroup blocks of the weight formats' GEMM (`matmul_wq_sg`): 4 or 8
+/// activation rows x 1, 2 or 4 weight rows per invocation, workgroups of 8, 16, 64.
+pub fn wq_sg_candidates() -> Vec<WqKernel> {
+    let mut v = Vec::new();
+    for wg_x in [8, 16, 64] {
+        for tm in [8, 4] {
+            for tn in [4, 2, 1] {
+                v.push(WqKernel { wg_x, tm, tn });
+            }
+        }
+    }
+    v
+}
+
+/// The subgroup blocks of [`wq_sg_candidates`] that `ctx`'s adapter can run, as variants.
+pub fn wq_sg_variants(ctx: &Context) -> Vec<WqVariant> {
+    wq_sg_candidates()
+        .into_iter()
+        .filter(|k| crate::kernels::matmul::subgroup_block_unsupported(ctx, k.wg_x, k.tm).is_none())
+        .map(|sgblock| WqVariant::Sgblock { sgblock })
+        .collect()
 }
 
 /// The tuned GEMV kernel of a precision, if any.
@@ -772,6 +792,9 @@ pub fn tune_one_at(
     );
     if tiled && class == ShapeClass::Gemm {
         cands.extend(tiled_candidates(ctx).into_iter().map(WqVariant::Tiled));
+    }
+    if matches!(p, Precision::Weights(_)) && class == ShapeClass::Gemm {
+        cands.extend(wq_sg_variants(ctx));
     }
     let (mut trials, best) = search(ctx, p, class, runs, cands, problem)?;
     let default = WqVariant::Regblock(WqKernel::default_for(problem.0));

@@ -332,36 +332,43 @@ impl Kernel {
         }
     }
 
-    /// Why this kernel cannot run on `ctx`'s adapter, if it cannot. The subgroup block needs
-    /// SUBGROUP, subgroups of at least `tm` invocations (lanes 0..tm-1 hold the rows), and
-    /// a workgroup that is a whole number of the largest subgroups, so that no subgroup is
-    /// partial (a partial one could lack the lanes that hold rows).
+    /// Why this kernel cannot run on `ctx`'s adapter, if it cannot (the subgroup block:
+    /// [`subgroup_block_unsupported`]).
     pub fn unsupported(&self, ctx: &Context) -> Option<String> {
         let Kernel::Sgblock { wg_x, tm, .. } = *self else {
             return None;
         };
-        let s = &ctx.summary;
-        if !ctx.has(wgpu::Features::SUBGROUP) {
-            Some(format!("sgblock needs SUBGROUP, which {} lacks", s.name))
-        } else if s.subgroup_min_size < tm {
-            Some(format!(
-                "sgblock with {tm} rows needs subgroups of at least {tm} invocations; {} may \
-                 run subgroups of {}",
-                s.name, s.subgroup_min_size
-            ))
-        } else if s.subgroup_max_size == 0 || !wg_x.is_multiple_of(s.subgroup_max_size) {
-            Some(format!(
-                "sgblock's workgroup of {wg_x} must be a multiple of {}'s largest subgroup ({})",
-                s.name, s.subgroup_max_size
-            ))
-        } else {
-            None
-        }
+        subgroup_block_unsupported(ctx, wg_x, tm)
     }
 
     /// Cache key: everything that changes the compiled pipeline.
     pub fn pipeline_key(&self, layout: Layout) -> String {
         format!("{:?}/{}", self, layout.name())
+    }
+}
+
+/// Why a block that shares `tm` rows of A through the subgroup (`matmul_sgblock`,
+/// `matmul_wq_sg`) in workgroups of `wg_x` cannot run on `ctx`'s adapter, if it cannot: it
+/// needs SUBGROUP, subgroups of at least `tm` invocations (lanes 0..tm-1 hold the rows),
+/// and a workgroup that is a whole number of the largest subgroups, so that no subgroup is
+/// partial (a partial one could lack the lanes that hold rows).
+pub fn subgroup_block_unsupported(ctx: &Context, wg_x: u32, tm: u32) -> Option<String> {
+    let s = &ctx.summary;
+    if !ctx.has(wgpu::Features::SUBGROUP) {
+        Some(format!("sgblock needs SUBGROUP, which {} lacks", s.name))
+    } else if s.subgroup_min_size < tm {
+        Some(format!(
+            "sgblock with {tm} rows needs subgroups of at least {tm} invocations; {} may run \
+             subgroups of {}",
+            s.name, s.subgroup_min_size
+        ))
+    } else if s.subgroup_max_size == 0 || !wg_x.is_multiple_of(s.subgroup_max_size) {
+        Some(format!(
+            "sgblock's workgroup of {wg_x} must be a multiple of {}'s largest subgroup ({})",
+            s.name, s.subgroup_max_size
+        ))
+    } else {
+        None
     }
 }
 

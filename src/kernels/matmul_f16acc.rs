@@ -147,7 +147,7 @@ impl PreparedMatmulF16Acc {
             }
             WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } => {
                 return Err(LabError::InvalidArgument(format!(
-                    "{} is an f32 kernel, not an f16acc one",
+                    "{} has no f16acc form (it runs f32 or weight formats)",
                     variant.describe()
                 )))
             }

@@ -320,7 +320,7 @@ impl PreparedMatmulI8 {
             }
             WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } => {
                 return Err(LabError::InvalidArgument(format!(
-                    "{} is an f32 kernel, not a W8A8 one",
+                    "{} has no W8A8 form (it runs f32 or weight formats)",
                     variant.describe()
                 )))
             }

@@ -11,6 +11,7 @@ use crate::gpu::pipeline::{self as gpu_pipeline, Binding, PipelineSpec};
 use crate::gpu::timing::{self, GpuTimer, TimingSource};
 use crate::gpu::{buffers, dispatch, Context};
 use crate::kernels::epilogue::Epilogue;
+use crate::kernels::matmul::ARows;
 use crate::shaders::Define;
 
 /// Tuning of `matmul_wq`: `wg_x` invocations per workgroup, each owning `tm` activation
@@ -57,13 +58,22 @@ impl WqKernel {
 /// The written-out register block of `matmul_wq` for `tm` activation rows x `tn` weight
 /// rows: the code of its `#splice matmul_wq_block` line (the shader's header says why).
 pub fn block_splice(tm: u32, tn: u32) -> Define {
+    block_splice_rows(tm, tn, ARows::Loaded)
+}
+
+/// [`block_splice`] with the activation rows from `a_rows`: loaded by every invocation
+/// (`matmul_wq`) or by lane i for row i and broadcast (`matmul_wq_sg`, whose shader
+/// defines `lane_row`).
+pub fn block_splice_rows(tm: u32, tn: u32, a_rows: ARows) -> Define {
     use std::fmt::Write;
     let mut s = String::new();
     let mut w = |indent: usize, line: String| {
         let _ = writeln!(s, "{:1$}{line}", "", 4 * indent);
     };
-    for i in 0..tm {
-        w(1, format!("let ar{i} = min(row0 + {i}u, p.m - 1u) * k4;"));
+    if a_rows == ARows::Loaded {
+        for i in 0..tm {
+            w(1, format!("let ar{i} = min(row0 + {i}u, p.m - 1u) * k4;"));
+        }
     }
     for j in 0..tn {
         w(
@@ -91,8 +101,14 @@ pub fn block_splice(tm: u32, tn: u32) -> Define {
     for j in 0..tn {
         w(3, format!("let q{j} = decode_in(blk{j}, v);"));
     }
+    if a_rows == ARows::Broadcast {
+        w(3, "let a_lane = a[lane_row + blk * 8u + v];".into());
+    }
     for i in 0..tm {
-        w(3, format!("let a{i} = a[ar{i} + blk * 8u + v];"));
+        match a_rows {
+            ARows::Loaded => w(3, format!("let a{i} = a[ar{i} + blk * 8u + v];")),
+            ARows::Broadcast => w(3, format!("let a{i} = subgroupBroadcast(a_lane, {i}u);")),
+        }
         w(3, format!("asum{i} += a{i};"));
         for j in 0..tn {
             w(3, format!("part{i}_{j} = fma(a{i}, q{j}, part{i}_{j});"));
@@ -160,9 +176,11 @@ pub enum WqVariant {
         /// The block.
         scalar: WqKernel,
     },
-    /// `matmul_sgblock`, f32 only (beside the other f32 blocks): `matmul_regblock`'s
-    /// `tm` x `tn` block with A's rows shared through the subgroup. Stored under its own
-    /// key, `sgblock`, like the scalar block.
+    /// The register block with A's rows shared through the subgroup (lane i loads row i,
+    /// `subgroupBroadcast` hands it to the others): under an f32 entry `matmul_sgblock`'s
+    /// `tm` x `tn` block, under a weight format's `matmul_wq_sg` (`tm` activation rows x
+    /// `tn` weight rows), as `Regblock` names `matmul_regblock` or `matmul_wq`. Stored
+    /// under its own key, `sgblock`, like the scalar block.
     Sgblock {
         /// The block.
         sgblock: WqKernel,
@@ -388,16 +406,28 @@ impl WqVariant {
                     bindings,
                 }
             }
-            // The f32 blocks' own pipelines: no weight format binds to them, and
-            // `pipeline` refuses them before a spec is built.
-            WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } => {
+            WqVariant::Sgblock { sgblock: k } => {
+                let mut defines = vec![
+                    Define::U32("TM", k.tm),
+                    Define::U32("TN", k.tn),
+                    weights,
+                    block_splice_rows(k.tm, k.tn, ARows::Broadcast),
+                ];
+                defines.append(&mut epi);
+                PipelineSpec {
+                    stem: "matmul_wq_sg",
+                    defines,
+                    entry: "main",
+                    constants: vec![("WG_X", k.wg_x as f64)],
+                    bindings,
+                }
+            }
+            // The f32 scalar block's own pipeline: no weight format binds to it, and
+            // `pipeline` refuses it before a spec is built.
+            WqVariant::Scalar { .. } => {
                 let f32_kernel = self.f32_kernel().expect("an f32 block variant");
                 PipelineSpec {
-                    stem: if matches!(self, WqVariant::Scalar { .. }) {
-                        "matmul_scalarblock"
-                    } else {
-                        "matmul_sgblock"
-                    },
+                    stem: "matmul_scalarblock",
                     defines: f32_kernel.defines(false),
                     entry: f32_kernel.entry_point(crate::kernels::matmul::Layout::Nt),
                     constants: f32_kernel.overrides(crate::kernels::matmul::Layout::Nt),
@@ -693,13 +723,17 @@ pub fn pipeline(
     format: WeightFormat,
 ) -> Result<(Arc<wgpu::ComputePipeline>, Option<f64>)> {
     let limits = ctx.limits();
-    if let WqVariant::Scalar { .. } | WqVariant::Sgblock { .. } = variant {
+    if let WqVariant::Scalar { .. } = variant {
         return Err(LabError::InvalidArgument(format!(
-            "{} is an f32 kernel (matmul_{}), not one for {} weights",
+            "{} is an f32 kernel (matmul_scalarblock), not one for {} weights",
             variant.describe(),
-            variant.name(),
             format.name()
         )));
+    }
+    if let WqVariant::Sgblock { sgblock: k } = variant {
+        if let Some(why) = crate::kernels::matmul::subgroup_block_unsupported(ctx, k.wg_x, k.tm) {
+            return Err(LabError::Unsupported(why));
+        }
     }
     if variant.needs_subgroups() && !ctx.has(wgpu::Features::SUBGROUP) {
         return Err(LabError::MissingFeature {
