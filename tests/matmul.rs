@@ -122,11 +122,14 @@ fn matmul_sgblock_other_configurations() {
     // Every subgroup block the tuner searches, and odd ones: one row (only lane 0's row is
     // real), rows and columns that do not divide the shape, workgroups of several
     // subgroups; a partial tile in each direction and k not a multiple of 4.
+    // Every block shape the tuner searches, in workgroups of 8 (the wider workgroups only
+    // change an override constant: two of them here).
     let mut blocks: Vec<(u32, u32, u32)> = wgpu_lab::bench::tune::f32_sg_candidates()
         .iter()
+        .filter(|k| k.wg_x == 8)
         .map(|k| (k.wg_x, k.tm, k.tn))
         .collect();
-    blocks.extend([(8, 1, 1), (16, 5, 3), (32, 7, 2)]);
+    blocks.extend([(16, 8, 2), (64, 4, 8), (8, 1, 1), (16, 5, 3), (32, 7, 2)]);
     for (wg_x, tm, tn) in blocks {
         for layout in Layout::ALL {
             let kernel = Kernel::Sgblock { wg_x, tm, tn };

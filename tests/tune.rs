@@ -664,10 +664,13 @@ fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
     let labels: Vec<&str> = rows
         .iter()
         .filter(|r| {
+            // The f32 kernel's rows (nn), not the f32 weights' (nt), which may also be a
+            // subgroup block.
             let k = r["kernel"].as_str().unwrap();
-            ["regblock", "scalarblock", "sgblock"]
-                .iter()
-                .any(|f| k.starts_with(f))
+            r["layout"] == "nn"
+                && ["regblock", "scalarblock", "sgblock"]
+                    .iter()
+                    .any(|f| k.starts_with(f))
         })
         .map(|r| r["tuning"].as_str().unwrap())
         .collect();
