@@ -237,14 +237,7 @@ pub fn run_kernel(
     )?;
     let err = ErrorStats::compare(&c, reference);
     let tol = TOL_F32_REL_FROBENIUS;
-    let mut row = MatmulRow::new(
-        ctx,
-        kernel.name(),
-        format!("{kernel:?}"),
-        if req.b_f16 { "f16" } else { "f32" },
-        req.layout,
-        shape,
-    );
+    let mut row = kernel_row(ctx, kernel, req);
     row.set_timing(&t, shape.flops(), cpu, prepared.pipeline_ms);
     row.set_error(&err, tol);
     let bytes_per_b = if req.b_f16 { 2 } else { 4 };
@@ -252,6 +245,18 @@ pub fn run_kernel(
     row.gbps = row.weight_bytes.map(|b| b as f64 / (t.gpu.median * 1e6));
     row.chunks = prepared.chunk_count();
     Ok((row, c))
+}
+
+/// The row of `kernel` in `req`, identity only.
+fn kernel_row(ctx: &Context, kernel: Kernel, req: &MatmulRequest) -> MatmulRow {
+    MatmulRow::new(
+        ctx,
+        kernel.name(),
+        format!("{kernel:?}"),
+        if req.b_f16 { "f16" } else { "f32" },
+        req.layout,
+        req.shape,
+    )
 }
 
 /// Runs every requested kernel on `a`, `b`; returns the rows and the last kernel's C.
@@ -282,14 +287,7 @@ pub fn run(
         // A kernel the adapter cannot run (the subgroup block without SUBGROUP) is a row
         // that says why, not an error that hides the others.
         if let Some(why) = kernel.unsupported(ctx) {
-            let mut row = MatmulRow::new(
-                ctx,
-                kernel.name(),
-                format!("{kernel:?}"),
-                if req.b_f16 { "f16" } else { "f32" },
-                req.layout,
-                req.shape,
-            );
+            let mut row = kernel_row(ctx, kernel, req);
             row.skipped = Some(why);
             rows.push(row);
             continue;

@@ -468,7 +468,7 @@ pub fn block_splices(tm: u32, tn: u32, a_rows: ARows) -> Vec<Define> {
             // B's vec4s of the step first, then one A row at a time: its broadcast is used
             // by all of its FMAs and dies, so only one row is live beside B and the
             // accumulators (broadcasting all rows first measured ~20% slower on Mesa 25).
-            for (q, _) in ["x", "y", "z", "w"].iter().enumerate() {
+            for q in 0..4 {
                 for j in cols.clone() {
                     let _ = writeln!(nn, "        let b{q}_{j} = load_b({} + bc{j});", b_row(q));
                 }
