@@ -41,7 +41,8 @@ struct Args {
     /// Untimed runs first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// Extra regblock configurations of ours, WG_X,TM,TN (nn) or WG_X,TM,TN,nt; repeatable.
+    /// Extra configurations of ours, WG_X,TM,TN (nn) or WG_X,TM,TN,nt: register blocks, or
+    /// subgroup blocks with the prefix `sg:` (`sg:8,8,1`); repeatable.
     #[arg(long)]
     ours: Vec<String>,
     /// Tune cache to read our tuned nn kernel from (default: wgpu-lab's).
@@ -138,9 +139,14 @@ fn main() -> Result<()> {
         ours.push((format!("ours {k:?} nn (tune cache)"), k, Layout::Nn));
     }
     for spec in &args.ours {
-        let (sizes, layout) = match spec.strip_suffix(",nt") {
+        // `sg:` names a subgroup block, anything else a register block.
+        let (family, spec_sizes) = match spec.strip_prefix("sg:") {
+            Some(rest) => ("sgblock", rest),
+            None => ("regblock", spec.as_str()),
+        };
+        let (sizes, layout) = match spec_sizes.strip_suffix(",nt") {
             Some(s) => (s, Layout::Nt),
-            None => (spec.trim_end_matches(",nn"), Layout::Nn),
+            None => (spec_sizes.trim_end_matches(",nn"), Layout::Nn),
         };
         let v: Vec<u32> = sizes
             .split(',')
@@ -150,9 +156,13 @@ fn main() -> Result<()> {
         let [wg_x, tm, tn] = v[..] else {
             bail!("--ours {spec}: want WG_X,TM,TN[,nt]");
         };
-        let k = Kernel::Regblock { wg_x, tm, tn };
+        let k = if family == "sgblock" {
+            Kernel::Sgblock { wg_x, tm, tn }
+        } else {
+            Kernel::Regblock { wg_x, tm, tn }
+        };
         ours.push((
-            format!("ours regblock {wg_x},{tm},{tn} {}", layout.name()),
+            format!("ours {family} {wg_x},{tm},{tn} {}", layout.name()),
             k,
             layout,
         ));
