@@ -220,6 +220,7 @@ fn bad_files_are_refused_naming_the_problem() {
 #[test]
 fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
     use wgpu_lab::formats::llama::LlmPrecision;
+    use wgpu_lab::kernels::matmul_wq::WqVariant;
     use wgpu_lab::model::llama::gpu::{GpuLlama, LlamaKernels, Want};
     let Some(ctx) = common::ctx() else { return };
     let w = weights()
@@ -259,6 +260,25 @@ fn gpu_f32_logits_match_the_cpu_twin_in_prefill_and_decode() {
     let g = gpu.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
     let c = twin.forward(&mut cache, &prompt).unwrap();
     assert_rows_close("prefill", &g.logits, &c, vocab, bound);
+    // On a CPU adapter with subgroups (lavapipe) the prefill is the subgroup block; the
+    // register block it replaces (every other adapter's) must match the twin too.
+    let defaults = LlamaKernels::default_for(ctx);
+    let sg_ok = wgpu_lab::kernels::matmul::subgroup_block_unsupported(ctx, 8, 8).is_none();
+    assert_eq!(
+        matches!(defaults.prefill, WqVariant::Sgblock { .. }),
+        sg_ok && ctx.summary.device_type == "cpu",
+        "{:?}",
+        defaults.prefill
+    );
+    if let WqVariant::Sgblock { .. } = defaults.prefill {
+        let regblock = LlamaKernels {
+            prefill: WqVariant::Regblock(defaults.gemm),
+            ..defaults
+        };
+        let mut other = GpuLlama::new(ctx, &w, prompt.len(), regblock).unwrap();
+        let g = other.forward(ctx, &prompt, Want::AllLogits, None).unwrap();
+        assert_rows_close("prefill (register block)", &g.logits, &c, vocab, bound);
+    }
     let next = argmax(&c[c.len() - vocab..]);
     let (fed, decoded) = decode_alongside(ctx, &mut gpu, &twin, &mut cache, next, steps, bound);
     let seq = [prompt.clone(), fed].concat();

@@ -4,7 +4,8 @@
 //! store, causal attention over the cache, the output linear, add + RMSNorm, gate|up,
 //! SiLU * up, down; then the final norm, the output projection and, for greedy decoding,
 //! the argmax. Prefill (T > 1) runs the linears through `matmul_wq`'s register-blocked
-//! GEMM, decode steps (T = 1) through a GEMV; where that GEMV is `gemv_wq_broadcast`, a
+//! GEMM (on CPU adapters with subgroups its subgroup block, `matmul_wq_sg`), decode steps
+//! (T = 1) through a GEMV; where that GEMV is `gemv_wq_broadcast`, a
 //! decode step fuses each RMSNorm into the products after it, each residual add into the
 //! product before it and SiLU * up into gate|up (`GpuLlama::fuses_norms`, `fuses_silu`);
 //! every decode step does RoPE and the cache store inside attention. The token embedding is gathered on the
@@ -68,7 +69,10 @@ pub struct LlamaParams {
 /// (one row) either the GEMV kernel or a one-row register block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LlamaKernels {
-    /// Prefill (rows > 1).
+    /// Prefill (rows > 1) of the weight formats: a register block, or on adapters that can
+    /// run it the subgroup block (`matmul_wq_sg`).
+    pub prefill: WqVariant,
+    /// The register block of W8A8's prefill (and of `prefill` where it is one).
     pub gemm: WqKernel,
     /// Decode steps (one row).
     pub decode: WqVariant,
@@ -85,19 +89,32 @@ impl LlamaKernels {
     /// reduction is slow: a one-row register block decoded SmolLM2 at 6.4 tokens/s against
     /// 1.6 with `gemv_wq` (measured, lavapipe, 2 cores; 64x1x8 beat 32x1x4, 64x1x4 and
     /// 128x1x4), and `gemv_wq_broadcast` (x from a uniform buffer, rows written out) beat
-    /// that register block by 2x per GEMV. GPUs get `gemv_wq`, built for them.
+    /// that register block by 2x per GEMV. GPUs get `gemv_wq`, built for them. Prefill on a
+    /// CPU adapter with subgroups of 8 or more is the subgroup block: SmolLM2 q4_0 prefill
+    /// 37 -> 57 tokens/s on Mesa 22.3.6 and 23 -> 47 on Mesa 25.0.7 (64-token prompt).
     pub fn default_for(ctx: &Context) -> Self {
         let broadcast = WqVariant::Broadcast {
             lanes: 16,
             quads: 2,
         };
         let uniform_ok = ctx.limits().max_uniform_buffer_binding_size >= BROADCAST_A_BYTES;
+        let gemm = WqKernel {
+            wg_x: 16,
+            tm: 4,
+            tn: 4,
+        };
         LlamaKernels {
-            gemm: WqKernel {
-                wg_x: 16,
-                tm: 4,
-                tn: 4,
+            prefill: match crate::kernels::matmul::subgroup_block_unsupported(
+                ctx,
+                CPU_PREFILL_SGBLOCK.wg_x,
+                CPU_PREFILL_SGBLOCK.tm,
+            ) {
+                None if ctx.summary.device_type == "cpu" => WqVariant::Sgblock {
+                    sgblock: CPU_PREFILL_SGBLOCK,
+                },
+                _ => WqVariant::Regblock(gemm),
             },
+            gemm,
             decode: if ctx.summary.device_type == "cpu" && uniform_ok {
                 broadcast
             } else if ctx.summary.device_type == "cpu" {
@@ -148,10 +165,20 @@ impl LlamaKernels {
         if rows == 1 {
             self.decode
         } else {
-            WqVariant::Regblock(self.gemm)
+            self.prefill
         }
     }
 }
+
+/// The prefill kernel of CPU adapters with subgroups of 8 or more: the weight formats'
+/// subgroup block (8 activation rows broadcast from lanes 0..7, 4 weight rows per lane, 8
+/// invocations), the fresh-cache autotune's pick for every weight format on lavapipe
+/// (docs/results/public-gemm-lavapipe.md).
+const CPU_PREFILL_SGBLOCK: WqKernel = WqKernel {
+    wg_x: 8,
+    tm: 8,
+    tn: 4,
+};
 /// The decode kernel of CPU adapters that cannot bind `gemv_wq_broadcast`'s uniform row
 /// (or models with rows wider than it holds).
 const CPU_DECODE_REGBLOCK: WqKernel = WqKernel {
