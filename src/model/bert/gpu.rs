@@ -54,6 +54,25 @@ const LINEAR_KERNEL: WqKernel = WqKernel {
     tm: 4,
     tn: 4,
 };
+
+/// The weight formats' linear kernel on CPU adapters with subgroups of 8 or more: the
+/// subgroup block (`matmul_wq_sg`, 8 activation rows broadcast from lanes 0..7, 4 weight
+/// rows per lane, 8 invocations), as for SmolLM2's prefill.
+const CPU_LINEAR_SGBLOCK: WqKernel = WqKernel {
+    wg_x: 8,
+    tm: 8,
+    tn: 4,
+};
+
+/// The weight formats' linear kernel on `ctx`'s adapter: the subgroup block on CPU adapters
+/// that can run it (lavapipe), else the register block.
+fn linear_variant(ctx: &Context) -> WqVariant {
+    let k = CPU_LINEAR_SGBLOCK;
+    match crate::kernels::matmul::subgroup_block_unsupported(ctx, k.wg_x, k.tm) {
+        None if ctx.summary.device_type == "cpu" => WqVariant::Sgblock { sgblock: k },
+        _ => WqVariant::Regblock(LINEAR_KERNEL),
+    }
+}
 /// Workgroup size of the row-wise kernels.
 const ROW_WG: u32 = 64;
 
@@ -233,6 +252,8 @@ pub struct GpuBert {
     pub max_rows: usize,
     /// A pruned encoder's kernel for its N:M-sparse linears.
     pub sparse_kernel: Option<SparseKernel>,
+    /// The weight formats' kernel of the dense linears ([`linear_variant`]).
+    pub linear: WqVariant,
     word: wgpu::Buffer,
     position: wgpu::Buffer,
     token_type: wgpu::Buffer,
@@ -402,7 +423,7 @@ impl GpuBert {
                     precision.int8_scheme().expect("an int8 precision"),
                     e,
                 ),
-                Some(f) => WqVariant::Regblock(LINEAR_KERNEL).spec(f, e),
+                Some(f) => linear_variant(ctx).spec(f, e),
             }
         };
         // The formats the linears will be stored in (a K-quant falls back per row width).
@@ -500,6 +521,7 @@ impl GpuBert {
             pipeline_ms,
             max_rows,
             sparse_kernel: sparse.map(|(_, k)| k),
+            linear: linear_variant(ctx),
             precision,
             quantizer,
             config: c,
@@ -736,8 +758,8 @@ impl GpuBert {
                     grids.push(dispatch::grid(p.tiles as u64, max)?);
                     continue;
                 }
-                let (tiles_n, tiles) = WqVariant::Regblock(LINEAR_KERNEL).tiles(rows, lin.n);
                 if let Some(scheme) = int8 {
+                    let (tiles_n, tiles) = WqVariant::Regblock(LINEAR_KERNEL).tiles(rows, lin.n);
                     let wgs = matmul_i8::quantize_workgroups(scheme, rows, lin.k);
                     quantize_grids.push(dispatch::grid(wgs, max)?);
                     let p = I8Params {
@@ -750,11 +772,12 @@ impl GpuBert {
                         _pad: [0; 2],
                     };
                     q.write_buffer(&lin.params, 0, bytemuck::bytes_of(&p));
+                    grids.push(dispatch::grid(tiles as u64, max)?);
                 } else {
-                    let p = WqParams::new(&WqVariant::Regblock(LINEAR_KERNEL), rows, lin.n, lin.k);
+                    let p = WqParams::new(&self.linear, rows, lin.n, lin.k);
                     q.write_buffer(&lin.params, 0, bytemuck::bytes_of(&p));
+                    grids.push(dispatch::grid(p.tiles as u64, max)?);
                 }
-                grids.push(dispatch::grid(tiles as u64, max)?);
             }
         }
         let row_grid = dispatch::grid(rows as u64, max)?;
