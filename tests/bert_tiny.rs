@@ -57,6 +57,19 @@ fn tiny_bert_gpu_f32_matches_cpu_twin() {
     let Some(ctx) = common::ctx() else { return };
     let w = tiny();
     let mut gpu = GpuBert::new(ctx, &w, Precision::Weights(WeightFormat::F32)).unwrap();
+    // The linears' kernel: the subgroup block on a CPU adapter that can run it (lavapipe),
+    // the register block elsewhere; the batches below check whichever it is.
+    let sg = wgpu_lab::kernels::matmul::subgroup_block_unsupported(ctx, 8, 8).is_none()
+        && ctx.summary.device_type == "cpu";
+    assert_eq!(
+        matches!(
+            gpu.linear,
+            wgpu_lab::kernels::matmul_wq::WqVariant::Sgblock { .. }
+        ),
+        sg,
+        "{:?}",
+        gpu.linear
+    );
     for (lens, seed) in [
         (vec![1], 1),
         (vec![5, 17, 3], 2),
