@@ -12,6 +12,12 @@ use wgpu_lab::rng::Rng;
 /// the f16-rounded B when `opts.b_f16`: the values the kernel multiplies).
 fn check(kernel: Kernel, layout: Layout, (m, n, k): (usize, usize, usize), opts: MatmulOptions) {
     let Some(ctx) = common::ctx() else { return };
+    // A subgroup block this adapter cannot run (no SUBGROUP, or subgroups narrower than its
+    // rows) is refused with the reason: matmul_sgblock_refuses_what_its_subgroups_cannot_hold.
+    if let Some(why) = kernel.unsupported(ctx) {
+        eprintln!("SKIPPED {kernel:?}: {why}");
+        return;
+    }
     let shape = Shape::new(m, n, k).unwrap();
     let mut rng = Rng::new((m * 31 + n * 7 + k) as u64);
     let a = rng.vec_f32(m * k);
