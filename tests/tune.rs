@@ -592,7 +592,7 @@ fn first_use_autotune_of_the_f32_nn_block_searches_once_and_labels_its_rows() {
     assert_eq!(auto.searches.len(), 1);
     let s = &auto.searches[0];
     assert_eq!(s.tried, 1, "{}", s.describe());
-    assert_eq!(s.of, tune::f32_search_space().len());
+    assert_eq!(s.of, tune::f32_prior_on(ctx, Layout::Nn).len());
     assert_eq!(
         s.chosen.unwrap().kernel,
         WqVariant::Regblock(tune::f32_default(Layout::Nn))
