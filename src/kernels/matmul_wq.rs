@@ -329,16 +329,21 @@ impl WqVariant {
         let mut epi = epilogue.defines(BINDINGS.len() as u32);
         let bindings = epilogue.bindings(&BINDINGS);
         match *self {
-            WqVariant::Regblock(k) => {
+            // The register block, or with the activation rows broadcast the subgroup block.
+            WqVariant::Regblock(k) | WqVariant::Sgblock { sgblock: k } => {
+                let (stem, rows) = match self {
+                    WqVariant::Sgblock { .. } => ("matmul_wq_sg", ARows::Broadcast),
+                    _ => ("matmul_wq", ARows::Loaded),
+                };
                 let mut defines = vec![
                     Define::U32("TM", k.tm),
                     Define::U32("TN", k.tn),
                     weights,
-                    block_splice(k.tm, k.tn),
+                    block_splice_rows(k.tm, k.tn, rows),
                 ];
                 defines.append(&mut epi);
                 PipelineSpec {
-                    stem: "matmul_wq",
+                    stem,
                     defines,
                     entry: "main",
                     constants: vec![("WG_X", k.wg_x as f64)],
@@ -403,22 +408,6 @@ impl WqVariant {
                     defines,
                     entry: "main",
                     constants: vec![],
-                    bindings,
-                }
-            }
-            WqVariant::Sgblock { sgblock: k } => {
-                let mut defines = vec![
-                    Define::U32("TM", k.tm),
-                    Define::U32("TN", k.tn),
-                    weights,
-                    block_splice_rows(k.tm, k.tn, ARows::Broadcast),
-                ];
-                defines.append(&mut epi);
-                PipelineSpec {
-                    stem: "matmul_wq_sg",
-                    defines,
-                    entry: "main",
-                    constants: vec![("WG_X", k.wg_x as f64)],
                     bindings,
                 }
             }
