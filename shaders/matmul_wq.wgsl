@@ -6,9 +6,11 @@
 // each invocation owns TM activation rows x TN weight rows. Per block of 32 values it
 // accumulates unscaled dot products a . q and the activation sum, then applies the block's
 // scale once: sum_block(a * (d q + m)) = d (a . q) + m (sum a).
+// The subgroup variant (`sgblock`, as in matmul_regblock) adds the subgroup_invocation_id
+// builtin (`#splice matmul_wq_lane`) and has lane i load activation row i once and
+// broadcast it, instead of every lane loading every row.
 #import dispatch
 #import matmul_wq_params
-#import matmul_wq_store
 
 override WG_X: u32 = 16u;
 
@@ -19,6 +21,7 @@ fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
+#splice matmul_wq_lane
 ) {
     let tile = linear_workgroup(wid, nwg);
     if tile >= p.tiles {
@@ -36,4 +39,11 @@ fn main(
     // ran slower on lavapipe, which keeps such arrays in memory
     // (docs/results/public-gemm-lavapipe.md).
 #splice matmul_wq_block
+}
+
+// Stores C[row][col] through the epilogue, if inside C.
+fn store(row: u32, col: u32, v: f32) {
+    if row < p.m && col < p.n {
+        c[row * p.ldc + p.col0 + col] = epilogue(v, col);
+    }
 }

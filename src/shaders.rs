@@ -21,12 +21,7 @@ pub const KERNELS: &[(&str, &str)] = &[
         "matmul_scalarblock",
         include_str!("../shaders/matmul_scalarblock.wgsl"),
     ),
-    (
-        "matmul_sgblock",
-        include_str!("../shaders/matmul_sgblock.wgsl"),
-    ),
     ("matmul_wq", include_str!("../shaders/matmul_wq.wgsl")),
-    ("matmul_wq_sg", include_str!("../shaders/matmul_wq_sg.wgsl")),
     (
         "matmul_wq_tiled",
         include_str!("../shaders/matmul_wq_tiled.wgsl"),
@@ -129,10 +124,6 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "matmul_wq_params",
         include_str!("../shaders/shared/matmul_wq_params.wgsl"),
-    ),
-    (
-        "matmul_wq_store",
-        include_str!("../shaders/shared/matmul_wq_store.wgsl"),
     ),
     (
         "wq_params",
@@ -240,10 +231,6 @@ pub const SHARED: &[(&str, &str)] = &[
     (
         "regblock_b_f32",
         include_str!("../shaders/shared/regblock_b_f32.wgsl"),
-    ),
-    (
-        "regblock_io",
-        include_str!("../shaders/shared/regblock_io.wgsl"),
     ),
     (
         "regblock_b_f16",

@@ -3,9 +3,8 @@
 mod common;
 
 use wgpu_lab::formats::weights::WeightFormat;
-use wgpu_lab::kernels::epilogue::Epilogue;
 use wgpu_lab::kernels::matmul::{Kernel, Layout};
-use wgpu_lab::kernels::matmul_wq::{WqKernel, WqVariant};
+use wgpu_lab::kernels::matmul_wq::WqKernel;
 use wgpu_lab::shaders::{self, Define};
 
 fn validate(label: &str, src: &str) {
@@ -59,6 +58,13 @@ fn every_matmul_wq_format_validates() {
                 subgroup: true,
             },
             WqVariant::Broadcast { lanes: 8, quads: 2 },
+            WqVariant::Sgblock {
+                sgblock: WqKernel {
+                    wg_x: 8,
+                    tm: 3,
+                    tn: 2,
+                },
+            },
         ] {
             let spec = v.spec(format, Epilogue::None);
             let src = shaders::assemble(spec.stem, &spec.defines).unwrap();
@@ -218,24 +224,7 @@ fn every_kernel_file_is_reachable() {
                 tn: 2,
             }
             .defines(false),
-            "matmul_sgblock" => Kernel::Sgblock {
-                wg_x: 16,
-                tm: 3,
-                tn: 2,
-            }
-            .defines(false),
             "matmul_wq" => WqKernel::default_for(4).defines(WeightFormat::Q4_0),
-            "matmul_wq_sg" => {
-                WqVariant::Sgblock {
-                    sgblock: WqKernel {
-                        wg_x: 8,
-                        tm: 3,
-                        tn: 2,
-                    },
-                }
-                .spec(WeightFormat::Q4_0, Epilogue::None)
-                .defines
-            }
             "gemv_wq" | "gemv_wq_subgroup" => vec![
                 Define::U32("ROWS", 4),
                 Define::Import("weights_q4_1".into()),

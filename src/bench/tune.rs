@@ -288,8 +288,8 @@ pub fn f32_scalar_candidates() -> Vec<WqKernel> {
     v
 }
 
-/// Candidate subgroup blocks of the f32 kernel (`matmul_sgblock`), either layout (`tn`
-/// counts vec4 columns in nn, columns in nt): 4 or 8 rows (lanes 0..tm-1 load them, so at
+/// Candidate subgroup blocks of the f32 kernel (`matmul_regblock`'s sgblock variant),
+/// either layout (`tn` counts vec4 columns in nn, columns in nt): 4 or 8 rows (lanes 0..tm-1 load them, so at
 /// most the smallest subgroup), 1 to 8 column groups with at most 32 accumulators, in
 /// workgroups of 8, 16 and 64. On lavapipe (8-lane subgroups) 8 rows x 1 vec4 in 8
 /// invocations ran 30 GFLOP/s at 1024^3 on Mesa 25.0.7, 2.4x the best public kernel
@@ -571,7 +571,7 @@ pub fn tuned_variant(tuned: &Tuned, p: Precision, class: ShapeClass) -> Option<W
     }
 }
 
-/// Candidate subgroup blocks of the weight formats' GEMM (`matmul_wq_sg`): 4 or 8
+/// Candidate subgroup blocks of the weight formats' GEMM (`matmul_wq`'s sgblock variant): 4 or 8
 /// activation rows x 1, 2 or 4 weight rows per invocation, workgroups of 8, 16, 64.
 pub fn wq_sg_candidates() -> Vec<WqKernel> {
     let mut v = Vec::new();

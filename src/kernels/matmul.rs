@@ -214,9 +214,12 @@ impl Kernel {
         }
     }
 
-    /// Shader file stem.
+    /// Shader file stem (the subgroup block is `matmul_regblock` with other splices).
     pub fn stem(&self) -> String {
-        format!("matmul_{}", self.name())
+        match self {
+            Kernel::Sgblock { .. } => "matmul_regblock".into(),
+            _ => format!("matmul_{}", self.name()),
+        }
     }
 
     /// Output rows and columns one workgroup covers.
@@ -347,8 +350,8 @@ impl Kernel {
     }
 }
 
-/// Why a block that shares `tm` rows of A through the subgroup (`matmul_sgblock`,
-/// `matmul_wq_sg`) in workgroups of `wg_x` cannot run on `ctx`'s adapter, if it cannot: it
+/// Why a block that shares `tm` rows of A through the subgroup (the `sgblock` variants of
+/// `matmul_regblock` and `matmul_wq`) in workgroups of `wg_x` cannot run on `ctx`'s adapter, if it cannot: it
 /// needs SUBGROUP, subgroups of at least `tm` invocations (lanes 0..tm-1 hold the rows),
 /// and a workgroup that is a whole number of the largest subgroups, so that no subgroup is
 /// partial (a partial one could lack the lanes that hold rows).
@@ -375,17 +378,32 @@ pub fn subgroup_block_unsupported(ctx: &Context, wg_x: u32, tm: u32) -> Option<S
 /// How a written-out vec4 block gets its rows of A each k step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ARows {
-    /// Every invocation loads all `tm` rows (`matmul_regblock`).
+    /// Every invocation loads all `tm` rows (`regblock`, the weight formats' `wq`).
     Loaded,
     /// Lane i of the subgroup loads row i once and the rows reach the other lanes through
-    /// `subgroupBroadcast` (`matmul_sgblock`; the shader defines `lane_row`).
+    /// `subgroupBroadcast` (`sgblock`, in the same shaders).
     Broadcast,
 }
 
-/// The written-out register block of `matmul_regblock` (or, with [`ARows::Broadcast`],
-/// `matmul_sgblock`) for `tm` rows x `tn` column groups: the code of its `#splice
-/// <prefix>_nn` and `#splice <prefix>_nt` lines (see matmul_regblock's header for why it
-/// is generated rather than looped).
+impl ARows {
+    /// The entry point's extra parameter, as the splice `name` in its parameter list: the
+    /// subgroup_invocation_id builtin for [`ARows::Broadcast`], nothing otherwise (a module
+    /// that names a subgroup builtin needs SUBGROUP to compile at all).
+    pub fn lane_splice(self, name: &'static str) -> Define {
+        Define::Splice(
+            name,
+            match self {
+                ARows::Loaded => String::new(),
+                ARows::Broadcast => "    @builtin(subgroup_invocation_id) lane: u32,\n".into(),
+            },
+        )
+    }
+}
+
+/// The written-out register block of `matmul_regblock` for `tm` rows x `tn` column groups:
+/// the code of its `#splice regblock_nn` and `#splice regblock_nt` lines (see the shader's
+/// header for why it is generated rather than looped), and of `#splice regblock_lane`
+/// (empty here; the subgroup variant's builtin with [`ARows::Broadcast`]).
 pub fn regblock_splices(tm: u32, tn: u32) -> Vec<Define> {
     block_splices(tm, tn, ARows::Loaded)
 }
@@ -401,11 +419,18 @@ pub fn block_splices(tm: u32, tn: u32, a_rows: ARows) -> Vec<Define> {
         s.push_str(&line);
         s.push('\n');
     };
-    if a_rows == ARows::Loaded {
-        for i in rows.clone() {
-            for s in [&mut nn, &mut nt] {
-                w(s, format!("let ar{i} = clamped(row0 + {i}u, p.m, lda4);"));
+    for s in [&mut nn, &mut nt] {
+        match a_rows {
+            ARows::Loaded => {
+                for i in rows.clone() {
+                    w(s, format!("let ar{i} = clamped(row0 + {i}u, p.m, lda4);"));
+                }
             }
+            // The row this lane loads for the others (lanes past TM repeat the last one).
+            ARows::Broadcast => w(
+                s,
+                "let lane_row = clamped(row0 + min(lane, TM - 1u), p.m, lda4);".into(),
+            ),
         }
     }
     for j in cols.clone() {
@@ -515,11 +540,11 @@ pub fn block_splices(tm: u32, tn: u32, a_rows: ARows) -> Vec<Define> {
             );
         }
     }
-    let (name_nn, name_nt) = match a_rows {
-        ARows::Loaded => ("regblock_nn", "regblock_nt"),
-        ARows::Broadcast => ("sgblock_nn", "sgblock_nt"),
-    };
-    vec![Define::Splice(name_nn, nn), Define::Splice(name_nt, nt)]
+    vec![
+        Define::Splice("regblock_nn", nn),
+        Define::Splice("regblock_nt", nt),
+        a_rows.lane_splice("regblock_lane"),
+    ]
 }
 
 /// The written-out block of `matmul_scalarblock` for `tm` rows x `tn` adjacent columns:

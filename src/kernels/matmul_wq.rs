@@ -48,32 +48,39 @@ impl WqKernel {
             Define::U32("TM", self.tm),
             Define::U32("TN", self.tn),
             Define::Import(format!("weights_{}", format.name())),
-            block_splice(self.tm, self.tn),
         ];
+        d.extend(block_splice(self.tm, self.tn));
         d.extend(Epilogue::None.defines(BINDINGS.len() as u32));
         d
     }
 }
 
 /// The written-out register block of `matmul_wq` for `tm` activation rows x `tn` weight
-/// rows: the code of its `#splice matmul_wq_block` line (the shader's header says why).
-pub fn block_splice(tm: u32, tn: u32) -> Define {
+/// rows: the code of its `#splice matmul_wq_block` line (the shader's header says why)
+/// and of `#splice matmul_wq_lane` (empty: the subgroup variant's builtin).
+pub fn block_splice(tm: u32, tn: u32) -> Vec<Define> {
     block_splice_rows(tm, tn, ARows::Loaded)
 }
 
-/// [`block_splice`] with the activation rows from `a_rows`: loaded by every invocation
-/// (`matmul_wq`) or by lane i for row i and broadcast (`matmul_wq_sg`, whose shader
-/// defines `lane_row`).
-pub fn block_splice_rows(tm: u32, tn: u32, a_rows: ARows) -> Define {
+/// [`block_splice`] with the activation rows from `a_rows`: loaded by every invocation, or
+/// by lane i for row i and broadcast (the `sgblock` variant).
+pub fn block_splice_rows(tm: u32, tn: u32, a_rows: ARows) -> Vec<Define> {
     use std::fmt::Write;
     let mut s = String::new();
     let mut w = |indent: usize, line: String| {
         let _ = writeln!(s, "{:1$}{line}", "", 4 * indent);
     };
-    if a_rows == ARows::Loaded {
-        for i in 0..tm {
-            w(1, format!("let ar{i} = min(row0 + {i}u, p.m - 1u) * k4;"));
+    match a_rows {
+        ARows::Loaded => {
+            for i in 0..tm {
+                w(1, format!("let ar{i} = min(row0 + {i}u, p.m - 1u) * k4;"));
+            }
         }
+        // The activation row this lane loads for the others (lanes past TM repeat the last).
+        ARows::Broadcast => w(
+            1,
+            "let lane_row = min(row0 + min(lane, TM - 1u), p.m - 1u) * k4;".into(),
+        ),
     }
     for j in 0..tn {
         w(
@@ -133,7 +140,10 @@ pub fn block_splice_rows(tm: u32, tn: u32, a_rows: ARows) -> Define {
             );
         }
     }
-    Define::Splice("matmul_wq_block", s)
+    vec![
+        Define::Splice("matmul_wq_block", s),
+        a_rows.lane_splice("matmul_wq_lane"),
+    ]
 }
 
 /// The kernel that runs a weights-in-any-format product. Serialised untagged (a register
@@ -177,10 +187,10 @@ pub enum WqVariant {
         scalar: WqKernel,
     },
     /// The register block with A's rows shared through the subgroup (lane i loads row i,
-    /// `subgroupBroadcast` hands it to the others): under an f32 entry `matmul_sgblock`'s
-    /// `tm` x `tn` block, under a weight format's `matmul_wq_sg` (`tm` activation rows x
-    /// `tn` weight rows), as `Regblock` names `matmul_regblock` or `matmul_wq`. Stored
-    /// under its own key, `sgblock`, like the scalar block.
+    /// `subgroupBroadcast` hands it to the others): under an f32 entry `matmul_regblock`'s
+    /// `tm` x `tn` block, under a weight format's `matmul_wq` block (`tm` activation rows x
+    /// `tn` weight rows), each with other splices. Stored under its own key, `sgblock`,
+    /// like the scalar block.
     Sgblock {
         /// The block.
         sgblock: WqKernel,
@@ -331,19 +341,15 @@ impl WqVariant {
         match *self {
             // The register block, or with the activation rows broadcast the subgroup block.
             WqVariant::Regblock(k) | WqVariant::Sgblock { sgblock: k } => {
-                let (stem, rows) = match self {
-                    WqVariant::Sgblock { .. } => ("matmul_wq_sg", ARows::Broadcast),
-                    _ => ("matmul_wq", ARows::Loaded),
+                let rows = match self {
+                    WqVariant::Sgblock { .. } => ARows::Broadcast,
+                    _ => ARows::Loaded,
                 };
-                let mut defines = vec![
-                    Define::U32("TM", k.tm),
-                    Define::U32("TN", k.tn),
-                    weights,
-                    block_splice_rows(k.tm, k.tn, rows),
-                ];
+                let mut defines = vec![Define::U32("TM", k.tm), Define::U32("TN", k.tn), weights];
+                defines.extend(block_splice_rows(k.tm, k.tn, rows));
                 defines.append(&mut epi);
                 PipelineSpec {
-                    stem,
+                    stem: "matmul_wq",
                     defines,
                     entry: "main",
                     constants: vec![("WG_X", k.wg_x as f64)],

@@ -56,7 +56,7 @@ const LINEAR_KERNEL: WqKernel = WqKernel {
 };
 
 /// The weight formats' linear kernel on CPU adapters with subgroups of 8 or more: the
-/// subgroup block (`matmul_wq_sg`, 8 activation rows broadcast from lanes 0..7, 4 weight
+/// subgroup block (`matmul_wq`'s sgblock variant, 8 activation rows broadcast from lanes 0..7, 4 weight
 /// rows per lane, 8 invocations), as for SmolLM2's prefill.
 const CPU_LINEAR_SGBLOCK: WqKernel = WqKernel {
     wg_x: 8,

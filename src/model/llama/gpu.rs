@@ -4,7 +4,7 @@
 //! store, causal attention over the cache, the output linear, add + RMSNorm, gate|up,
 //! SiLU * up, down; then the final norm, the output projection and, for greedy decoding,
 //! the argmax. Prefill (T > 1) runs the linears through `matmul_wq`'s register-blocked
-//! GEMM (on CPU adapters with subgroups its subgroup block, `matmul_wq_sg`), decode steps
+//! GEMM (on CPU adapters with subgroups its subgroup block, `matmul_wq`'s sgblock variant), decode steps
 //! (T = 1) through a GEMV; where that GEMV is `gemv_wq_broadcast`, a
 //! decode step fuses each RMSNorm into the products after it, each residual add into the
 //! product before it and SiLU * up into gate|up (`GpuLlama::fuses_norms`, `fuses_silu`);
@@ -70,7 +70,7 @@ pub struct LlamaParams {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LlamaKernels {
     /// Prefill (rows > 1) of the weight formats: a register block, or on adapters that can
-    /// run it the subgroup block (`matmul_wq_sg`).
+    /// run it the subgroup block (`matmul_wq`'s sgblock variant).
     pub prefill: WqVariant,
     /// The register block of W8A8's prefill (and of `prefill` where it is one).
     pub gemm: WqKernel,
