@@ -197,6 +197,26 @@ pub enum WqVariant {
     },
 }
 
+/// The weight formats' subgroup block for CPU adapters (8 activation rows broadcast from
+/// lanes 0..7, 4 weight rows per lane, 8 invocations): the fresh-cache autotune's pick for
+/// every weight format on lavapipe, Mesa 22.3.6 and 25.0.7
+/// (docs/results/public-gemm-lavapipe.md).
+pub const CPU_SGBLOCK: WqKernel = WqKernel {
+    wg_x: 8,
+    tm: 8,
+    tn: 4,
+};
+
+/// The GEMM kernel a model runs its weight-format linears with on `ctx`: [`CPU_SGBLOCK`]
+/// on a CPU adapter that can run it (lavapipe), the register block `fallback` elsewhere.
+pub fn cpu_sgblock_or(ctx: &Context, fallback: WqKernel) -> WqVariant {
+    let k = CPU_SGBLOCK;
+    match crate::kernels::matmul::subgroup_block_unsupported(ctx, k.wg_x, k.tm) {
+        None if ctx.summary.device_type == "cpu" => WqVariant::Sgblock { sgblock: k },
+        _ => WqVariant::Regblock(fallback),
+    }
+}
+
 /// Tuning of `matmul_wq_tiled` (see [`WqVariant::Tiled`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct TiledKernel {

@@ -55,24 +55,12 @@ const LINEAR_KERNEL: WqKernel = WqKernel {
     tn: 4,
 };
 
-/// The weight formats' linear kernel on CPU adapters with subgroups of 8 or more: the
-/// subgroup block (`matmul_wq`'s sgblock variant, 8 activation rows broadcast from lanes 0..7, 4 weight
-/// rows per lane, 8 invocations), as for SmolLM2's prefill.
-const CPU_LINEAR_SGBLOCK: WqKernel = WqKernel {
-    wg_x: 8,
-    tm: 8,
-    tn: 4,
-};
-
 /// The weight formats' linear kernel on `ctx`'s adapter: the subgroup block on CPU adapters
 /// that can run it (lavapipe), else the register block.
 fn linear_variant(ctx: &Context) -> WqVariant {
-    let k = CPU_LINEAR_SGBLOCK;
-    match crate::kernels::matmul::subgroup_block_unsupported(ctx, k.wg_x, k.tm) {
-        None if ctx.summary.device_type == "cpu" => WqVariant::Sgblock { sgblock: k },
-        _ => WqVariant::Regblock(LINEAR_KERNEL),
-    }
+    crate::kernels::matmul_wq::cpu_sgblock_or(ctx, LINEAR_KERNEL)
 }
+
 /// Workgroup size of the row-wise kernels.
 const ROW_WG: u32 = 64;
 

@@ -104,16 +104,7 @@ impl LlamaKernels {
             tn: 4,
         };
         LlamaKernels {
-            prefill: match crate::kernels::matmul::subgroup_block_unsupported(
-                ctx,
-                CPU_PREFILL_SGBLOCK.wg_x,
-                CPU_PREFILL_SGBLOCK.tm,
-            ) {
-                None if ctx.summary.device_type == "cpu" => WqVariant::Sgblock {
-                    sgblock: CPU_PREFILL_SGBLOCK,
-                },
-                _ => WqVariant::Regblock(gemm),
-            },
+            prefill: matmul_wq::cpu_sgblock_or(ctx, gemm),
             gemm,
             decode: if ctx.summary.device_type == "cpu" && uniform_ok {
                 broadcast
@@ -170,15 +161,6 @@ impl LlamaKernels {
     }
 }
 
-/// The prefill kernel of CPU adapters with subgroups of 8 or more: the weight formats'
-/// subgroup block (8 activation rows broadcast from lanes 0..7, 4 weight rows per lane, 8
-/// invocations), the fresh-cache autotune's pick for every weight format on lavapipe
-/// (docs/results/public-gemm-lavapipe.md).
-const CPU_PREFILL_SGBLOCK: WqKernel = WqKernel {
-    wg_x: 8,
-    tm: 8,
-    tn: 4,
-};
 /// The decode kernel of CPU adapters that cannot bind `gemv_wq_broadcast`'s uniform row
 /// (or models with rows wider than it holds).
 const CPU_DECODE_REGBLOCK: WqKernel = WqKernel {
